@@ -1,0 +1,49 @@
+/**
+ * keel's error base. Every error keel throws on purpose is a KeelError with a stable `code`;
+ * callers branch on `code`, never on message text (see shared/STYLE.md, "Errors").
+ */
+
+/** Every code a KeelError can carry. Grouped by the module that raises it. */
+export const KEEL_ERROR_CODES = [
+  // parser: problems found while reading the text (BuildKit's parser.Parse errors)
+  'E_NO_INSTRUCTIONS',
+  'E_LINE_TOO_LONG',
+  'E_DIRECTIVE',
+  'E_HEREDOC',
+  'E_JSON_ARGS',
+  'E_KEY_VALUE',
+  // parser: problems with one instruction (BuildKit's instructions.ParseInstruction errors)
+  'E_UNKNOWN_INSTRUCTION',
+  'E_FLAG',
+  'E_ARGUMENTS',
+  'E_VALUE',
+  'E_NO_STAGE',
+  // shell-word expansion (BuildKit's shell.Lex errors)
+  'E_EXPANSION',
+] as const;
+
+export type KeelErrorCode = (typeof KEEL_ERROR_CODES)[number];
+
+const brand = Symbol.for('keel.error');
+
+export class KeelError extends Error {
+  override name = 'KeelError';
+  readonly [brand] = true;
+  constructor(
+    readonly code: KeelErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** True for any KeelError (even from another installed copy of keel), optionally of one code. */
+export function isKeelError(e: unknown, code?: KeelErrorCode): e is KeelError {
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    brand in e &&
+    (code === undefined || (e as KeelError).code === code)
+  );
+}
