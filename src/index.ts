@@ -1,0 +1,6 @@
+/**
+ * keel: parse Dockerfiles and build OCI images without a Docker daemon.
+ * The public surface is documented in README.md and shared/SPEC.md section 1.
+ */
+export * from './parser/index.js';
+export { KeelError, isKeelError, KEEL_ERROR_CODES, type KeelErrorCode } from './errors.js';

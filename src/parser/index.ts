@@ -1,0 +1,16 @@
+export type * from './ast.js';
+export { INSTRUCTION_KINDS } from './ast.js';
+export { parse, type ParseOptions, type RecoveredDockerfile } from './parse.js';
+export { dump } from './dump.js';
+export { ParseError, type ParseErrorCode } from './errors.js';
+export {
+  expandWord,
+  expandWords,
+  expandWordWithMatches,
+  ExpansionError,
+  type Env,
+  type LexOptions,
+  type ExpansionMatches,
+} from './shell/lex.js';
+export { chompHeredocContent } from './heredoc.js';
+export { parseMount, type Mount, type MountSharing, MountError } from './mount.js';

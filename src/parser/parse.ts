@@ -1,0 +1,376 @@
+/**
+ * Dockerfile text to AST. The loop mirrors BuildKit's frontend/dockerfile/parser/parser.go
+ * `Parse` step for step (directives, comments, continuations, heredoc bodies), then each line
+ * goes through line-parsers.ts (BuildKit's node) and instructions.ts (BuildKit's typed command).
+ *
+ * Where BuildKit stops at the first parser-level error, keel records it and carries on with the
+ * next line, so that `recover: true` can return everything readable (SPEC.md section 3).
+ */
+import type {
+  Comment, Directive, DirectiveName, Dockerfile, Heredoc, Instruction, InvalidInstruction, ParseWarning,
+  Range, SyntaxNode,
+} from './ast.js';
+import { ParseError, type ParseErrorCode } from './errors.js';
+import { InstructionFailure } from './flags.js';
+import { goTrimSpace, isGoSpace, skipGoSpace } from './go-text.js';
+import { heredocsFromLine } from './heredoc.js';
+import { toInstruction } from './instructions.js';
+import { LineMap } from './line-map.js';
+import { LineFailure, nodeFromLine } from './line-parsers.js';
+import { ExpansionError } from './shell/lex.js';
+
+export interface ParseOptions {
+  /** Used in error messages. @default 'Dockerfile' */
+  readonly filename?: string;
+  /** Return the AST and every problem instead of throwing. @default false */
+  readonly recover?: boolean;
+}
+
+/** What `parse(text, { recover: true })` returns: all it could read, and every problem. */
+export interface RecoveredDockerfile extends Dockerfile<Instruction | InvalidInstruction> {
+  readonly errors: readonly ParseError[];
+}
+
+/** The longest physical line BuildKit reads (bufio.MaxScanTokenSize - 1 bytes). */
+const MAX_LINE_BYTES = 65535;
+
+/**
+ * Parse a Dockerfile. Throws a ParseError (listing every problem in `.errors`) unless
+ * `recover` is set; never throws anything else.
+ */
+export function parse(text: string, options?: ParseOptions & { readonly recover?: false }): Dockerfile;
+export function parse(text: string, options: ParseOptions & { readonly recover: true }): RecoveredDockerfile;
+export function parse(text: string, options: ParseOptions = {}): Dockerfile | RecoveredDockerfile {
+  const result = new Parser(text, options.filename).run();
+  if (options.recover === true) return result;
+  const first = result.errors[0];
+  if (first !== undefined) {
+    throw new ParseError(first.code, first.message, first.range, first.filename, result.errors);
+  }
+  const { errors: _errors, ...dockerfile } = result;
+  return dockerfile as Dockerfile;
+}
+
+interface PhysicalLine {
+  /** 1-based line number. */
+  readonly n: number;
+  /** The line with its terminator. */
+  readonly raw: string;
+  /** The line with trailing CR/LF characters removed (BuildKit trimNewline). */
+  readonly content: string;
+}
+
+const LINE_TOO_LONG = Symbol('line too long');
+
+/** Physical lines, one at a time, as BuildKit's scanner hands them out. */
+class Lines {
+  private offset = 0;
+  private n = 0;
+  constructor(private readonly text: string) {}
+
+  next(): PhysicalLine | typeof LINE_TOO_LONG | undefined {
+    if (this.offset >= this.text.length) return undefined;
+    const nl = this.text.indexOf('\n', this.offset);
+    const end = nl < 0 ? this.text.length : nl + 1;
+    const raw = this.text.slice(this.offset, end);
+    const body = nl < 0 ? raw : raw.slice(0, -1);
+    if (body.length * 3 > MAX_LINE_BYTES && Buffer.byteLength(body) > MAX_LINE_BYTES) {
+      this.n++;
+      return LINE_TOO_LONG;
+    }
+    this.offset = end;
+    this.n++;
+    return { n: this.n, raw, content: raw.replace(/[\r\n]+$/, '') };
+  }
+
+  get lineNumber(): number {
+    return this.n;
+  }
+}
+
+const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*([^\n]+?)[\t\n\f\r ]*$/;
+const KNOWN_DIRECTIVES: readonly DirectiveName[] = ['syntax', 'escape', 'check'];
+
+const isComment = (line: string): boolean => line.charCodeAt(skipGoSpace(line)) === 0x23; /* # */
+
+class Parser {
+  private readonly lines: Lines;
+  private escape: '\\' | '`' = '\\';
+  private continuation = /([^\\])\\[ \t]*$|^\\[ \t]*$/;
+  private directivesDone = false;
+  private readonly seenDirectives = new Set<string>();
+  private readonly directives: Directive[] = [];
+  private readonly comments: Comment[] = [];
+  private readonly warnings: ParseWarning[] = [];
+  private readonly errors: ParseError[] = [];
+  private readonly instructions: Array<Instruction | InvalidInstruction> = [];
+  private lastLine: PhysicalLine | undefined;
+  private seenFrom = false;
+
+  constructor(
+    text: string,
+    private readonly filename: string | undefined,
+  ) {
+    this.lines = new Lines(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  }
+
+  run(): RecoveredDockerfile {
+    let prevComments: string[] = [];
+    for (;;) {
+      const line = this.nextLine();
+      if (line === undefined) break;
+
+      if (isComment(line.raw)) {
+        const text = goTrimSpace(line.raw.slice(1));
+        prevComments = text === '' ? [] : [...prevComments, text];
+      }
+      const lead = skipGoSpace(line.content);
+      const token = line.content.slice(lead);
+      if (this.directive(token, line)) {
+        prevComments = prevComments.slice(0, -1);
+        continue;
+      }
+      if (isComment(line.raw)) {
+        this.addComment(line);
+        continue;
+      }
+
+      const startLine = line.n;
+      const map = new LineMap();
+      let [joined, ended] = this.trimContinuation(token);
+      if (ended && joined === '') continue;
+      map.add(joined.length, line.n, lead + 1);
+
+      let emptyContinuation = false;
+      while (!ended) {
+        const next = this.nextLine();
+        if (next === undefined) break;
+        if (isComment(next.raw)) {
+          this.addComment(next);
+          continue;
+        }
+        if (skipGoSpace(next.content) === next.content.length) {
+          emptyContinuation = true;
+          continue;
+        }
+        const [part, end] = this.trimContinuation(next.content);
+        map.add(part.length, next.n, 1);
+        joined += part;
+        ended = end;
+      }
+
+      if (emptyContinuation) this.warnEmptyContinuation(joined);
+      this.instruction(joined, map, startLine, prevComments);
+      prevComments = [];
+    }
+
+    if (this.instructions.length === 0 && !this.errors.some((e) => e.code === 'E_LINE_TOO_LONG')) {
+      const n = Math.max(this.lines.lineNumber, 1);
+      this.error('E_NO_INSTRUCTIONS', 'file with no instructions', lineRange(n, n));
+    }
+    return {
+      ...(this.filename === undefined ? {} : { filename: this.filename }),
+      escapeToken: this.escape,
+      directives: this.directives,
+      instructions: this.instructions,
+      comments: this.comments,
+      warnings: this.warnings,
+      errors: this.errors,
+    };
+  }
+
+  private nextLine(): PhysicalLine | undefined {
+    const line = this.lines.next();
+    if (line === LINE_TOO_LONG) {
+      const n = this.lines.lineNumber;
+      this.error('E_LINE_TOO_LONG', `dockerfile line greater than max allowed size of ${MAX_LINE_BYTES}`, lineRange(n, n));
+      return undefined; // BuildKit's scanner stops here
+    }
+    if (line !== undefined) this.lastLine = line;
+    return line;
+  }
+
+  /** BuildKit DirectiveParser.ParseLine on a left-trimmed line; true when it was a directive. */
+  private directive(token: string, line: PhysicalLine): boolean {
+    if (this.directivesDone) return false;
+    if (!token.startsWith('#')) {
+      this.directivesDone = true;
+      return false;
+    }
+    const m = DIRECTIVE.exec(token.slice(skipGoSpace(token, 1)));
+    const key = m?.[1]?.toLowerCase() as DirectiveName | undefined;
+    if (m === null || key === undefined || !KNOWN_DIRECTIVES.includes(key)) {
+      this.directivesDone = true;
+      return false;
+    }
+    const range = lineRange(line.n, line.n, line.content.length + 1);
+    if (this.seenDirectives.has(key)) {
+      this.error('E_DIRECTIVE', `only one ${key} parser directive can be used`, range);
+      return true;
+    }
+    this.seenDirectives.add(key);
+    const value = m[2] as string;
+    if (key === 'escape') {
+      if (value !== '`' && value !== '\\') {
+        this.error('E_DIRECTIVE', `invalid escape token '${value}' does not match \` or \\`, range);
+        return true;
+      }
+      this.setEscape(value);
+    }
+    this.directives.push({ name: key, value, range });
+    return true;
+  }
+
+  private setEscape(escape: '\\' | '`'): void {
+    this.escape = escape;
+    const e = escape === '\\' ? '\\\\' : '`';
+    // BuildKit: `([^E])E[ \t]*$|^E[ \t]*$`; an escaped escape at the end is no continuation
+    this.continuation = new RegExp(`([^${e}])${e}[ \\t]*$|^${e}[ \\t]*$`);
+  }
+
+  /** BuildKit trimContinuationCharacter: [text without the continuation, line ended]. */
+  private trimContinuation(line: string): [string, boolean] {
+    const m = this.continuation.exec(line);
+    if (m === null) return [line, true];
+    return [line.slice(0, m.index) + (m[1] ?? ''), false];
+  }
+
+  private addComment(line: PhysicalLine): void {
+    const start = skipGoSpace(line.content);
+    this.comments.push({
+      text: goTrimSpace(line.content.slice(start + 1)),
+      range: lineRange(line.n, line.n, line.content.length + 1, start + 1),
+    });
+  }
+
+  private warnEmptyContinuation(joined: string): void {
+    const n = this.lines.lineNumber;
+    this.warnings.push({
+      rule: 'NoEmptyContinuation',
+      message: `Empty continuation line found in: ${joined}`,
+      detail: 'Empty continuation lines will become errors in a future release',
+      url: 'https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/',
+      range: lineRange(n, n),
+    });
+  }
+
+  /** One logical line: the node, its heredoc bodies, then the typed instruction. */
+  private instruction(joined: string, map: LineMap, startLine: number, comments: readonly string[]): void {
+    const ctx = { text: joined, map, escape: this.escape };
+    let node: SyntaxNode;
+    try {
+      node = nodeFromLine(ctx, 0, joined.length);
+    } catch (e) {
+      if (!(e instanceof LineFailure)) throw e;
+      this.error(e.code, e.message, this.spanTo(startLine));
+      this.instructions.push(this.invalid(this.bareNode(ctx), comments, 'line'));
+      return;
+    }
+
+    let level: 'ok' | 'line' = 'ok';
+    const heredocs: Heredoc[] = [];
+    if (canContainHeredoc(node) && joined.includes('<<')) {
+      let headers: ReturnType<typeof heredocsFromLine> = [];
+      try {
+        headers = heredocsFromLine(joined);
+      } catch (e) {
+        if (!(e instanceof ExpansionError)) throw e;
+        this.error('E_HEREDOC', e.message, this.spanTo(startLine));
+        level = 'line';
+      }
+      for (const h of headers) {
+        const body = this.heredocBody(h.name, h.chomp);
+        heredocs.push({ ...h, content: body.content, range: body.range });
+        if (!body.terminated) {
+          this.error('E_HEREDOC', 'unterminated heredoc', this.spanTo(startLine));
+          level = 'line';
+          break;
+        }
+      }
+    }
+
+    const end = this.lastLine === undefined ? node.range.end : { line: this.lastLine.n, col: this.lastLine.content.length + 1 };
+    node = { ...node, heredocs, range: { start: node.range.start, end } };
+    if (level === 'line') {
+      this.instructions.push(this.invalid(node, comments, 'line'));
+      return;
+    }
+    try {
+      const ins = toInstruction(node, comments);
+      this.checkStage(ins);
+      this.instructions.push(ins);
+    } catch (e) {
+      if (!(e instanceof InstructionFailure)) throw e;
+      this.error(e.code, e.message, e.range ?? node.range);
+      if (node.keyword.value.toLowerCase() === 'from') this.seenFrom = true; // no cascade of E_NO_STAGE
+      this.instructions.push(this.invalid(node, comments, 'instruction'));
+    }
+  }
+
+  /** BuildKit instructions.Parse: only ARGs may come before the first FROM. */
+  private checkStage(ins: Instruction): void {
+    if (ins.kind === 'FROM') this.seenFrom = true;
+    else if (!this.seenFrom && ins.kind !== 'ARG') {
+      this.error('E_NO_STAGE', 'no build stage in current context', ins.range);
+    }
+  }
+
+  /** Read a heredoc body up to its terminator line (tabs stripped for `<<-` when comparing). */
+  private heredocBody(name: string, chomp: boolean): { content: string; range: Range; terminated: boolean } {
+    let content = '';
+    let first: number | undefined;
+    for (;;) {
+      const line = this.nextLine();
+      if (line === undefined) break;
+      first ??= line.n;
+      const candidate = chomp ? line.content.replace(/^\t+/, '') : line.content;
+      if (candidate === name) {
+        return { content, range: lineRange(first, line.n, line.content.length + 1), terminated: true };
+      }
+      content += line.raw;
+    }
+    const last = this.lastLine?.n ?? 1;
+    return { content, range: lineRange(first ?? last, last, (this.lastLine?.content.length ?? 0) + 1), terminated: false };
+  }
+
+  /** A node for a line the parser could not split: just its keyword. */
+  private bareNode(ctx: { text: string; map: LineMap }): SyntaxNode {
+    const start = skipGoSpace(ctx.text);
+    let end = start;
+    while (end < ctx.text.length && !isGoSpace(ctx.text.charCodeAt(end))) end++;
+    return {
+      keyword: { value: ctx.text.slice(start, end), range: ctx.map.range(start, end) },
+      flags: [],
+      args: [],
+      json: false,
+      heredocs: [],
+      original: ctx.text,
+      range: ctx.map.range(start, ctx.text.length),
+    };
+  }
+
+  private invalid(node: SyntaxNode, comments: readonly string[], level: 'line' | 'instruction'): InvalidInstruction {
+    return { ...node, comments, kind: 'INVALID', level };
+  }
+
+  /** Whole lines from `startLine` to the last line read so far. */
+  private spanTo(startLine: number): Range {
+    const last = this.lastLine;
+    return lineRange(startLine, Math.max(startLine, last?.n ?? startLine), (last?.content.length ?? 0) + 1);
+  }
+
+  private error(code: ParseErrorCode, message: string, range: Range): void {
+    this.errors.push(new ParseError(code, message, range, this.filename));
+  }
+}
+
+/** BuildKit canContainHeredoc: RUN, COPY and ADD (also as an ONBUILD trigger), not in JSON form. */
+function canContainHeredoc(node: SyntaxNode): boolean {
+  const target = node.keyword.value.toLowerCase() === 'onbuild' && node.trigger !== undefined ? node.trigger : node;
+  const kw = target.keyword.value.toLowerCase();
+  return (kw === 'run' || kw === 'copy' || kw === 'add') && !target.json;
+}
+
+function lineRange(startLine: number, endLine: number, endCol = 1, startCol = 1): Range {
+  return { start: { line: startLine, col: startCol }, end: { line: endLine, col: endCol } };
+}
