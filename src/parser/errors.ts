@@ -22,8 +22,11 @@ export type ParseErrorCode =
 export class ParseError extends KeelError {
   override name = 'ParseError';
   declare readonly code: ParseErrorCode;
-  /** Every problem found in the file, in source order (this one first when thrown by parse()). */
-  readonly errors: readonly ParseError[];
+  /**
+   * Every problem found in the file, in source order (this one first when thrown by parse()).
+   * Not enumerable, so that an error (or a recovered AST holding errors) serialises as JSON.
+   */
+  declare readonly errors: readonly ParseError[];
 
   constructor(
     code: ParseErrorCode,
@@ -33,7 +36,7 @@ export class ParseError extends KeelError {
     errors?: readonly ParseError[],
   ) {
     super(code, message);
-    this.errors = errors ?? [this];
+    Object.defineProperty(this, 'errors', { value: errors ?? [this], enumerable: false });
   }
 
   /** The 1-based line where the problem starts. */

@@ -80,7 +80,7 @@ class Lines {
     }
     this.offset = end;
     this.n++;
-    return { n: this.n, raw, content: raw.replace(/[\r\n]+$/, '') };
+    return { n: this.n, raw, content: trimNewline(raw) };
   }
 
   get lineNumber(): number {
@@ -88,7 +88,27 @@ class Lines {
   }
 }
 
-const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*([^\n]+?)[\t\n\f\r ]*$/;
+// BuildKit: `^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`; the trailing `\s*` is trimmed by hand below
+// because a lazy group before `\s*$` backtracks quadratically on long runs of spaces.
+const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=([^\n]*)$/;
+const isReSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d;
+
+/** What `\s*(.+?)\s*$` captures of the text after `=` ('' when it does not match). */
+function directiveValue(r: string): string {
+  let start = 0;
+  while (start < r.length && isReSpace(r.charCodeAt(start))) start++;
+  if (start === r.length) return r.slice(-1); // all blanks: `.+?` still takes the last one
+  let end = r.length;
+  while (end > start && isReSpace(r.charCodeAt(end - 1))) end--;
+  return r.slice(start, end);
+}
+
+/** BuildKit trimNewline: strip every trailing CR and LF. */
+function trimNewline(s: string): string {
+  let end = s.length;
+  while (end > 0 && (s.charCodeAt(end - 1) === 0x0a || s.charCodeAt(end - 1) === 0x0d)) end--;
+  return s.slice(0, end);
+}
 const KNOWN_DIRECTIVES: readonly DirectiveName[] = ['syntax', 'escape', 'check'];
 
 const isComment = (line: string): boolean => line.charCodeAt(skipGoSpace(line)) === 0x23; /* # */
@@ -122,12 +142,13 @@ class Parser {
 
       if (isComment(line.raw)) {
         const text = goTrimSpace(line.raw.slice(1));
-        prevComments = text === '' ? [] : [...prevComments, text];
+        if (text === '') prevComments = [];
+        else prevComments.push(text);
       }
       const lead = skipGoSpace(line.content);
       const token = line.content.slice(lead);
       if (this.directive(token, line)) {
-        prevComments = prevComments.slice(0, -1);
+        prevComments.pop();
         continue;
       }
       if (isComment(line.raw)) {
@@ -199,7 +220,8 @@ class Parser {
     }
     const m = DIRECTIVE.exec(token.slice(skipGoSpace(token, 1)));
     const key = m?.[1]?.toLowerCase() as DirectiveName | undefined;
-    if (m === null || key === undefined || !KNOWN_DIRECTIVES.includes(key)) {
+    const value = directiveValue(m?.[2] ?? '');
+    if (m === null || key === undefined || value === '' || !KNOWN_DIRECTIVES.includes(key)) {
       this.directivesDone = true;
       return false;
     }
@@ -209,7 +231,6 @@ class Parser {
       return true;
     }
     this.seenDirectives.add(key);
-    const value = m[2] as string;
     if (key === 'escape') {
       if (value !== '`' && value !== '\\') {
         this.error('E_DIRECTIVE', `invalid escape token '${value}' does not match \` or \\`, range);
