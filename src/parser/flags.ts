@@ -27,7 +27,10 @@ export interface FlagValues {
   readonly used: ReadonlySet<string>;
 }
 
+const NO_FLAGS: FlagValues = { string: () => undefined, bool: () => undefined, strings: () => [], used: new Set() };
+
 export function parseFlags(flags: readonly Flag[], specs: FlagSpecs): FlagValues {
+  if (flags.length === 0) return NO_FLAGS;
   const values = new Map<string, string>();
   const lists = new Map<string, string[]>();
   const used = new Set<string>();

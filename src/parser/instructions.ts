@@ -36,8 +36,11 @@ export function toInstruction(node: SyntaxNode, comments: readonly string[]): In
       node.keyword,
     );
   }
-  const base = { ...node, comments };
   const args = node.args;
+  // `node` is a fresh object owned by the parser: the typed fields are added to it in place
+  // (one object per instruction instead of copies; this halves the parser's allocations).
+  const base = node as SyntaxNode & { comments: readonly string[] };
+  (base as { comments: readonly string[] }).comments = comments;
   const flags = (specs: FlagSpecs) => parseFlags(node.flags, specs);
 
   switch (kind) {
@@ -54,22 +57,21 @@ export function toInstruction(node: SyntaxNode, comments: readonly string[]): In
       }
       const platform = flags({ platform: 'string' }).string('platform');
       const description = name === undefined ? undefined : docComment(comments, name);
-      return {
-        ...base, kind: 'FROM', image: args[0] as Word,
+      return extend(base, { kind: 'FROM', image: args[0] as Word,
         ...(name === undefined ? {} : { stageName: args[2] as Word, name }),
         ...(platform === undefined ? {} : { platform }),
         ...(description === undefined ? {} : { description }),
-      };
+      });
     }
     case 'ENV':
     case 'LABEL': {
       flags({});
-      return { ...base, kind, pairs: keyValues(args, kind, node) };
+      return extend(base, { kind, pairs: keyValues(args, kind, node) });
     }
     case 'MAINTAINER':
       if (args.length !== 1) fail('E_ARGUMENTS', exactlyOne('MAINTAINER'), node);
       flags({});
-      return { ...base, kind: 'MAINTAINER', maintainer: args[0] as Word };
+      return extend(base, { kind: 'MAINTAINER', maintainer: args[0] as Word });
     case 'ADD':
     case 'COPY':
       return copyOrAdd(node, base, kind);
@@ -81,28 +83,28 @@ export function toInstruction(node: SyntaxNode, comments: readonly string[]): In
       if (trigger === 'MAINTAINER' || trigger === 'FROM') fail('E_VALUE', `${trigger} isn't allowed as an ONBUILD trigger`, node.trigger.keyword);
       let expression = node.original.replace(/^[\t\n\f\r ]*ONBUILD[\t\n\f\r ]*/i, '');
       for (const h of node.heredocs) expression += '\n' + h.content + h.name;
-      return { ...base, kind: 'ONBUILD', trigger: node.trigger, expression };
+      return extend(base, { kind: 'ONBUILD', trigger: node.trigger, expression });
     }
     case 'WORKDIR':
       if (args.length !== 1) fail('E_ARGUMENTS', exactlyOne('WORKDIR'), node);
       flags({});
-      return { ...base, kind: 'WORKDIR', path: args[0] as Word };
+      return extend(base, { kind: 'WORKDIR', path: args[0] as Word });
     case 'RUN':
       return run(node, base);
     case 'CMD':
     case 'ENTRYPOINT':
       flags({});
-      return { ...base, kind, command: commandLine(node) };
+      return extend(base, { kind, command: commandLine(node) });
     case 'HEALTHCHECK':
-      return { ...base, kind: 'HEALTHCHECK', healthcheck: healthcheck(node) };
+      return extend(base, { kind: 'HEALTHCHECK', healthcheck: healthcheck(node) });
     case 'EXPOSE':
       if (args.length === 0) fail('E_ARGUMENTS', atLeastOne('EXPOSE'), node);
       flags({});
-      return { ...base, kind: 'EXPOSE', ports: args };
+      return extend(base, { kind: 'EXPOSE', ports: args });
     case 'USER':
       if (args.length !== 1) fail('E_ARGUMENTS', exactlyOne('USER'), node);
       flags({});
-      return { ...base, kind: 'USER', user: args[0] as Word };
+      return extend(base, { kind: 'USER', user: args[0] as Word });
     case 'VOLUME': {
       if (args.length === 0) fail('E_ARGUMENTS', atLeastOne('VOLUME'), node);
       flags({});
@@ -111,23 +113,30 @@ export function toInstruction(node: SyntaxNode, comments: readonly string[]): In
         if (v === '') fail('E_VALUE', 'VOLUME specified can not be an empty string', a);
         return { value: v, range: a.range };
       });
-      return { ...base, kind: 'VOLUME', volumes };
+      return extend(base, { kind: 'VOLUME', volumes });
     }
     case 'STOPSIGNAL':
       // BuildKit does not validate STOPSIGNAL's flags at all
       if (args.length !== 1) fail('E_ARGUMENTS', exactlyOne('STOPSIGNAL'), node);
-      return { ...base, kind: 'STOPSIGNAL', signal: args[0] as Word };
+      return extend(base, { kind: 'STOPSIGNAL', signal: args[0] as Word });
     case 'ARG':
       // BuildKit does not validate ARG's flags at all
       if (args.length === 0) fail('E_ARGUMENTS', atLeastOne('ARG'), node);
-      return { ...base, kind: 'ARG', declarations: args.map((a) => argDeclaration(a, comments)) };
+      return extend(base, { kind: 'ARG', declarations: args.map((a) => argDeclaration(a, comments)) });
     case 'SHELL': {
       flags({});
       if (args.length === 0) fail('E_ARGUMENTS', atLeastOne('SHELL'), node);
       if (!node.json) fail('E_VALUE', 'SHELL requires the arguments to be in JSON form', node);
-      return { ...base, kind: 'SHELL', shell: args };
+      return extend(base, { kind: 'SHELL', shell: args });
     }
   }
+}
+
+type Base = SyntaxNode & { comments: readonly string[] };
+
+/** Add the typed fields to the node object itself (literal `kind` types kept for the union). */
+function extend<const T extends { readonly kind: InstructionKind }>(base: Base, fields: T): Base & T {
+  return Object.assign(base, fields);
 }
 
 function isInstructionKind(s: string): s is InstructionKind {
@@ -200,14 +209,13 @@ function copyOrAdd(node: SyntaxNode, base: SyntaxNode & { comments: readonly str
     ...optional('chmod', f.string('chmod')),
   };
   if (kind === 'COPY') {
-    return { ...base, kind, ...common, parents: f.bool('parents') ?? false, ...optional('from', f.string('from')) };
+    return extend(base, { kind, ...common, parents: f.bool('parents') ?? false, ...optional('from', f.string('from')) });
   }
-  return {
-    ...base, kind, ...common,
+  return extend(base, { kind, ...common,
     ...optional('keepGitDir', f.bool('keep-git-dir')),
     ...optional('checksum', f.string('checksum')),
     ...optional('unpack', f.bool('unpack')),
-  };
+  });
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
@@ -252,11 +260,10 @@ function run(node: SyntaxNode, base: SyntaxNode & { comments: readonly string[] 
   if (security !== 'sandbox' && security !== 'insecure') {
     fail('E_VALUE', `security ${goQuote(security)} is not valid`, { range: flagRange('security', 0) });
   }
-  return {
-    ...base, kind: 'RUN', command, mounts, devices,
+  return extend(base, { kind: 'RUN', command, mounts, devices,
     network: network as NetworkMode,
     security: security as SecurityMode,
-  };
+  });
 }
 
 /** BuildKit ParseDevice (`RUN --device=name[,required]`). */

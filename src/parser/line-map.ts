@@ -30,6 +30,7 @@ export class LineMap {
   pos(offset: number): Pos {
     const n = this.starts.length;
     if (n === 0) return { line: 1, col: 1 };
+    if (n === 1) return { line: this.lines[0] as number, col: (this.cols[0] as number) + offset };
     let lo = 0;
     let hi = n - 1;
     while (lo < hi) {

@@ -3,7 +3,7 @@
  * parser/split_command.go and parser/line_parsers.go split them, plus a source range for each
  * token. Line parsers see the line as `text` with a LineMap; offsets below are into `text`.
  */
-import type { Flag, SyntaxNode, Word } from './ast.js';
+import type { Flag, Heredoc, SyntaxNode, Word } from './ast.js';
 import { goQuote, isGoSpace, skipGoSpace, trimEndGoSpace } from './go-text.js';
 import type { LineMap } from './line-map.js';
 import type { ParseErrorCode } from './errors.js';
@@ -45,7 +45,7 @@ export function nodeFromLine(ctx: LineContext, from: number, to: number): Syntax
   const kwEnd = sep === null ? t1 : t0 + sep.index;
   const keyword = word(ctx, trimmed.slice(0, kwEnd - t0), t0, kwEnd);
 
-  let flags: Flag[] = [];
+  let flags: Flag[] = NO_FLAGS;
   let restStart = t1;
   let restEnd = t1;
   if (sep !== null) {
@@ -62,7 +62,7 @@ export function nodeFromLine(ctx: LineContext, from: number, to: number): Syntax
     args: parsed.args,
     ...(parsed.trigger === undefined ? {} : { trigger: parsed.trigger }),
     json: parsed.json,
-    heredocs: [],
+    heredocs: NO_HEREDOCS,
     original: ctx.text.slice(from, to),
     range: ctx.map.range(t0, t1),
   };
@@ -307,11 +307,14 @@ function parseNameVal(ctx: LineContext, start: number, end: number, key: 'ENV' |
  */
 function extractBuilderFlags(ctx: LineContext, from: number, to: number): { flags: Flag[]; rest: number } {
   const line = ctx.text.slice(from, to);
-  const bytes = Buffer.from(line, 'utf8');
-  const ascii = bytes.length === line.length;
-  const charAt = ascii ? (b: number): number => b : utf8ToCharOffsets(line, bytes.length);
+  // ASCII text is its own byte sequence; only other text goes through a UTF-8 copy
+  const ascii = !NON_ASCII.test(line);
+  const utf8 = ascii ? undefined : Buffer.from(line, 'utf8');
+  const length = utf8 === undefined ? line.length : utf8.length;
+  const byteAt = (i: number): number => (utf8 === undefined ? line.charCodeAt(i) : (utf8[i] as number));
+  const charAt = utf8 === undefined ? (b: number): number => b : utf8ToCharOffsets(line, utf8.length);
   const esc = ctx.escape.charCodeAt(0);
-  const flags: Flag[] = [];
+  let flags: Flag[] = NO_FLAGS;
   let phase: 'spaces' | 'word' | 'quote' = 'spaces';
   let quote = 0;
   let blankOK = false;
@@ -320,17 +323,18 @@ function extractBuilderFlags(ctx: LineContext, from: number, to: number): { flag
   const push = (endByte: number): void => {
     const start = from + charAt(wordStart);
     const end = from + charAt(endByte);
+    if (flags === NO_FLAGS) flags = [];
     flags.push(flagOf(buf, ctx.map.range(start, end)));
   };
   const isByteSpace = (b: number): boolean => isGoSpace(b);
 
-  for (let pos = 0; pos <= bytes.length; pos++) {
-    const atEnd = pos === bytes.length;
-    let ch = atEnd ? 0 : (bytes[pos] as number);
+  for (let pos = 0; pos <= length; pos++) {
+    const atEnd = pos === length;
+    let ch = atEnd ? 0 : byteAt(pos);
     if (phase === 'spaces') {
       if (atEnd) break;
       if (isByteSpace(ch)) continue;
-      if (ch !== 0x2d || pos + 1 === bytes.length || bytes[pos + 1] !== 0x2d) {
+      if (ch !== 0x2d || pos + 1 === length || byteAt(pos + 1) !== 0x2d) {
         return { flags, rest: from + charAt(pos) };
       }
       phase = 'word';
@@ -356,9 +360,9 @@ function extractBuilderFlags(ctx: LineContext, from: number, to: number): { flag
         continue;
       }
       if (ch === esc) {
-        if (pos + 1 === bytes.length) continue;
+        if (pos + 1 === length) continue;
         pos++;
-        ch = bytes[pos] as number;
+        ch = byteAt(pos);
       }
       buf += String.fromCharCode(ch);
       continue;
@@ -369,17 +373,22 @@ function extractBuilderFlags(ctx: LineContext, from: number, to: number): { flag
       continue;
     }
     if (ch === esc) {
-      if (pos + 1 === bytes.length) {
+      if (pos + 1 === length) {
         phase = 'word';
         continue;
       }
       pos++;
-      ch = bytes[pos] as number;
+      ch = byteAt(pos);
     }
     buf += String.fromCharCode(ch);
   }
   return { flags, rest: to };
 }
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+const NO_FLAGS: Flag[] = [];
+const NO_HEREDOCS: Heredoc[] = [];
 
 function flagOf(raw: string, range: Flag['range']): Flag {
   const eq = raw.indexOf('=');

@@ -61,6 +61,8 @@ interface PhysicalLine {
 }
 
 const LINE_TOO_LONG = Symbol('line too long');
+/** Shared by every instruction without comments above it (never mutated). */
+const NO_COMMENTS: string[] = [];
 
 /** Physical lines, one at a time, as BuildKit's scanner hands them out. */
 class Lines {
@@ -135,20 +137,21 @@ class Parser {
   }
 
   run(): RecoveredDockerfile {
-    let prevComments: string[] = [];
+    let prevComments: string[] = NO_COMMENTS;
     for (;;) {
       const line = this.nextLine();
       if (line === undefined) break;
 
       if (isComment(line.raw)) {
         const text = goTrimSpace(line.raw.slice(1));
-        if (text === '') prevComments = [];
+        if (text === '') prevComments = NO_COMMENTS;
+        else if (prevComments === NO_COMMENTS) prevComments = [text];
         else prevComments.push(text);
       }
       const lead = skipGoSpace(line.content);
       const token = line.content.slice(lead);
       if (this.directive(token, line)) {
-        prevComments.pop();
+        prevComments = prevComments.slice(0, -1);
         continue;
       }
       if (isComment(line.raw)) {
@@ -182,7 +185,7 @@ class Parser {
 
       if (emptyContinuation) this.warnEmptyContinuation(joined);
       this.instruction(joined, map, startLine, prevComments);
-      prevComments = [];
+      prevComments = NO_COMMENTS;
     }
 
     if (this.instructions.length === 0 && !this.errors.some((e) => e.code === 'E_LINE_TOO_LONG')) {
@@ -311,7 +314,9 @@ class Parser {
     }
 
     const end = this.lastLine === undefined ? node.range.end : { line: this.lastLine.n, col: this.lastLine.content.length + 1 };
-    node = { ...node, heredocs, range: { start: node.range.start, end } };
+    const mutable = node as { heredocs: readonly Heredoc[]; range: Range };
+    if (heredocs.length > 0) mutable.heredocs = heredocs;
+    mutable.range = { start: node.range.start, end };
     if (level === 'line') {
       this.instructions.push(this.invalid(node, comments, 'line'));
       return;

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+/**
+ * The `keel` command. This is the only module that reads process.argv/env, writes to
+ * stdout/stderr and sets exit codes (0 success, 1 build failed, 2 usage or input error).
+ */
+import { readFile } from 'node:fs/promises';
+import { dump, parse, ParseError } from '../parser/index.js';
+import { isKeelError } from '../errors.js';
+
+const USAGE = `Usage:
+  keel parse [--dump | --json] FILE    parse a Dockerfile (FILE may be - for stdin)
+                                       --dump: BuildKit's AST dump (default); --json: the typed AST
+  keel --help
+`;
+
+class UsageError extends Error {}
+
+async function readInput(file: string): Promise<string> {
+  if (file !== '-') return readFile(file, 'utf8');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function parseCommand(args: readonly string[]): Promise<number> {
+  let mode: 'dump' | 'json' = 'dump';
+  const files: string[] = [];
+  for (const a of args) {
+    if (a === '--dump') mode = 'dump';
+    else if (a === '--json') mode = 'json';
+    else if (a.startsWith('--') || (a.startsWith('-') && a !== '-')) throw new UsageError(`unknown flag: ${a}`);
+    else files.push(a);
+  }
+  if (files.length !== 1) throw new UsageError('keel parse takes exactly one FILE');
+  const file = files[0] as string;
+  const text = await readInput(file);
+  // Print everything readable, then every problem; exit 2 when there was any (docker build would fail).
+  const ast = parse(text, { filename: file === '-' ? 'Dockerfile' : file, recover: true });
+  if (mode === 'json') {
+    const json = JSON.stringify(ast, (key, value: unknown) => (key === 'errors' && Array.isArray(value) ? value.map(errorJson) : value), 2);
+    process.stdout.write(json + '\n');
+  } else {
+    process.stdout.write(dump(ast));
+  }
+  for (const w of ast.warnings) process.stderr.write(`${file}:${w.range.start.line}: warning: ${w.message}\n`);
+  for (const e of ast.errors) process.stderr.write(`${e.format()}\n`);
+  return ast.errors.length > 0 ? 2 : 0;
+}
+
+function errorJson(e: unknown): unknown {
+  return e instanceof ParseError ? { code: e.code, message: e.message, range: e.range } : e;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const debug = rest.includes('--debug');
+  const args = rest.filter((a) => a !== '--debug');
+  try {
+    switch (command) {
+      case 'parse':
+        return await parseCommand(args);
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command: ${command}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`keel: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (e instanceof ParseError) {
+      for (const err of e.errors) process.stderr.write(`${err.format()}\n`);
+      return 2;
+    }
+    if (isKeelError(e)) {
+      process.stderr.write(`keel: ${e.message}\n`);
+      return 2;
+    }
+    const err = e as NodeJS.ErrnoException;
+    if (typeof err?.code === 'string' && typeof err.path === 'string') {
+      process.stderr.write(`keel: ${err.path}: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`keel: internal error: ${err?.message ?? String(e)}\n`);
+    if (debug && err?.stack !== undefined) process.stderr.write(err.stack + '\n');
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
