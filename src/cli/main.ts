@@ -34,7 +34,7 @@ async function parseCommand(args: readonly string[]): Promise<number> {
   if (files.length !== 1) throw new UsageError('keel parse takes exactly one FILE');
   const file = files[0] as string;
   const text = await readInput(file);
-  // Print everything readable, then every problem; exit 2 when there was any (docker build would fail).
+  // Print everything readable, then every problem; exit 2 if a problem was found (docker build would fail).
   const ast = parse(text, { filename: file === '-' ? 'Dockerfile' : file, recover: true });
   if (mode === 'json') {
     const json = JSON.stringify(ast, (key, value: unknown) => (key === 'errors' && Array.isArray(value) ? value.map(errorJson) : value), 2);

@@ -223,27 +223,15 @@ export function parseWords(ctx: LineContext, start: number, end: number): RawWor
         continue;
       }
       if (ch === 0x27 || ch === 0x22) {
-        inQuote = ch;
+        inQuote = ch; // the quote stays in the word's text
         blankOK = true;
       }
-      if (ch === esc) {
-        if (pos + width === end) {
-          pos += width; // a lone escape at the end of the line is dropped
-          continue;
-        }
-        buf += String.fromCodePoint(ch);
-        pos += width;
-        ch = text.codePointAt(pos) ?? 0;
-        width = ch > 0xffff ? 2 : 1;
-      }
-      buf += String.fromCodePoint(ch);
-      pos += width;
-      continue;
-    }
-    // inside quotes
-    if (ch === inQuote) {
+    } else if (ch === inQuote) {
       inQuote = 0;
-    } else if (ch === esc && inQuote !== 0x27) {
+    }
+    // the escape character keeps the next character literal (both stay in the text), except
+    // inside single quotes; a lone escape at the end of the line is dropped
+    if (ch === esc && inQuote !== 0x27) {
       if (pos + width === end) {
         inQuote = 0;
         pos += width;
