@@ -189,7 +189,7 @@ interface RawWord {
  * BuildKit parseWords: quote-aware words with quotes and escapes kept in the text (they are
  * removed later, at expansion).
  */
-export function parseWords(ctx: LineContext, start: number, end: number): RawWord[] {
+function parseWords(ctx: LineContext, start: number, end: number): RawWord[] {
   const text = ctx.text;
   const esc = ctx.escape.charCodeAt(0);
   const words: RawWord[] = [];

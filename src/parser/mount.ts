@@ -4,7 +4,7 @@
  * an expander once the stage's variables are known.
  */
 import type { MountType } from './ast.js';
-import { withSuggestion } from './go-text.js';
+import { goQuote, withSuggestion } from './go-text.js';
 
 export type MountSharing = 'shared' | 'private' | 'locked';
 
@@ -82,14 +82,7 @@ export function parseMount(value: string, expand: (word: string) => string): Mou
     }
     const v = expand(field.slice(eq + 1));
     switch (key) {
-      case 'type': {
-        const t = v.toLowerCase();
-        if (!(MOUNT_TYPES as readonly string[]).includes(t)) {
-          throw new MountError(withSuggestion(`unsupported mount type ${JSON.stringify(v)}`, v, MOUNT_TYPES, true));
-        }
-        type = t as MountType;
-        break;
-      }
+      case 'type': type = oneOf(v, MOUNT_TYPES, 'mount type'); break;
       case 'from': from = v; break;
       case 'source': case 'src': source = v; break;
       case 'target': case 'dst': case 'destination': target = v; break;
@@ -107,14 +100,7 @@ export function parseMount(value: string, expand: (word: string) => string): Mou
         break;
       }
       case 'id': cacheId = v; break;
-      case 'sharing': {
-        const s = v.toLowerCase();
-        if (!(SHARING as readonly string[]).includes(s)) {
-          throw new MountError(withSuggestion(`unsupported sharing value ${JSON.stringify(v)}`, v, SHARING, true));
-        }
-        sharing = s as MountSharing;
-        break;
-      }
+      case 'sharing': sharing = oneOf(v, SHARING, 'sharing value'); break;
       case 'mode': mode = parseUint32(v, 8, 'mode'); break;
       case 'uid': uid = parseUint32(v, 10, 'uid'); break;
       case 'gid': gid = parseUint32(v, 10, 'gid'); break;
@@ -151,6 +137,14 @@ export function parseMount(value: string, expand: (word: string) => string): Mou
     ...(uid !== undefined ? { uid } : {}),
     ...(gid !== undefined ? { gid } : {}),
   };
+}
+
+/** `value` lower-cased when it is one of `allowed`; else BuildKit's "unsupported ..." with a suggestion. */
+function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
+  const v = value.toLowerCase();
+  const found = allowed.find((a) => a === v);
+  if (found === undefined) throw new MountError(withSuggestion(`unsupported ${what} ${goQuote(value)}`, value, allowed, true));
+  return found;
 }
 
 /** tonistiigi/go-csvvalue Fields (one CSV record, `""` escapes a quote), with its error texts. */

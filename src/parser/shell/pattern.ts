@@ -64,10 +64,9 @@ export function replaceAllGo(re: RegExp, src: string, repl: string): string {
     out += src.slice(lastMatchEnd, start);
     if (end > lastMatchEnd || start === 0) out += expandTemplate(repl, m[0]);
     lastMatchEnd = end;
-    const width = searchPos < src.length ? (src.codePointAt(searchPos) ?? 0) > 0xffff ? 2 : 1 : 1;
-    if (searchPos + width > end) searchPos += width;
-    else if (searchPos + 1 > end) searchPos++;
-    else searchPos = end;
+    // advance past the match, and always by at least one character
+    const width = (src.codePointAt(searchPos) ?? 0) > 0xffff ? 2 : 1;
+    searchPos = Math.max(end, searchPos + width);
   }
   return out + src.slice(lastMatchEnd);
 }
