@@ -23,11 +23,12 @@ export interface FlagValues {
   /** String flags: the value; bool flags: 'true' | 'false'. Undefined when not given. */
   string(name: string): string | undefined;
   bool(name: string): boolean | undefined;
-  strings(name: string): string[];
+  strings(name: string): readonly string[];
   readonly used: ReadonlySet<string>;
 }
 
-const NO_FLAGS: FlagValues = { string: () => undefined, bool: () => undefined, strings: () => [], used: new Set() };
+const NONE: readonly string[] = [];
+const NO_FLAGS: FlagValues = { string: () => undefined, bool: () => undefined, strings: () => NONE, used: new Set() };
 
 export function parseFlags(flags: readonly Flag[], specs: FlagSpecs): FlagValues {
   if (flags.length === 0) return NO_FLAGS;
@@ -70,7 +71,7 @@ export function parseFlags(flags: readonly Flag[], specs: FlagSpecs): FlagValues
   return {
     string: (name) => values.get(name),
     bool: (name) => (values.has(name) ? values.get(name) === 'true' : undefined),
-    strings: (name) => lists.get(name) ?? [],
+    strings: (name) => lists.get(name) ?? NONE,
     used,
   };
 }

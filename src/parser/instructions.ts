@@ -4,7 +4,7 @@
  * parse.go, so the first error reported is the one BuildKit reports. Words stay unexpanded.
  */
 import type {
-  ArgDeclaration, CommandLine, CopySource, DeviceRequest, Healthcheck, Heredoc, Instruction,
+  ArgDeclaration, CommandLine, CopySource, DeviceRequest, Flag, Healthcheck, Heredoc, Instruction,
   InstructionKind, KeyValue, MountFlag, NetworkMode, SecurityMode, SyntaxNode, Word,
 } from './ast.js';
 import { INSTRUCTION_KINDS } from './ast.js';
@@ -17,6 +17,18 @@ import { parseGoDuration } from './duration.js';
 const fail = (code: InstructionFailure['code'], message: string, at?: { range: Word['range'] }): never => {
   throw new InstructionFailure(code, message, at?.range);
 };
+// The flags each instruction accepts (instructions/parse.go and the RUN hooks), in BuildKit's order.
+const NO_FLAGS: FlagSpecs = {};
+const FROM_FLAGS: FlagSpecs = { platform: 'string' };
+const COPY_FLAGS: FlagSpecs = { chown: 'string', from: 'string', chmod: 'string', link: 'bool', exclude: 'strings', parents: 'bool' };
+const ADD_FLAGS: FlagSpecs = {
+  chown: 'string', chmod: 'string', link: 'bool', 'keep-git-dir': 'bool', checksum: 'string', unpack: 'bool', exclude: 'strings',
+};
+const RUN_FLAGS: FlagSpecs = { device: 'strings', mount: 'strings', network: 'string', security: 'string' };
+const HEALTHCHECK_FLAGS: FlagSpecs = {
+  interval: 'string', timeout: 'string', 'start-period': 'string', 'start-interval': 'string', retries: 'string',
+};
+
 const atLeastOne = (kind: string): string => `${kind} requires at least one argument`;
 const exactlyOne = (kind: string): string => `${kind} requires exactly one argument`;
 
@@ -41,7 +53,6 @@ export function toInstruction(node: SyntaxNode, comments: readonly string[]): In
   // (one object per instruction instead of copies; this halves the parser's allocations).
   const base = node as SyntaxNode & { comments: readonly string[] };
   (base as { comments: readonly string[] }).comments = comments;
-  const flags = (specs: FlagSpecs) => parseFlags(node.flags, specs);
 
   switch (kind) {
     case 'FROM': {
@@ -55,7 +66,7 @@ export function toInstruction(node: SyntaxNode, comments: readonly string[]): In
       } else if (values.length !== 1) {
         fail('E_ARGUMENTS', 'FROM requires either one or three arguments', node);
       }
-      const platform = flags({ platform: 'string' }).string('platform');
+      const platform = parseFlags(node.flags, FROM_FLAGS).string('platform');
       const description = name === undefined ? undefined : docComment(comments, name);
       return extend(base, { kind: 'FROM', image: args[0] as Word,
         ...(name === undefined ? {} : { stageName: args[2] as Word, name }),
@@ -65,19 +76,19 @@ export function toInstruction(node: SyntaxNode, comments: readonly string[]): In
     }
     case 'ENV':
     case 'LABEL': {
-      flags({});
+      parseFlags(node.flags, NO_FLAGS);
       return extend(base, { kind, pairs: keyValues(args, kind, node) });
     }
     case 'MAINTAINER':
       if (args.length !== 1) fail('E_ARGUMENTS', exactlyOne('MAINTAINER'), node);
-      flags({});
+      parseFlags(node.flags, NO_FLAGS);
       return extend(base, { kind: 'MAINTAINER', maintainer: args[0] as Word });
     case 'ADD':
     case 'COPY':
       return copyOrAdd(node, base, kind);
     case 'ONBUILD': {
       if (node.trigger === undefined) return fail('E_ARGUMENTS', atLeastOne('ONBUILD'), node);
-      flags({});
+      parseFlags(node.flags, NO_FLAGS);
       const trigger = goTrimSpace(node.trigger.keyword.value).toUpperCase();
       if (trigger === 'ONBUILD') fail('E_VALUE', 'Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed', node.trigger.keyword);
       if (trigger === 'MAINTAINER' || trigger === 'FROM') fail('E_VALUE', `${trigger} isn't allowed as an ONBUILD trigger`, node.trigger.keyword);
@@ -87,27 +98,27 @@ export function toInstruction(node: SyntaxNode, comments: readonly string[]): In
     }
     case 'WORKDIR':
       if (args.length !== 1) fail('E_ARGUMENTS', exactlyOne('WORKDIR'), node);
-      flags({});
+      parseFlags(node.flags, NO_FLAGS);
       return extend(base, { kind: 'WORKDIR', path: args[0] as Word });
     case 'RUN':
       return run(node, base);
     case 'CMD':
     case 'ENTRYPOINT':
-      flags({});
+      parseFlags(node.flags, NO_FLAGS);
       return extend(base, { kind, command: commandLine(node) });
     case 'HEALTHCHECK':
       return extend(base, { kind: 'HEALTHCHECK', healthcheck: healthcheck(node) });
     case 'EXPOSE':
       if (args.length === 0) fail('E_ARGUMENTS', atLeastOne('EXPOSE'), node);
-      flags({});
+      parseFlags(node.flags, NO_FLAGS);
       return extend(base, { kind: 'EXPOSE', ports: args });
     case 'USER':
       if (args.length !== 1) fail('E_ARGUMENTS', exactlyOne('USER'), node);
-      flags({});
+      parseFlags(node.flags, NO_FLAGS);
       return extend(base, { kind: 'USER', user: args[0] as Word });
     case 'VOLUME': {
       if (args.length === 0) fail('E_ARGUMENTS', atLeastOne('VOLUME'), node);
-      flags({});
+      parseFlags(node.flags, NO_FLAGS);
       const volumes = args.map((a) => {
         const v = goTrimSpace(a.value);
         if (v === '') fail('E_VALUE', 'VOLUME specified can not be an empty string', a);
@@ -124,7 +135,7 @@ export function toInstruction(node: SyntaxNode, comments: readonly string[]): In
       if (args.length === 0) fail('E_ARGUMENTS', atLeastOne('ARG'), node);
       return extend(base, { kind: 'ARG', declarations: args.map((a) => argDeclaration(a, comments)) });
     case 'SHELL': {
-      flags({});
+      parseFlags(node.flags, NO_FLAGS);
       if (args.length === 0) fail('E_ARGUMENTS', atLeastOne('SHELL'), node);
       if (!node.json) fail('E_VALUE', 'SHELL requires the arguments to be in JSON form', node);
       return extend(base, { kind: 'SHELL', shell: args });
@@ -176,11 +187,15 @@ function docComment(comments: readonly string[], name: string): string | undefin
 
 function commandLine(node: SyntaxNode): CommandLine {
   if (node.json) return { form: 'exec', args: node.args };
-  const first = node.args[0];
-  const last = node.args[node.args.length - 1];
-  const script = node.args.map((a) => a.value).join(' ');
-  const range = first === undefined || last === undefined ? { start: node.range.end, end: node.range.end } : { start: first.range.start, end: last.range.end };
-  return { form: 'shell', script, range };
+  const [first] = node.args;
+  // shell form has one argument (the rest of the line); none for a bare `CMD`
+  if (first === undefined) return { form: 'shell', script: '', range: { start: node.range.end, end: node.range.end } };
+  return { form: 'shell', script: first.value, range: first.range };
+}
+
+/** The instruction's flags called `name` (validated already), in order. */
+function flagsNamed(node: SyntaxNode, name: string): readonly Flag[] {
+  return node.flags.length === 0 ? node.flags : node.flags.filter((f) => f.name === name);
 }
 
 function copyOrAdd(node: SyntaxNode, base: SyntaxNode & { comments: readonly string[] }, kind: 'COPY' | 'ADD'): Instruction {
@@ -189,8 +204,8 @@ function copyOrAdd(node: SyntaxNode, base: SyntaxNode & { comments: readonly str
     fail('E_ARGUMENTS', `${kind} requires at least two arguments, but only one was provided. Destination could not be determined`, node);
   }
   const f = kind === 'COPY'
-    ? parseFlags(node.flags, { chown: 'string', from: 'string', chmod: 'string', link: 'bool', exclude: 'strings', parents: 'bool' })
-    : parseFlags(node.flags, { chown: 'string', chmod: 'string', link: 'bool', 'keep-git-dir': 'bool', checksum: 'string', unpack: 'bool', exclude: 'strings' });
+    ? parseFlags(node.flags, COPY_FLAGS)
+    : parseFlags(node.flags, ADD_FLAGS);
   const dest = args[args.length - 1] as Word;
   if (parseHeredocWordSafe(dest.value) !== undefined) fail('E_VALUE', `${kind} cannot accept a heredoc as a destination`, dest);
   const sources: CopySource[] = args.slice(0, -1).map((word) => {
@@ -201,25 +216,25 @@ function copyOrAdd(node: SyntaxNode, base: SyntaxNode & { comments: readonly str
     const heredoc: Heredoc = { ...h, content: body?.content ?? '', range: body?.range ?? word.range };
     return { kind: 'heredoc', word, heredoc };
   });
+  // one object with a fixed set of keys (absent values are undefined): cheaper than spreads
   const common = {
-    sources, dest,
+    sources,
+    dest,
     link: f.bool('link') ?? false,
     exclude: f.strings('exclude'),
-    ...optional('chown', f.string('chown')),
-    ...optional('chmod', f.string('chmod')),
+    chown: f.string('chown') || undefined,
+    chmod: f.string('chmod') || undefined,
   };
   if (kind === 'COPY') {
-    return extend(base, { kind, ...common, parents: f.bool('parents') ?? false, ...optional('from', f.string('from')) });
+    return extend(base, { kind, ...common, parents: f.bool('parents') ?? false, from: f.string('from') || undefined });
   }
-  return extend(base, { kind, ...common,
-    ...optional('keepGitDir', f.bool('keep-git-dir')),
-    ...optional('checksum', f.string('checksum')),
-    ...optional('unpack', f.bool('unpack')),
+  return extend(base, {
+    kind,
+    ...common,
+    keepGitDir: f.bool('keep-git-dir'),
+    checksum: f.string('checksum') || undefined,
+    unpack: f.bool('unpack'),
   });
-}
-
-function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined || value === '' ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
 function parseHeredocWordSafe(word: string): ReturnType<typeof parseHeredocWord> {
@@ -231,34 +246,34 @@ function parseHeredocWordSafe(word: string): ReturnType<typeof parseHeredocWord>
 }
 
 function run(node: SyntaxNode, base: SyntaxNode & { comments: readonly string[] }): Instruction {
-  const f = parseFlags(node.flags, { device: 'strings', mount: 'strings', network: 'string', security: 'string' });
+  const f = parseFlags(node.flags, RUN_FLAGS);
   const command = commandLine(node);
-  const flagRange = (name: string, i: number) => node.flags.filter((x) => x.name === name)[i]?.range ?? node.range;
-  const devices: DeviceRequest[] = f.strings('device').map((v, i) => {
+  const devices: DeviceRequest[] = flagsNamed(node, 'device').map((flag) => {
     try {
-      return parseDevice(v);
+      return parseDevice(flag.value ?? '');
     } catch (e) {
-      if (e instanceof MountError) throw new InstructionFailure('E_VALUE', e.message, flagRange('device', i));
+      if (e instanceof MountError) throw new InstructionFailure('E_VALUE', e.message, flag.range);
       throw e;
     }
   });
-  const mounts: MountFlag[] = f.strings('mount').map((value, i) => {
-    const range = flagRange('mount', i);
+  const mounts: MountFlag[] = flagsNamed(node, 'mount').map((flag) => {
+    const value = flag.value ?? '';
     try {
       checkMountFlag(value);
     } catch (e) {
-      if (e instanceof MountError) throw new InstructionFailure('E_VALUE', e.message, range);
+      if (e instanceof MountError) throw new InstructionFailure('E_VALUE', e.message, flag.range);
       throw e;
     }
-    return { value, range };
+    return { value, range: flag.range };
   });
+  const flagRange = (name: string) => ({ range: flagsNamed(node, name)[0]?.range ?? node.range });
   const network = f.string('network') ?? 'default';
   if (network !== 'default' && network !== 'none' && network !== 'host') {
-    fail('E_VALUE', `invalid network mode ${goQuote(network)}`, { range: flagRange('network', 0) });
+    fail('E_VALUE', `invalid network mode ${goQuote(network)}`, flagRange('network'));
   }
   const security = f.string('security') ?? 'sandbox';
   if (security !== 'sandbox' && security !== 'insecure') {
-    fail('E_VALUE', `security ${goQuote(security)} is not valid`, { range: flagRange('security', 0) });
+    fail('E_VALUE', `security ${goQuote(security)} is not valid`, flagRange('security'));
   }
   return extend(base, { kind: 'RUN', command, mounts, devices,
     network: network as NetworkMode,
@@ -303,9 +318,7 @@ function healthcheck(node: SyntaxNode): Healthcheck {
     if (rest.length !== 0) fail('E_ARGUMENTS', 'HEALTHCHECK NONE takes no arguments', node);
     return { type: 'NONE' };
   }
-  const f = parseFlags(node.flags, {
-    interval: 'string', timeout: 'string', 'start-period': 'string', 'start-interval': 'string', retries: 'string',
-  });
+  const f = parseFlags(node.flags, HEALTHCHECK_FLAGS);
   if (type !== 'CMD') fail('E_VALUE', `Unknown type ${goQuote(type)} in HEALTHCHECK (try CMD)`, args[0]);
   if (rest.length === 0) fail('E_ARGUMENTS', 'Missing command after HEALTHCHECK CMD', node);
   const test = node.json ? ['CMD', ...rest.map((a) => a.value)] : ['CMD-SHELL', rest.map((a) => a.value).join(' ')];

@@ -27,6 +27,8 @@ export interface LineContext {
 type Args = { args: Word[]; json: boolean; trigger?: SyntaxNode };
 
 const WHITESPACE = /[\t\v\f\r ]+/g;
+/** The characters of BuildKit's reWhitespace, `[\t\v\f\r ]`. */
+const isSplitSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0b || c === 0x0c || c === 0x0d;
 
 function word(ctx: LineContext, value: string, start: number, end: number): Word {
   return { value, range: ctx.map.range(start, end) };
@@ -37,23 +39,23 @@ function word(ctx: LineContext, value: string, start: number, end: number): Word
  * then hand the rest to the keyword's line parser. Heredocs are attached by the caller.
  */
 export function nodeFromLine(ctx: LineContext, from: number, to: number): SyntaxNode {
-  const t0 = skipGoSpace(ctx.text, from);
-  const t1 = Math.max(t0, trimEndGoSpace(ctx.text, to));
-  const trimmed = ctx.text.slice(t0, t1);
-  WHITESPACE.lastIndex = 0;
-  const sep = WHITESPACE.exec(trimmed);
-  const kwEnd = sep === null ? t1 : t0 + sep.index;
-  const keyword = word(ctx, trimmed.slice(0, kwEnd - t0), t0, kwEnd);
+  const text = ctx.text;
+  const t0 = skipGoSpace(text, from);
+  const t1 = Math.max(t0, trimEndGoSpace(text, to));
+  let kwEnd = t0;
+  while (kwEnd < t1 && !isSplitSpace(text.charCodeAt(kwEnd))) kwEnd++;
+  const keyword = word(ctx, text.slice(t0, kwEnd), t0, kwEnd);
 
   let flags: Flag[] = NO_FLAGS;
   let restStart = t1;
   let restEnd = t1;
-  if (sep !== null) {
-    const afterSep = kwEnd + sep[0].length;
+  if (kwEnd < t1) {
+    let afterSep = kwEnd;
+    while (afterSep < t1 && isSplitSpace(text.charCodeAt(afterSep))) afterSep++;
     const extracted = extractBuilderFlags(ctx, afterSep, t1);
     flags = extracted.flags;
-    restStart = skipGoSpace(ctx.text, extracted.rest);
-    restEnd = Math.max(restStart, trimEndGoSpace(ctx.text, t1));
+    restStart = skipGoSpace(text, extracted.rest);
+    restEnd = Math.max(restStart, trimEndGoSpace(text, t1));
   }
   const parsed = parseArgs(ctx, keyword.value.toLowerCase(), restStart, restEnd);
   return {
@@ -63,19 +65,19 @@ export function nodeFromLine(ctx: LineContext, from: number, to: number): Syntax
     ...(parsed.trigger === undefined ? {} : { trigger: parsed.trigger }),
     json: parsed.json,
     heredocs: NO_HEREDOCS,
-    original: ctx.text.slice(from, to),
-    range: ctx.map.range(t0, t1),
+    original: text.slice(from, to),
+    // the node starts where its keyword does (one position object shared)
+    range: { start: keyword.range.start, end: t1 > t0 ? ctx.map.endPos(t1) : keyword.range.start },
   };
 }
 
 function parseArgs(ctx: LineContext, keyword: string, start: number, end: number): Args {
-  const rest = ctx.text.slice(start, end);
   switch (keyword) {
     case 'add': case 'copy': case 'volume':
       return parseJSON(ctx, start, end) ?? { args: splitWhitespace(ctx, start, end), json: false };
     case 'cmd': case 'entrypoint': case 'run': case 'shell':
-      if (rest === '') return { args: [], json: false };
-      return parseJSON(ctx, start, end) ?? { args: [word(ctx, rest, start, end)], json: false };
+      if (start >= end) return { args: [], json: false };
+      return parseJSON(ctx, start, end) ?? { args: [word(ctx, ctx.text.slice(start, end), start, end)], json: false };
     case 'healthcheck':
       return parseHealthConfig(ctx, start, end);
     case 'env':
@@ -87,9 +89,9 @@ function parseArgs(ctx: LineContext, keyword: string, start: number, end: number
     case 'expose': case 'from':
       return { args: splitWhitespace(ctx, start, end), json: false };
     case 'maintainer': case 'stopsignal': case 'user': case 'workdir':
-      return { args: rest === '' ? [] : [word(ctx, rest, start, end)], json: false };
+      return { args: start >= end ? [] : [word(ctx, ctx.text.slice(start, end), start, end)], json: false };
     case 'onbuild':
-      if (rest === '') return { args: [], json: false };
+      if (start >= end) return { args: [], json: false };
       return { args: [], json: false, trigger: nodeFromLine(ctx, start, end) };
     default:
       // parseIgnore: unknown instructions keep one empty argument
@@ -99,16 +101,15 @@ function parseArgs(ctx: LineContext, keyword: string, start: number, end: number
 
 /** BuildKit parseStringsWhitespaceDelimited: split on `[\t\v\f\r ]+`. */
 function splitWhitespace(ctx: LineContext, start: number, end: number): Word[] {
-  if (start >= end) return [];
-  const rest = ctx.text.slice(start, end);
+  const text = ctx.text;
   const out: Word[] = [];
-  let last = 0;
-  WHITESPACE.lastIndex = 0;
-  for (let m = WHITESPACE.exec(rest); m !== null; m = WHITESPACE.exec(rest)) {
-    out.push(word(ctx, rest.slice(last, m.index), start + last, start + m.index));
-    last = m.index + m[0].length;
+  let i = start;
+  while (i < end) {
+    const w = i;
+    while (i < end && !isSplitSpace(text.charCodeAt(i))) i++;
+    out.push(word(ctx, text.slice(w, i), w, i));
+    while (i < end && isSplitSpace(text.charCodeAt(i))) i++;
   }
-  out.push(word(ctx, rest.slice(last), start + last, end));
   return out;
 }
 
@@ -294,6 +295,11 @@ function parseNameVal(ctx: LineContext, start: number, end: number, key: 'ENV' |
  * print the same dump. Returns the flags and the offset where the arguments start.
  */
 function extractBuilderFlags(ctx: LineContext, from: number, to: number): { flags: Flag[]; rest: number } {
+  // fast path: leading ASCII blanks (the only bytes a UTF-8 text can start with that Go calls space),
+  // then anything but `--` means no flags
+  let p = from;
+  while (p < to && isGoSpace(ctx.text.charCodeAt(p)) && ctx.text.charCodeAt(p) < 0x80) p++;
+  if (ctx.text.charCodeAt(p) !== 0x2d || ctx.text.charCodeAt(p + 1) !== 0x2d || p + 1 >= to) return { flags: NO_FLAGS, rest: p };
   const line = ctx.text.slice(from, to);
   // ASCII text is its own byte sequence; only other text goes through a UTF-8 copy
   const ascii = !NON_ASCII.test(line);
@@ -380,7 +386,7 @@ const NO_HEREDOCS: Heredoc[] = [];
 
 function flagOf(raw: string, range: Flag['range']): Flag {
   const eq = raw.indexOf('=');
-  const name = (eq < 0 ? raw : raw.slice(0, eq)).replace(/^--/, '');
+  const name = eq < 0 ? raw.slice(2) : raw.slice(2, eq);
   return eq < 0 ? { raw, name, range } : { raw, name, value: raw.slice(eq + 1), range };
 }
 

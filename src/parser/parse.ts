@@ -142,8 +142,9 @@ class Parser {
       const line = this.nextLine();
       if (line === undefined) break;
 
-      if (isComment(line.raw)) {
-        const text = goTrimSpace(line.raw.slice(1));
+      const comment = isComment(line.content);
+      if (comment) {
+        const text = goTrimSpace(line.content.slice(1));
         if (text === '') prevComments = NO_COMMENTS;
         else if (prevComments === NO_COMMENTS) prevComments = [text];
         else prevComments.push(text);
@@ -154,14 +155,16 @@ class Parser {
         prevComments = prevComments.slice(0, -1);
         continue;
       }
-      if (isComment(line.raw)) {
+      if (comment) {
         this.addComment(line);
         continue;
       }
 
       const startLine = line.n;
       const map = new LineMap();
-      let [joined, ended] = this.trimContinuation(token);
+      const cut = this.continuedLength(token);
+      let joined = cut < 0 ? token : token.slice(0, cut);
+      let ended = cut < 0;
       if (ended && joined === '') continue;
       map.add(joined.length, line.n, lead + 1);
 
@@ -169,7 +172,7 @@ class Parser {
       while (!ended) {
         const next = this.nextLine();
         if (next === undefined) break;
-        if (isComment(next.raw)) {
+        if (isComment(next.content)) {
           this.addComment(next);
           continue;
         }
@@ -177,10 +180,11 @@ class Parser {
           emptyContinuation = true;
           continue;
         }
-        const [part, end] = this.trimContinuation(next.content);
+        const cutNext = this.continuedLength(next.content);
+        ended = cutNext < 0;
+        const part = ended ? next.content : next.content.slice(0, cutNext);
         map.add(part.length, next.n, 1);
         joined += part;
-        ended = end;
       }
 
       if (emptyContinuation) this.warnEmptyContinuation(joined);
@@ -252,11 +256,13 @@ class Parser {
     this.continuation = new RegExp(`([^${e}])${e}[ \\t]*$|^${e}[ \\t]*$`);
   }
 
-  /** BuildKit trimContinuationCharacter: [text without the continuation, line ended]. */
-  private trimContinuation(line: string): [string, boolean] {
+  /**
+   * BuildKit trimContinuationCharacter: how much of the line to keep when it ends in the escape
+   * character (a continuation), or -1 when the instruction ends on this line.
+   */
+  private continuedLength(line: string): number {
     const m = this.continuation.exec(line);
-    if (m === null) return [line, true];
-    return [line.slice(0, m.index) + (m[1] ?? ''), false];
+    return m === null ? -1 : m.index + (m[1]?.length ?? 0);
   }
 
   private addComment(line: PhysicalLine): void {
@@ -316,7 +322,7 @@ class Parser {
     const end = this.lastLine === undefined ? node.range.end : { line: this.lastLine.n, col: this.lastLine.content.length + 1 };
     const mutable = node as { heredocs: readonly Heredoc[]; range: Range };
     if (heredocs.length > 0) mutable.heredocs = heredocs;
-    mutable.range = { start: node.range.start, end };
+    mutable.range = { start: node.range.start, end }; // now including heredoc bodies
     if (level === 'line') {
       this.instructions.push(this.invalid(node, comments, 'line'));
       return;
