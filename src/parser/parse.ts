@@ -54,10 +54,11 @@ export function parse(text: string, options: ParseOptions = {}): Dockerfile | Re
 interface PhysicalLine {
   /** 1-based line number. */
   readonly n: number;
-  /** The line with its terminator. */
-  readonly raw: string;
   /** The line with trailing CR/LF characters removed (BuildKit trimNewline). */
   readonly content: string;
+  /** Offsets of the line in the text: [start, end), `end` after its `\n`. */
+  readonly start: number;
+  readonly end: number;
 }
 
 const LINE_TOO_LONG = Symbol('line too long');
@@ -71,18 +72,25 @@ class Lines {
   constructor(private readonly text: string) {}
 
   next(): PhysicalLine | typeof LINE_TOO_LONG | undefined {
-    if (this.offset >= this.text.length) return undefined;
-    const nl = this.text.indexOf('\n', this.offset);
-    const end = nl < 0 ? this.text.length : nl + 1;
-    const raw = this.text.slice(this.offset, end);
-    const body = nl < 0 ? raw : raw.slice(0, -1);
-    if (body.length * 3 > MAX_LINE_BYTES && Buffer.byteLength(body) > MAX_LINE_BYTES) {
-      this.n++;
+    const text = this.text;
+    const start = this.offset;
+    if (start >= text.length) return undefined;
+    const nl = text.indexOf('\n', start);
+    const bodyEnd = nl < 0 ? text.length : nl;
+    this.n++;
+    // UTF-8 is at most 3 bytes per UTF-16 unit, so only long lines need counting
+    if ((bodyEnd - start) * 3 > MAX_LINE_BYTES && Buffer.byteLength(text.slice(start, bodyEnd)) > MAX_LINE_BYTES) {
       return LINE_TOO_LONG;
     }
-    this.offset = end;
-    this.n++;
-    return { n: this.n, raw, content: trimNewline(raw) };
+    let contentEnd = bodyEnd;
+    while (contentEnd > start && (text.charCodeAt(contentEnd - 1) === 0x0d || text.charCodeAt(contentEnd - 1) === 0x0a)) contentEnd--;
+    this.offset = nl < 0 ? text.length : nl + 1;
+    return { n: this.n, content: text.slice(start, contentEnd), start, end: this.offset };
+  }
+
+  /** The line as written, line ending included (heredoc bodies keep it). */
+  raw(line: PhysicalLine): string {
+    return this.text.slice(line.start, line.end);
   }
 
   get lineNumber(): number {
@@ -105,12 +113,6 @@ function directiveValue(r: string): string {
   return r.slice(start, end);
 }
 
-/** BuildKit trimNewline: strip every trailing CR and LF. */
-function trimNewline(s: string): string {
-  let end = s.length;
-  while (end > 0 && (s.charCodeAt(end - 1) === 0x0a || s.charCodeAt(end - 1) === 0x0d)) end--;
-  return s.slice(0, end);
-}
 const KNOWN_DIRECTIVES: readonly DirectiveName[] = ['syntax', 'escape', 'check'];
 
 const isComment = (line: string): boolean => line.charCodeAt(skipGoSpace(line)) === 0x23; /* # */
@@ -359,7 +361,7 @@ class Parser {
       if (candidate === name) {
         return { content, range: lineRange(first, line.n, line.content.length + 1), terminated: true };
       }
-      content += line.raw;
+      content += this.lines.raw(line);
     }
     const last = this.lastLine?.n ?? 1;
     return { content, range: lineRange(first ?? last, last, (this.lastLine?.content.length ?? 0) + 1), terminated: false };
