@@ -7,12 +7,13 @@
  * next line, so that `recover: true` can return everything readable (SPEC.md section 3).
  */
 import type {
-  Comment, Directive, DirectiveName, Dockerfile, Heredoc, Instruction, InvalidInstruction, ParseWarning,
+  Comment, Directive, Dockerfile, Heredoc, Instruction, InvalidInstruction, ParseWarning,
   Range, SyntaxNode,
 } from './ast.js';
 import { ParseError, type ParseErrorCode } from './errors.js';
 import { InstructionFailure } from './flags.js';
 import { goTrimSpace, isGoSpace, skipGoSpace } from './go-text.js';
+import { continuationPattern, DirectiveReader } from './directives.js';
 import { heredocsFromLine } from './heredoc.js';
 import { toInstruction } from './instructions.js';
 import { LineMap } from './line-map.js';
@@ -98,31 +99,13 @@ class Lines {
   }
 }
 
-// BuildKit: `^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`; the trailing `\s*` is trimmed by hand below
-// because a lazy group before `\s*$` backtracks quadratically on long runs of spaces.
-const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=([^\n]*)$/;
-const isReSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d;
-
-/** What `\s*(.+?)\s*$` captures of the text after `=` ('' when it does not match). */
-function directiveValue(r: string): string {
-  let start = 0;
-  while (start < r.length && isReSpace(r.charCodeAt(start))) start++;
-  if (start === r.length) return r.slice(-1); // all blanks: `.+?` still takes the last one
-  let end = r.length;
-  while (end > start && isReSpace(r.charCodeAt(end - 1))) end--;
-  return r.slice(start, end);
-}
-
-const KNOWN_DIRECTIVES: readonly DirectiveName[] = ['syntax', 'escape', 'check'];
-
 const isComment = (line: string): boolean => line.charCodeAt(skipGoSpace(line)) === 0x23; /* # */
 
 class Parser {
   private readonly lines: Lines;
   private escape: '\\' | '`' = '\\';
-  private continuation = /([^\\])\\[ \t]*$|^\\[ \t]*$/;
-  private directivesDone = false;
-  private readonly seenDirectives = new Set<string>();
+  private continuation = continuationPattern('\\');
+  private readonly directiveReader = new DirectiveReader();
   private readonly directives: Directive[] = [];
   private readonly comments: Comment[] = [];
   private readonly warnings: ParseWarning[] = [];
@@ -222,40 +205,21 @@ class Parser {
 
   /** BuildKit DirectiveParser.ParseLine on a left-trimmed line; true when it was a directive. */
   private directive(token: string, line: PhysicalLine): boolean {
-    if (this.directivesDone) return false;
-    if (!token.startsWith('#')) {
-      this.directivesDone = true;
-      return false;
-    }
-    const m = DIRECTIVE.exec(token.slice(skipGoSpace(token, 1)));
-    const key = m?.[1]?.toLowerCase() as DirectiveName | undefined;
-    const value = directiveValue(m?.[2] ?? '');
-    if (m === null || key === undefined || value === '' || !KNOWN_DIRECTIVES.includes(key)) {
-      this.directivesDone = true;
-      return false;
-    }
-    const range = lineRange(line.n, line.n, line.content.length + 1);
-    if (this.seenDirectives.has(key)) {
-      this.error('E_DIRECTIVE', `only one ${key} parser directive can be used`, range);
-      return true;
-    }
-    this.seenDirectives.add(key);
-    if (key === 'escape') {
-      if (value !== '`' && value !== '\\') {
-        this.error('E_DIRECTIVE', `invalid escape token '${value}' does not match \` or \\`, range);
+    const read = this.directiveReader.read(token, line.n, line.content.length + 1);
+    switch (read.kind) {
+      case 'none':
+        return false;
+      case 'error':
+        this.error('E_DIRECTIVE', read.message, read.range);
         return true;
-      }
-      this.setEscape(value);
+      case 'directive':
+        if (read.directive.name === 'escape') {
+          this.escape = read.directive.value as '\\' | '`';
+          this.continuation = continuationPattern(this.escape);
+        }
+        this.directives.push(read.directive);
+        return true;
     }
-    this.directives.push({ name: key, value, range });
-    return true;
-  }
-
-  private setEscape(escape: '\\' | '`'): void {
-    this.escape = escape;
-    const e = escape === '\\' ? '\\\\' : '`';
-    // BuildKit: `([^E])E[ \t]*$|^E[ \t]*$`; an escaped escape at the end is no continuation
-    this.continuation = new RegExp(`([^${e}])${e}[ \\t]*$|^${e}[ \\t]*$`);
   }
 
   /**
