@@ -7,7 +7,7 @@
  * next line, so that `recover: true` can return everything readable (SPEC.md section 3).
  */
 import type {
-  Comment, Directive, Dockerfile, Heredoc, Instruction, InvalidInstruction, ParseWarning,
+  Comment, Directive, Dockerfile, Heredoc, Pos, Instruction, InvalidInstruction, ParseWarning,
   Range, SyntaxNode,
 } from './ast.js';
 import { ParseError, type ParseErrorCode } from './errors.js';
@@ -286,9 +286,9 @@ class Parser {
     }
 
     const end = this.lastLine === undefined ? node.range.end : { line: this.lastLine.n, col: this.lastLine.content.length + 1 };
-    const mutable = node as { heredocs: readonly Heredoc[]; range: Range };
-    if (heredocs.length > 0) mutable.heredocs = heredocs;
-    mutable.range = { start: node.range.start, end }; // now including heredoc bodies
+    // the node and its range are fresh objects: extend them to the last line read (heredoc bodies)
+    if (heredocs.length > 0) (node as { heredocs: readonly Heredoc[] }).heredocs = heredocs;
+    (node.range as { end: Pos }).end = end;
     if (level === 'line') {
       this.instructions.push(this.invalid(node, comments, 'line'));
       return;
