@@ -72,6 +72,23 @@ export const INSTRUCTION_KINDS: readonly InstructionKind[] = [
   'LABEL', 'MAINTAINER', 'ONBUILD', 'RUN', 'SHELL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR',
 ];
 
+const KIND_BY_SPELLING = new Map<string, InstructionKind>();
+
+/**
+ * The instruction a keyword names, case-insensitively (`run`, `Run`, `RUN`); undefined for an
+ * unknown keyword. Spellings seen are remembered, so a Dockerfile's keywords are case-folded once.
+ */
+export function instructionKind(keyword: string): InstructionKind | undefined {
+  const cached = KIND_BY_SPELLING.get(keyword);
+  if (cached !== undefined) return cached;
+  // BuildKit dispatches on Go's strings.ToLower; JavaScript's toLowerCase agrees with it where
+  // toUpperCase would not (`ſ` and `ı` upper-case to S and I)
+  const lower = keyword.toLowerCase();
+  const kind = INSTRUCTION_KINDS.find((k) => k.toLowerCase() === lower);
+  if (kind !== undefined && KIND_BY_SPELLING.size < 4096) KIND_BY_SPELLING.set(keyword, kind);
+  return kind;
+}
+
 /**
  * What BuildKit's parser makes of one logical line (its `parser.Node`): the keyword, flags and
  * argument list that `dump()` prints. Every instruction has these fields.

@@ -1,5 +1,5 @@
 export type * from './ast.js';
-export { INSTRUCTION_KINDS } from './ast.js';
+export { INSTRUCTION_KINDS, instructionKind } from './ast.js';
 export { parse, type ParseOptions, type RecoveredDockerfile } from './parse.js';
 export { dump } from './dump.js';
 export { ParseError, type ParseErrorCode } from './errors.js';

@@ -7,7 +7,7 @@ import type {
   ArgDeclaration, CommandLine, CopySource, DeviceRequest, Flag, Healthcheck, Heredoc, Instruction,
   InstructionKind, KeyValue, MountFlag, NetworkMode, SecurityMode, SyntaxNode, Word,
 } from './ast.js';
-import { INSTRUCTION_KINDS } from './ast.js';
+import { INSTRUCTION_KINDS, instructionKind } from './ast.js';
 import { FlagSpecs, InstructionFailure, parseFlags } from './flags.js';
 import { goQuote, goTrimSpace, withSuggestion } from './go-text.js';
 import { parseHeredocWord } from './heredoc.js';
@@ -40,8 +40,8 @@ function nodeArgs(node: SyntaxNode): string[] {
 
 /** The Instruction for a node, or an InstructionFailure saying what BuildKit rejects. */
 export function toInstruction(node: SyntaxNode, comments: readonly string[]): Instruction {
-  const kind = node.keyword.value.toUpperCase();
-  if (!isInstructionKind(kind)) {
+  const kind = instructionKind(node.keyword.value);
+  if (kind === undefined) {
     return fail(
       'E_UNKNOWN_INSTRUCTION',
       withSuggestion(`unknown instruction: ${node.keyword.value}`, node.keyword.value, INSTRUCTION_KINDS, false),
@@ -148,10 +148,6 @@ type Base = SyntaxNode & { comments: readonly string[] };
 /** Add the typed fields to the node object itself (literal `kind` types kept for the union). */
 function extend<const T extends { readonly kind: InstructionKind }>(base: Base, fields: T): Base & T {
   return Object.assign(base, fields);
-}
-
-function isInstructionKind(s: string): s is InstructionKind {
-  return (INSTRUCTION_KINDS as readonly string[]).includes(s);
 }
 
 function keyValues(args: readonly Word[], kind: 'ENV' | 'LABEL', node: SyntaxNode): KeyValue[] {

@@ -3,7 +3,7 @@
  * parser/split_command.go and parser/line_parsers.go split them, plus a source range for each
  * token. Line parsers see the line as `text` with a LineMap; offsets below are into `text`.
  */
-import type { Flag, Heredoc, SyntaxNode, Word } from './ast.js';
+import { instructionKind, type Flag, type Heredoc, type InstructionKind, type SyntaxNode, type Word } from './ast.js';
 import { goQuote, isGoSpace, skipGoSpace, trimEndGoSpace } from './go-text.js';
 import type { LineMap } from './line-map.js';
 import type { ParseErrorCode } from './errors.js';
@@ -57,7 +57,7 @@ export function nodeFromLine(ctx: LineContext, from: number, to: number): Syntax
     restStart = skipGoSpace(text, extracted.rest);
     restEnd = Math.max(restStart, trimEndGoSpace(text, t1));
   }
-  const parsed = parseArgs(ctx, keyword.value.toLowerCase(), restStart, restEnd);
+  const parsed = parseArgs(ctx, instructionKind(keyword.value), restStart, restEnd);
   return {
     keyword,
     flags,
@@ -71,26 +71,26 @@ export function nodeFromLine(ctx: LineContext, from: number, to: number): Syntax
   };
 }
 
-function parseArgs(ctx: LineContext, keyword: string, start: number, end: number): Args {
-  switch (keyword) {
-    case 'add': case 'copy': case 'volume':
+function parseArgs(ctx: LineContext, kind: InstructionKind | undefined, start: number, end: number): Args {
+  switch (kind) {
+    case 'ADD': case 'COPY': case 'VOLUME':
       return parseJSON(ctx, start, end) ?? { args: splitWhitespace(ctx, start, end), json: false };
-    case 'cmd': case 'entrypoint': case 'run': case 'shell':
+    case 'CMD': case 'ENTRYPOINT': case 'RUN': case 'SHELL':
       if (start >= end) return { args: [], json: false };
       return parseJSON(ctx, start, end) ?? { args: [word(ctx, ctx.text.slice(start, end), start, end)], json: false };
-    case 'healthcheck':
+    case 'HEALTHCHECK':
       return parseHealthConfig(ctx, start, end);
-    case 'env':
+    case 'ENV':
       return { args: parseNameVal(ctx, start, end, 'ENV'), json: false };
-    case 'label':
+    case 'LABEL':
       return { args: parseNameVal(ctx, start, end, 'LABEL'), json: false };
-    case 'arg':
+    case 'ARG':
       return { args: parseWords(ctx, start, end).map((w) => word(ctx, w.value, w.start, w.end)), json: false };
-    case 'expose': case 'from':
+    case 'EXPOSE': case 'FROM':
       return { args: splitWhitespace(ctx, start, end), json: false };
-    case 'maintainer': case 'stopsignal': case 'user': case 'workdir':
+    case 'MAINTAINER': case 'STOPSIGNAL': case 'USER': case 'WORKDIR':
       return { args: start >= end ? [] : [word(ctx, ctx.text.slice(start, end), start, end)], json: false };
-    case 'onbuild':
+    case 'ONBUILD':
       if (start >= end) return { args: [], json: false };
       return { args: [], json: false, trigger: nodeFromLine(ctx, start, end) };
     default:

@@ -16,6 +16,7 @@ import { goTrimSpace, isGoSpace, skipGoSpace } from './go-text.js';
 import { continuationPattern, DirectiveReader } from './directives.js';
 import { heredocsFromLine } from './heredoc.js';
 import { toInstruction } from './instructions.js';
+import { instructionKind } from './ast.js';
 import { LineMap } from './line-map.js';
 import { LineFailure, nodeFromLine } from './line-parsers.js';
 import { ExpansionError } from './shell/lex.js';
@@ -300,7 +301,7 @@ class Parser {
     } catch (e) {
       if (!(e instanceof InstructionFailure)) throw e;
       this.error(e.code, e.message, e.range ?? node.range);
-      if (node.keyword.value.toLowerCase() === 'from') this.seenFrom = true; // no cascade of E_NO_STAGE
+      if (instructionKind(node.keyword.value) === 'FROM') this.seenFrom = true; // no cascade of E_NO_STAGE
       this.instructions.push(this.invalid(node, comments, 'instruction'));
     }
   }
@@ -364,9 +365,9 @@ class Parser {
 
 /** BuildKit canContainHeredoc: RUN, COPY and ADD (also as an ONBUILD trigger), not in JSON form. */
 function canContainHeredoc(node: SyntaxNode): boolean {
-  const target = node.keyword.value.toLowerCase() === 'onbuild' && node.trigger !== undefined ? node.trigger : node;
-  const kw = target.keyword.value.toLowerCase();
-  return (kw === 'run' || kw === 'copy' || kw === 'add') && !target.json;
+  const target = node.trigger ?? node; // only ONBUILD has a trigger
+  const kind = instructionKind(target.keyword.value);
+  return (kind === 'RUN' || kind === 'COPY' || kind === 'ADD') && !target.json;
 }
 
 function lineRange(startLine: number, endLine: number, endCol = 1, startCol = 1): Range {

@@ -95,3 +95,10 @@ describe('parser errors', () => {
     expect(ast.comments.map((c) => [c.text, c.range.start.line])).toEqual([['note', 3]]);
   });
 });
+
+test('keywords fold case as Go does: `ſ` and `ı` are not s and i', () => {
+  expect(parse('FROM a\nſTOPSIGNAL 9\nMAıNTAINER x\n', { recover: true }).errors.map((e) => e.code)).toEqual([
+    'E_UNKNOWN_INSTRUCTION', 'E_UNKNOWN_INSTRUCTION',
+  ]);
+  expect(parse('FROM a\nrun x\nRuN y\n').instructions.map((i) => i.kind)).toEqual(['FROM', 'RUN', 'RUN']);
+});
