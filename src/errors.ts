@@ -20,6 +20,19 @@ export const KEEL_ERROR_CODES = [
   'E_NO_STAGE',
   // shell-word expansion (BuildKit's shell.Lex errors)
   'E_EXPANSION',
+  // content store and images
+  'E_DIGEST',
+  'E_DIGEST_MISMATCH',
+  'E_BLOB_NOT_FOUND',
+  // build
+  'E_BUILD_INPUT',
+  'E_CONTEXT_ESCAPE',
+  'E_SOURCE_NOT_FOUND',
+  'E_UNSUPPORTED',
+  'E_STAGE',
+  'E_ABORTED',
+  // a bug in keel
+  'E_INTERNAL',
 ] as const;
 
 export type KeelErrorCode = (typeof KEEL_ERROR_CODES)[number];

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command: sets up everything on a fresh Debian machine, then runs every test.
+#   bash scripts/test.sh [jest args...]
+# As root it installs the Debian packages the integration tests use (docker.io, runc, skopeo, umoci,
+# busybox-static) and starts dockerd for the run (scripts/test-env.sh); it stops it afterwards.
+# Without root or without those packages, integration tests skip with a notice, unless
+# KEEL_REQUIRE_INTEGRATION=1 (as in CI), which turns a skip into a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(docker.io runc skopeo umoci busybox-static)
+if [ "$(id -u)" = 0 ]; then
+  missing=()
+  for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("keel needs Node >= 20.19, found "+process.version); process.exit(1) }'
+npm install --no-audit --no-fund --loglevel=error
+
+started=""
+if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null 2>&1 && [ -z "${KEEL_DOCKER_HOST:-}" ]; then
+  env_line="$(bash scripts/test-env.sh start)"
+  export KEEL_DOCKER_HOST="${env_line#DOCKER_HOST=}"
+  started=1
+fi
+stop() { [ -z "$started" ] || bash scripts/test-env.sh stop; }
+trap stop EXIT
+
+npm test -- "$@"

@@ -1,0 +1,96 @@
+/**
+ * The content-addressed blob store: `<root>/blobs/sha256/<hex>`. Blobs are written to a temp file
+ * in the same folder, fsynced, checked against the expected digest, then renamed into place, so a
+ * reader never sees a blob under its final name that does not match it (SPEC.md section 6),
+ * whatever other processes sharing the folder do and however a build is killed.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { KeelError } from '../errors.js';
+import { HashCounter, hexOf, type Digest } from '../image/digest.js';
+
+export interface BlobInfo {
+  readonly digest: Digest;
+  readonly size: number;
+}
+
+/** Reading blobs. */
+export interface BlobReader {
+  /** The size of a stored blob, or undefined when it is not stored. */
+  stat(digest: Digest): Promise<number | undefined>;
+  /** A fresh stream of the blob's bytes; E_BLOB_NOT_FOUND when it is not stored. */
+  open(digest: Digest): Promise<Readable>;
+  /** Where the blob lies on disk (for hard links and copies). */
+  path(digest: Digest): string;
+}
+
+/** Writing blobs. */
+export interface BlobWriter {
+  /** Store what the stream holds; with `expected`, a different digest is E_DIGEST_MISMATCH and nothing is stored. */
+  put(source: Readable | AsyncIterable<Uint8Array>, expected?: Digest, signal?: AbortSignal): Promise<BlobInfo>;
+}
+
+export class BlobStore implements BlobReader, BlobWriter {
+  private readonly dir: string;
+
+  constructor(readonly root: string) {
+    this.dir = join(root, 'blobs', 'sha256');
+  }
+
+  path(digest: Digest): string {
+    return join(this.dir, hexOf(digest));
+  }
+
+  async stat(digest: Digest): Promise<number | undefined> {
+    try {
+      return (await stat(this.path(digest))).size;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  async open(digest: Digest): Promise<Readable> {
+    const size = await this.stat(digest);
+    if (size === undefined) throw new KeelError('E_BLOB_NOT_FOUND', `blob ${digest} is not in the store at ${this.root}`);
+    return createReadStream(this.path(digest));
+  }
+
+  async put(source: Readable | AsyncIterable<Uint8Array>, expected?: Digest, signal?: AbortSignal): Promise<BlobInfo> {
+    await mkdir(this.dir, { recursive: true });
+    const tmp = join(this.dir, `.ingest-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const hash = new HashCounter();
+    try {
+      const out = createWriteStream(tmp, { flags: 'wx' });
+      await pipeline(source, hash, out, signal === undefined ? {} : { signal });
+      const digest = hash.digest();
+      if (expected !== undefined && digest !== expected) {
+        throw new KeelError('E_DIGEST_MISMATCH', `blob should be ${expected} but its content is ${digest}`);
+      }
+      const fh = await open(tmp, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.path(digest)); // same name means same bytes, so replacing is harmless
+      await syncDir(this.dir);
+      return { digest, size: hash.size };
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

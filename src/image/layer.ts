@@ -1,0 +1,160 @@
+/**
+ * Deterministic layer tars (SPEC.md section 5), written the way containerd's ChangeWriter writes
+ * them: entries sorted with parents before children, directories ending in `/`, numeric owners
+ * only (no uname/gname), every mtime given by the caller, deletions as `.wh.NAME` files. The tar
+ * streams through two hashes and gzip into the blob store in one pass: diffID (uncompressed) and
+ * digest (compressed) come out together.
+ */
+import type { Readable } from 'node:stream';
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, constants as zlib } from 'node:zlib';
+import { pack, type Header, type Pack } from 'tar-stream';
+import type { BlobWriter } from '../cache/blob-store.js';
+import { KeelError } from '../errors.js';
+import { HashCounter, type Digest } from './digest.js';
+import { MEDIA_TYPES, type LayerMediaType } from './media-types.js';
+
+interface EntryBase {
+  /** Relative to the root, no leading `/`, no trailing `/`, no `.` or `..` segments. */
+  readonly path: string;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Seconds since the epoch. */
+  readonly mtime: number;
+}
+
+export type LayerEntry =
+  | (EntryBase & { readonly type: 'directory' })
+  | (EntryBase & { readonly type: 'file'; readonly size: number; readonly content: () => Readable | Buffer })
+  | (EntryBase & { readonly type: 'symlink'; readonly target: string })
+  | (EntryBase & { readonly type: 'hardlink'; readonly target: string })
+  | { readonly type: 'whiteout'; readonly path: string };
+
+export type Compression = 'gzip' | 'none';
+
+export interface Layer {
+  readonly mediaType: LayerMediaType;
+  /** sha256 of the blob as stored (compressed). */
+  readonly digest: Digest;
+  /** sha256 of the uncompressed tar. */
+  readonly diffId: Digest;
+  readonly size: number;
+}
+
+/** Order entries as a depth-first walk with sorted names does: `a`, `a/b`, `a.txt`. */
+export function compareLayerPaths(a: string, b: string): number {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const p = x[i] as string;
+    const q = y[i] as string;
+    if (p !== q) return p < q ? -1 : 1;
+  }
+  return x.length - y.length;
+}
+
+const WHITEOUT_EPOCH = new Date(0);
+const EMPTY = Buffer.alloc(0);
+
+type Headers = Partial<Header> & { name: string };
+
+/** The entry's path in the tar (without a directory's trailing `/`): `.wh.NAME` for a deletion. */
+function tarPath(e: LayerEntry): string {
+  if (e.type !== 'whiteout') return e.path;
+  const slash = e.path.lastIndexOf('/');
+  return slash < 0 ? `.wh.${e.path}` : `${e.path.slice(0, slash)}/.wh.${e.path.slice(slash + 1)}`;
+}
+
+function headerOf(e: LayerEntry): Headers {
+  if (e.type === 'whiteout') {
+    return { name: tarPath(e), type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: WHITEOUT_EPOCH };
+  }
+  const common = { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: new Date(e.mtime * 1000) };
+  switch (e.type) {
+    case 'directory':
+      return { ...common, name: `${e.path}/`, type: 'directory' };
+    case 'file':
+      return { ...common, name: e.path, type: 'file', size: e.size };
+    case 'symlink':
+      return { ...common, name: e.path, type: 'symlink', linkname: e.target };
+    case 'hardlink':
+      return { ...common, name: e.path, type: 'link', linkname: e.target };
+  }
+}
+
+/** Write the entries, sorted, as a tar stream. Entry contents are streamed one at a time. */
+export function writeLayerTar(entries: readonly LayerEntry[]): Readable {
+  // sorted by the name written to the tar, so whiteouts (`.wh.x`) come before their siblings
+  const sorted = entries
+    .map((e) => ({ e, key: tarPath(e) }))
+    .sort((a, b) => compareLayerPaths(a.key, b.key));
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]?.key === sorted[i - 1]?.key) {
+      throw new KeelError('E_INTERNAL', `duplicate layer entry ${JSON.stringify(sorted[i]?.key)}`);
+    }
+  }
+  const tar = pack();
+  void fill(tar, sorted.map((x) => x.e)).catch((e: unknown) => tar.destroy(e as Error));
+  return tar as unknown as Readable;
+}
+
+async function fill(tar: Pack, entries: readonly LayerEntry[]): Promise<void> {
+  for (const e of entries) {
+    const header = headerOf(e);
+    if (e.type !== 'file' && e.type !== 'whiteout') {
+      // entries without a body complete on their own
+      await new Promise<void>((resolve, reject) => tar.entry(header, (err) => (err ? reject(err) : resolve())));
+      continue;
+    }
+    const content = e.type === 'whiteout' || e.size === 0 ? EMPTY : e.content();
+    if (Buffer.isBuffer(content)) {
+      await new Promise<void>((resolve, reject) => tar.entry(header, content, (err) => (err ? reject(err) : resolve())));
+      continue;
+    }
+    // the entry stream applies backpressure; a source of the wrong length is an error from tar-stream
+    const sink = tar.entry(header);
+    await pipeline(content, sink as unknown as NodeJS.WritableStream);
+  }
+  tar.finalize();
+}
+
+/**
+ * Go's gzip writes 255 ("unknown") as the header's OS byte; zlib writes the build platform's code
+ * (3 on Linux, 19 on macOS). Writing 255 everywhere gives the same digest on any machine.
+ */
+class FixGzipOsByte extends Transform {
+  private seen = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (this.seen <= 9 && this.seen + chunk.length > 9) {
+      chunk = Buffer.from(chunk);
+      chunk[9 - this.seen] = 0xff;
+    }
+    this.seen += chunk.length;
+    done(null, chunk);
+  }
+}
+
+/** Stream a layer into the blob store: tar -> diffID hash -> gzip -> digest hash -> blob. */
+export async function storeLayer(
+  entries: readonly LayerEntry[],
+  store: BlobWriter,
+  options: { compression?: Compression; signal?: AbortSignal } = {},
+): Promise<Layer> {
+  const compression = options.compression ?? 'gzip';
+  const diff = new HashCounter();
+  const tar = writeLayerTar(entries);
+  const compressed: Transform[] =
+    compression === 'gzip' ? [createGzip({ level: zlib.Z_DEFAULT_COMPRESSION }), new FixGzipOsByte()] : [];
+  const out = new PassThrough();
+  const stored = store.put(out, undefined, options.signal);
+  await pipeline([tar, diff, ...compressed, out], options.signal === undefined ? {} : { signal: options.signal });
+  const blob = await stored;
+  return {
+    mediaType: compression === 'gzip' ? MEDIA_TYPES.layerGzip : MEDIA_TYPES.layer,
+    digest: blob.digest,
+    diffId: diff.digest(),
+    size: blob.size,
+  };
+}
