@@ -4,3 +4,6 @@
  */
 export * from './parser/index.js';
 export { KeelError, isKeelError, KEEL_ERROR_CODES, type KeelErrorCode } from './errors.js';
+export { build, type BuildOptions, type BuildResult, type BuildOutput } from './builder/build.js';
+export type { BuildEvent } from './builder/progress.js';
+export { DockerfileError } from './builder/errors.js';

@@ -1,0 +1,452 @@
+/**
+ * build(): a Dockerfile and a build context to an image, written as an OCI archive or folder.
+ * Stages run in dependency order (plan.ts); each instruction either changes the stage's file tree
+ * (COPY, ADD, WORKDIR: one layer each, made by storeLayer) or only its config (metadata.ts).
+ * Words are expanded here, at dispatch, with the stage's variables, as BuildKit does.
+ */
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { BlobStore } from '../cache/blob-store.js';
+import { defaultCacheDir } from '../cache/location.js';
+import { KeelError, isKeelError } from '../errors.js';
+import type { Digest } from '../image/digest.js';
+import { assembleImage, type BuiltImage, type ContainerConfig, type HistoryEntry, type ImageConfig, type Platform } from '../image/image.js';
+import { storeLayer, type Compression, type Layer, type LayerEntry } from '../image/layer.js';
+import { writeOciArchive, writeOciDir } from '../image/layout.js';
+import { parseTag } from '../image/reference.js';
+import { chompHeredocContent, expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
+import { loadContext, ignorePatterns, type BuildContext } from './context.js';
+import { copyInto, type Owner } from './copy.js';
+import { DockerfileError } from './errors.js';
+import { applyMetadata, DEFAULT_PATH, isMetadata, setEnv, type StageConfig } from './metadata.js';
+import { planStages, requiredStages, stageRef, targetStage, type Plan, type StagePlan } from './plan.js';
+import type { BuildEvent } from './progress.js';
+import { cleanPath, openSource, parentOf, StageFs, type FsNode } from './stage-fs.js';
+import { resolveOwner } from './users.js';
+
+export type BuildOutput =
+  | { readonly type: 'oci-archive'; readonly path: string }
+  | { readonly type: 'oci-dir'; readonly path: string };
+
+export interface BuildOptions {
+  /** The build context folder. */
+  readonly context: string;
+  /** A path relative to the context (or absolute), or the text itself. @default 'Dockerfile' */
+  readonly dockerfile?: string | { readonly text: string };
+  /** Names to give the image in the output (`app:1`). */
+  readonly tags?: readonly string[];
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  /** The stage to build. @default the last stage */
+  readonly target?: string;
+  /** @default $KEEL_CACHE_DIR, else $XDG_CACHE_HOME/keel, else ~/.cache/keel */
+  readonly cacheDir?: string;
+  /** Accepted for docker build parity; keel has no instruction cache yet, so every build is cold. */
+  readonly noCache?: boolean;
+  /** Where to write the image; without it the image is only built (its blobs stay in the cache). */
+  readonly output?: BuildOutput;
+  readonly onProgress?: (event: BuildEvent) => void;
+  readonly signal?: AbortSignal;
+  /** `os/arch[/variant]`. @default linux and the host's architecture */
+  readonly platform?: string;
+  /** 'normalize' (default): layer mtimes become SOURCE_DATE_EPOCH-clamped or 1980-01-01; 'preserve': source mtimes. */
+  readonly timestamps?: 'normalize' | 'preserve';
+  /** Seconds since the epoch (also taken from a SOURCE_DATE_EPOCH build arg). */
+  readonly sourceDateEpoch?: number;
+  /** @default 'gzip' */
+  readonly compression?: Compression;
+}
+
+export interface BuildResult {
+  readonly manifestDigest: Digest;
+  readonly configDigest: Digest;
+  readonly layers: ReadonlyArray<{ readonly digest: Digest; readonly diffId: Digest; readonly size: number; readonly cached: boolean }>;
+  readonly tags: readonly string[];
+  readonly steps: ReadonlyArray<{ readonly name: string; readonly cached: boolean; readonly seconds: number }>;
+  readonly image: BuiltImage;
+}
+
+/** 1980-01-01T00:00:00Z: layer mtimes without SOURCE_DATE_EPOCH (zip tools refuse earlier times). */
+const NORMALIZED_MTIME = 315532800;
+
+interface StageState {
+  readonly fs: StageFs;
+  readonly cfg: StageConfig;
+  readonly vars: Map<string, string>;
+  readonly layers: Layer[];
+  readonly history: HistoryEntry[];
+}
+
+function hostPlatform(spec?: string): Platform {
+  if (spec === undefined) return { os: 'linux', architecture: process.arch === 'arm64' ? 'arm64' : 'amd64' };
+  const [os, architecture, variant] = spec.split('/');
+  if (os === undefined || os === '' || architecture === undefined || architecture === '') {
+    throw new KeelError('E_BUILD_INPUT', `invalid platform ${JSON.stringify(spec)}: want os/arch[/variant]`);
+  }
+  return { os, architecture, ...(variant === undefined ? {} : { variant }) };
+}
+
+const platformString = (p: Platform): string => `${p.os}/${p.architecture}${p.variant === undefined ? '' : `/${p.variant}`}`;
+
+function emptyStage(): StageState {
+  return {
+    fs: new StageFs(),
+    cfg: {
+      env: [['PATH', DEFAULT_PATH]],
+      labels: new Map(),
+      exposedPorts: new Set(),
+      volumes: new Set(),
+      workdir: '',
+      cmdSetInStage: false,
+      onBuild: [],
+      argsEscaped: false,
+    },
+    vars: new Map([['PATH', DEFAULT_PATH]]),
+    layers: [],
+    history: [],
+  };
+}
+
+function inherit(base: StageState): StageState {
+  const cfg: StageConfig = {
+    ...base.cfg,
+    env: base.cfg.env.map(([k, v]) => [k, v] as [string, string]),
+    labels: new Map(base.cfg.labels),
+    exposedPorts: new Set(base.cfg.exposedPorts),
+    volumes: new Set(base.cfg.volumes),
+    onBuild: [...base.cfg.onBuild],
+    cmdSetInStage: false,
+  };
+  return { fs: base.fs.clone(), cfg, vars: new Map(cfg.env), layers: [...base.layers], history: [...base.history] };
+}
+
+function parseChmod(spec: string): number {
+  if (/^[0-7]+$/.test(spec) && parseInt(spec, 8) <= 0o7777) return parseInt(spec, 8);
+  throw new KeelError('E_UNSUPPORTED', `invalid chmod parameter: '${spec}'. it should be octal string and between 0 and 07777`);
+}
+
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  return new Builder(options).run();
+}
+
+class Builder {
+  private readonly platform: Platform;
+  private readonly store: BlobStore;
+  private readonly sourceDateEpoch: number | undefined;
+  private readonly steps: Array<{ name: string; cached: boolean; seconds: number }> = [];
+  private context: BuildContext | undefined;
+  private dockerfilePath: string | undefined;
+  private filename = 'Dockerfile';
+  private escape: '\\' | '`' = '\\';
+  private stepCount = 0;
+
+  constructor(private readonly opts: BuildOptions) {
+    this.platform = hostPlatform(opts.platform);
+    this.store = new BlobStore(opts.cacheDir ?? defaultCacheDir());
+    const sde = opts.sourceDateEpoch ?? (opts.buildArgs?.SOURCE_DATE_EPOCH === undefined ? undefined : Number(opts.buildArgs.SOURCE_DATE_EPOCH));
+    if (sde !== undefined && (!Number.isInteger(sde) || sde < 0)) throw new KeelError('E_BUILD_INPUT', `invalid SOURCE_DATE_EPOCH ${sde}`);
+    this.sourceDateEpoch = sde;
+    for (const t of opts.tags ?? []) parseTag(t); // refuse a bad tag before doing any work
+  }
+
+  async run(): Promise<BuildResult> {
+    const ast = await this.readDockerfile();
+    this.escape = ast.escapeToken;
+    const plan = planStages(ast);
+    const globals = this.globalArgs(plan);
+    const target = targetStage(plan, this.opts.target);
+    const states = new Map<number, StageState>();
+    for (const stage of requiredStages(plan, target, globals)) {
+      states.set(stage.index, await this.buildStage(plan, stage, globals, states));
+    }
+    const final = states.get(target.index) as StageState;
+    const image = assembleImage(this.imageConfig(final), final.layers);
+    const tags = this.opts.tags ?? [];
+    const out = this.opts.output;
+    if (out?.type === 'oci-archive') await writeOciArchive(image, tags, this.store, out.path, this.opts.signal);
+    else if (out?.type === 'oci-dir') await writeOciDir(image, tags, this.store, out.path);
+    return {
+      manifestDigest: image.manifestBlob.digest,
+      configDigest: image.configBlob.digest,
+      layers: image.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, cached: false })),
+      tags: [...tags],
+      steps: this.steps,
+      image,
+    };
+  }
+
+  private async readDockerfile(): Promise<Dockerfile> {
+    const df = this.opts.dockerfile ?? 'Dockerfile';
+    if (typeof df !== 'string') return parse(df.text, { filename: 'Dockerfile' });
+    const path = isAbsolute(df) ? df : join(this.opts.context, df);
+    this.dockerfilePath = path;
+    this.filename = df;
+    const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new KeelError('E_BUILD_INPUT', `cannot read the Dockerfile ${path}: ${e.code ?? e.message}`);
+    });
+    return parse(text, { filename: df });
+  }
+
+  /** Predefined platform ARGs, then the ARGs before the first FROM (build args override defaults). */
+  private globalArgs(plan: Plan): Map<string, string> {
+    const build = hostPlatform(undefined);
+    const p = this.platform;
+    const globals = new Map<string, string>([
+      ['TARGETPLATFORM', platformString(p)], ['TARGETOS', p.os], ['TARGETARCH', p.architecture], ['TARGETVARIANT', p.variant ?? ''],
+      ['BUILDPLATFORM', platformString(build)], ['BUILDOS', build.os], ['BUILDARCH', build.architecture], ['BUILDVARIANT', ''],
+    ]);
+    for (const ins of plan.globalArgs) {
+      for (const d of ins.declarations) {
+        const given = this.opts.buildArgs?.[d.name];
+        if (given !== undefined) globals.set(d.name, given);
+        else if (d.default !== undefined) globals.set(d.name, this.at(ins, () => expandWord(d.default as string, globals, { escape: this.escape })));
+      }
+    }
+    return globals;
+  }
+
+  private async buildStage(plan: Plan, stage: StagePlan, globals: Map<string, string>, built: Map<number, StageState>): Promise<StageState> {
+    const total = stage.instructions.length + 1;
+    const label = (i: number): string => `[${stage.name === undefined ? '' : `${stage.name} `}${i}/${total}]`;
+    const image = this.at(stage.from, () => expandWord(stage.from.image.value, globals, { escape: this.escape }));
+    let state: StageState;
+    await this.step(`${label(1)} FROM ${image}`, async () => {
+      if (image === '') throw new KeelError('E_BUILD_INPUT', `base name (${stage.from.image.value}) should not be blank`);
+      const base = stageRef(plan, image, stage.index, false);
+      if (base !== undefined) state = inherit(built.get(base.index) as StageState);
+      else if (image.toLowerCase() === 'scratch') state = emptyStage();
+      else throw new KeelError('E_UNSUPPORTED', `FROM ${image}: base images other than scratch and earlier stages land with the registry issue`);
+    }, stage.from);
+    const s = state! as StageState; // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    for (const [i, ins] of stage.instructions.entries()) {
+      await this.step(`${label(i + 2)} ${ins.original.trim()}`, () => this.dispatch(ins, s, plan, stage, globals, built), ins);
+    }
+    return s;
+  }
+
+  private async dispatch(ins: Instruction, s: StageState, plan: Plan, stage: StagePlan, globals: Map<string, string>, built: Map<number, StageState>): Promise<void> {
+    const word = (w: string): string => expandWord(w, s.vars, { escape: this.escape });
+    if (isMetadata(ins)) {
+      const text = applyMetadata(ins, s.cfg, s.vars, this.escape);
+      if (text !== undefined) s.history.push(this.history(text, false));
+      return;
+    }
+    switch (ins.kind) {
+      case 'ARG': {
+        const parts: string[] = [];
+        for (const d of ins.declarations) {
+          const given = this.opts.buildArgs?.[d.name];
+          const value = given ?? (d.default !== undefined ? word(d.default) : globals.get(d.name));
+          if (value !== undefined) s.vars.set(d.name, value);
+          parts.push(value === undefined ? d.name : `${d.name}=${value}`);
+        }
+        s.history.push(this.history(`ARG ${parts.join(' ')}`, false));
+        return;
+      }
+      case 'WORKDIR': {
+        const p = word(ins.path.value);
+        const wd = p.startsWith('/') ? p : join('/', s.cfg.workdir, p);
+        const tree = wd.replace(/^\/+/, '').replace(/\/+$/, '');
+        s.cfg.workdir = tree;
+        const created: string[] = [];
+        const owner = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveOwner(s.cfg.user, s.fs);
+        for (let dir = tree; dir !== ''; dir = parentOf(dir)) {
+          if (s.fs.get(s.fs.resolve(dir, true)) === undefined) created.unshift(dir);
+        }
+        for (const dir of created) s.fs.set(dir, { type: 'directory', mode: 0o755, ...owner, mtime: this.createdMtime() });
+        const layer = await this.layer(s, created);
+        s.history.push(this.history(`WORKDIR /${tree}`, layer !== undefined));
+        return;
+      }
+      case 'COPY':
+      case 'ADD':
+        return this.copy(ins, s, plan, stage, built);
+      case 'RUN':
+        throw new KeelError('E_UNSUPPORTED', 'RUN is not supported yet (it lands with the RUN issue)');
+      case 'FROM':
+        throw new KeelError('E_INTERNAL', 'FROM inside a stage');
+      default:
+        return assertNever(ins);
+    }
+  }
+
+  private async copy(ins: Extract<Instruction, { kind: 'COPY' | 'ADD' }>, s: StageState, plan: Plan, stage: StagePlan, built: Map<number, StageState>): Promise<void> {
+    const word = (w: string): string => expandWord(w, s.vars, { escape: this.escape });
+    const from = ins.kind === 'COPY' ? ins.from : undefined;
+    let source: StageFs;
+    if (from !== undefined) {
+      const dep = stageRef(plan, from, stage.index, true);
+      if (dep === undefined) throw new KeelError('E_UNSUPPORTED', `COPY --from=${from}: copying from an image lands with the registry issue`);
+      source = (built.get(dep.index) as StageState).fs;
+    } else {
+      source = (await this.loadContext()).fs;
+    }
+    if (ins.kind === 'ADD' && ins.checksum !== undefined) throw new KeelError('E_UNSUPPORTED', 'ADD --checksum applies to URLs, which are not supported yet');
+    const paths = ins.sources.filter((x) => x.kind === 'path').map((x) => word(x.path.value));
+    if (ins.kind === 'ADD') {
+      for (const p of paths) {
+        if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p) || p.startsWith('git@')) throw new KeelError('E_UNSUPPORTED', `ADD ${p}: URL and git sources are not supported yet`);
+      }
+    }
+    const dest = word(ins.dest.value);
+    const chown = ins.chown === undefined ? undefined : word(ins.chown);
+    const chmod = ins.chmod === undefined ? undefined : parseChmod(word(ins.chmod));
+    const owner: Owner | undefined = chown === undefined ? undefined : await resolveOwner(chown, s.fs);
+    const mtime = (m: number): number => this.mtime(m);
+
+    // heredoc sources become files in a tree of their own, copied like any other source
+    const heredocs = ins.sources.filter((x) => x.kind === 'heredoc');
+    const written: string[] = [];
+    if (heredocs.length > 0) {
+      const docs = new StageFs();
+      for (const h of heredocs) {
+        let data = h.heredoc.chomp ? chompHeredocContent(h.heredoc.content) : h.heredoc.content;
+        if (h.heredoc.expand) data = expandWord(data, s.vars, { escape: '\\', skipProcessQuotes: true });
+        const bytes = Buffer.from(data);
+        docs.set(h.heredoc.name, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: this.createdMtime(), size: bytes.length, source: { kind: 'bytes', data: bytes } });
+      }
+      written.push(...copyInto(s.fs, {
+        instruction: ins.kind, from: docs, fromContext: true, sources: heredocs.map((h) => h.heredoc.name), dest, workdir: s.cfg.workdir,
+        ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: [], mtime, createdMtime: this.createdMtime(),
+      }));
+    }
+    if (paths.length > 0) {
+      if (ins.kind === 'ADD') await this.refuseArchives(source, paths);
+      written.push(...copyInto(s.fs, {
+        instruction: ins.kind, from: source, fromContext: from === undefined, sources: paths, dest, workdir: s.cfg.workdir,
+        ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: ins.exclude, mtime, createdMtime: this.createdMtime(),
+      }));
+    }
+    const layer = await this.layer(s, written);
+    const flags = `${chown === undefined ? '' : ` --chown=${chown}`}${chmod === undefined ? '' : ` --chmod=${ins.chmod ?? ''}`}`;
+    const srcs = [...paths, ...heredocs.map((h) => `<<${h.heredoc.name}`)].join(' ');
+    s.history.push(this.history(`${ins.kind}${flags} ${srcs} ${dest} # buildkit`, layer !== undefined));
+  }
+
+  /** ADD extracts local archives (by content); keel does not yet, so it refuses rather than copy them whole. */
+  private async refuseArchives(source: StageFs, paths: readonly string[]): Promise<void> {
+    for (const p of paths) {
+      const head = await source.readHead(source.resolve(cleanPath(p), true), 512);
+      if (head === undefined) continue;
+      const magic = head.subarray(0, 6);
+      const compressed = (magic[0] === 0x1f && magic[1] === 0x8b) || magic.subarray(0, 3).toString() === 'BZh' ||
+        magic.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) || magic.readUInt32LE(0) === 0xfd2fb528;
+      const tar = head.length >= 262 && head.subarray(257, 262).toString() === 'ustar';
+      if (compressed || tar) throw new KeelError('E_UNSUPPORTED', `ADD ${p}: extracting archives is not supported yet`);
+    }
+  }
+
+  private async loadContext(): Promise<BuildContext> {
+    this.context ??= await loadContext(this.opts.context, await ignorePatterns(this.opts.context, this.dockerfilePath));
+    return this.context;
+  }
+
+  /** Store a layer of `paths` (and their parent folders) from the stage's tree; none when nothing changed. */
+  private async layer(s: StageState, paths: readonly string[]): Promise<Layer | undefined> {
+    if (paths.length === 0) return undefined;
+    const all = new Set<string>();
+    for (const p of paths) for (let q = p; q !== '' && !all.has(q); q = parentOf(q)) all.add(q);
+    const entries: LayerEntry[] = [...all].map((path) => entryOf(path, s.fs.get(path) as FsNode));
+    const layer = await storeLayer(entries, this.store, {
+      compression: this.opts.compression ?? 'gzip',
+      ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
+    });
+    s.layers.push(layer);
+    return layer;
+  }
+
+  private mtime(source: number): number {
+    if (this.opts.timestamps === 'preserve') return source;
+    return this.sourceDateEpoch === undefined ? NORMALIZED_MTIME : Math.min(source, this.sourceDateEpoch);
+  }
+
+  private createdMtime(): number {
+    if (this.opts.timestamps === 'preserve') return Math.floor(Date.now() / 1000);
+    return this.sourceDateEpoch ?? NORMALIZED_MTIME;
+  }
+
+  private created(): string {
+    return new Date((this.sourceDateEpoch ?? 0) * 1000).toISOString().replace('.000Z', 'Z');
+  }
+
+  private history(createdBy: string, withLayer: boolean): HistoryEntry {
+    return { created: this.created(), created_by: createdBy, comment: 'buildkit.dockerfile.v0', ...(withLayer ? {} : { empty_layer: true }) };
+  }
+
+  private imageConfig(s: StageState): ImageConfig {
+    const c = s.cfg;
+    const set = (xs: Set<string>) => (xs.size === 0 ? undefined : Object.fromEntries([...xs].sort().map((k) => [k, {}])));
+    const config: ContainerConfig = {
+      ...(c.user === undefined ? {} : { User: c.user }),
+      ...(set(c.exposedPorts) === undefined ? {} : { ExposedPorts: set(c.exposedPorts) }),
+      Env: c.env.map(([k, v]) => `${k}=${v}`),
+      ...(c.entrypoint === undefined ? {} : { Entrypoint: c.entrypoint }),
+      ...(c.cmd === undefined ? {} : { Cmd: c.cmd }),
+      ...(set(c.volumes) === undefined ? {} : { Volumes: set(c.volumes) }),
+      WorkingDir: `/${c.workdir}`,
+      ...(c.labels.size === 0 ? {} : { Labels: Object.fromEntries(c.labels) }),
+      ...(c.stopSignal === undefined ? {} : { StopSignal: c.stopSignal }),
+      ...(c.healthcheck === undefined ? {} : { Healthcheck: c.healthcheck }),
+      ...(c.shell === undefined ? {} : { Shell: c.shell }),
+      ...(c.onBuild.length === 0 ? {} : { OnBuild: c.onBuild }),
+      ...(c.argsEscaped ? { ArgsEscaped: true } : {}),
+    };
+    return {
+      architecture: this.platform.architecture,
+      os: this.platform.os,
+      ...(this.platform.variant === undefined ? {} : { variant: this.platform.variant }),
+      created: this.created(),
+      ...(c.author === undefined ? {} : { author: c.author }),
+      config,
+      rootfs: { type: 'layers', diff_ids: s.layers.map((l) => l.diffId) },
+      history: s.history,
+    };
+  }
+
+  /** Run one step with progress events; errors get the instruction's location. */
+  private async step(name: string, fn: () => Promise<void>, at: { range: Range }): Promise<void> {
+    if (this.opts.signal?.aborted) throw new KeelError('E_ABORTED', 'build aborted');
+    const step = ++this.stepCount;
+    const t0 = process.hrtime.bigint();
+    this.opts.onProgress?.({ type: 'step-start', step, name });
+    try {
+      await fn();
+    } catch (e) {
+      const err = this.locate(e, at);
+      this.opts.onProgress?.({ type: 'step-error', step, name, message: err.message });
+      throw err;
+    }
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    this.steps.push({ name, cached: false, seconds });
+    this.opts.onProgress?.({ type: 'step-done', step, name, seconds, cached: false });
+  }
+
+  private at<T>(node: { range: Range }, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw this.locate(e, node);
+    }
+  }
+
+  private locate(e: unknown, node: { range: Range }): Error {
+    if (e instanceof DockerfileError) return e;
+    if (isKeelError(e)) return new DockerfileError(e, node.range, this.filename);
+    return e instanceof Error ? e : new Error(String(e));
+  }
+}
+
+function assertNever(x: never): never {
+  throw new KeelError('E_INTERNAL', `unhandled instruction ${JSON.stringify(x)}`);
+}
+
+function entryOf(path: string, node: FsNode): LayerEntry {
+  const base = { path, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime };
+  switch (node.type) {
+    case 'directory':
+      return { ...base, type: 'directory' };
+    case 'symlink':
+      return { ...base, type: 'symlink', target: node.target };
+    case 'file':
+      return { ...base, type: 'file', size: node.size, content: () => openSource(node.source) };
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * From a parsed Dockerfile to build stages: the global ARGs before the first FROM, each stage's
+ * instructions, the target, and which stages the target needs (through `FROM <stage>` and
+ * `COPY --from`); BuildKit builds no other stage (dockerfile2llb's allReachableStages).
+ */
+import type { ArgInstruction, Dockerfile, FromInstruction, Instruction } from '../parser/index.js';
+import { expandWord, type Env } from '../parser/index.js';
+import { KeelError } from '../errors.js';
+
+export interface StagePlan {
+  readonly index: number;
+  /** The `AS` name, lower-cased. */
+  readonly name?: string;
+  readonly from: FromInstruction;
+  readonly instructions: readonly Instruction[];
+}
+
+export interface Plan {
+  readonly globalArgs: readonly ArgInstruction[];
+  readonly stages: readonly StagePlan[];
+}
+
+export function planStages(ast: Dockerfile): Plan {
+  const globalArgs: ArgInstruction[] = [];
+  const stages: Array<{ index: number; name?: string; from: FromInstruction; instructions: Instruction[] }> = [];
+  for (const ins of ast.instructions) {
+    if (ins.kind === 'FROM') {
+      stages.push({ index: stages.length, ...(ins.name === undefined ? {} : { name: ins.name }), from: ins, instructions: [] });
+    } else if (stages.length === 0) {
+      if (ins.kind === 'ARG') globalArgs.push(ins); // the parser refuses anything else before FROM
+    } else {
+      (stages[stages.length - 1] as { instructions: Instruction[] }).instructions.push(ins);
+    }
+  }
+  if (stages.length === 0) throw new KeelError('E_BUILD_INPUT', 'the Dockerfile has no FROM: nothing to build');
+  return { globalArgs, stages };
+}
+
+/** The stage to build: by name (case-insensitive), or the last one. */
+export function targetStage(plan: Plan, target?: string): StagePlan {
+  if (target === undefined || target === '') return plan.stages[plan.stages.length - 1] as StagePlan;
+  const found = plan.stages.find((s) => s.name === target.toLowerCase());
+  if (found === undefined) throw new KeelError('E_STAGE', `target stage ${JSON.stringify(target)} could not be found`);
+  return found;
+}
+
+/** An earlier stage named by `FROM <name>` or `COPY --from=<name|index>`, if the reference is one. */
+export function stageRef(plan: Plan, ref: string, before: number, allowIndex: boolean): StagePlan | undefined {
+  const byName = plan.stages.find((s) => s.name !== undefined && s.name === ref.toLowerCase());
+  if (byName !== undefined) {
+    if (byName.index >= before) throw new KeelError('E_STAGE', `stage ${JSON.stringify(ref)} is used before it is defined`);
+    return byName;
+  }
+  if (allowIndex && /^[0-9]+$/.test(ref)) {
+    const i = Number(ref);
+    if (i >= before) throw new KeelError('E_STAGE', `stage index ${i} refers to this or a later stage`);
+    return plan.stages[i];
+  }
+  return undefined;
+}
+
+/** The stages the target needs, in build order (dependencies first). */
+export function requiredStages(plan: Plan, target: StagePlan, globals: Env): StagePlan[] {
+  const order: StagePlan[] = [];
+  const seen = new Set<number>();
+  const visit = (stage: StagePlan): void => {
+    if (seen.has(stage.index)) return;
+    seen.add(stage.index);
+    const base = stageRef(plan, expandWord(stage.from.image.value, globals), stage.index, false);
+    if (base !== undefined) visit(base);
+    for (const ins of stage.instructions) {
+      if (ins.kind === 'COPY' && ins.from !== undefined) {
+        const dep = stageRef(plan, ins.from, stage.index, true);
+        if (dep !== undefined) visit(dep);
+      }
+    }
+    order.push(stage);
+  };
+  visit(target);
+  return order;
+}

@@ -1,0 +1,6 @@
+/** Typed progress events from build(); the CLI renders them (library code never prints). */
+export type BuildEvent =
+  | { readonly type: 'step-start'; readonly step: number; readonly name: string }
+  | { readonly type: 'step-done'; readonly step: number; readonly name: string; readonly seconds: number; readonly cached: boolean }
+  | { readonly type: 'step-error'; readonly step: number; readonly name: string; readonly message: string }
+  | { readonly type: 'log'; readonly step: number; readonly line: string };

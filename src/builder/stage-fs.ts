@@ -1,0 +1,134 @@
+/**
+ * A file tree held in memory: what a build stage's root filesystem is while only COPY, ADD and
+ * WORKDIR change it, and what the build context is once read. Paths are relative slash paths
+ * without a leading `/` ('' is the root). File bodies are not held: a node says where its bytes are.
+ */
+import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import { KeelError } from '../errors.js';
+
+export type FileSource =
+  | { readonly kind: 'host'; readonly path: string }
+  | { readonly kind: 'bytes'; readonly data: Buffer };
+
+interface NodeBase {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Seconds since the epoch. */
+  readonly mtime: number;
+}
+
+export type FsNode =
+  | (NodeBase & { readonly type: 'directory' })
+  | (NodeBase & { readonly type: 'file'; readonly size: number; readonly source: FileSource })
+  | (NodeBase & { readonly type: 'symlink'; readonly target: string });
+
+const ROOT: FsNode = { type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+const MAX_LINKS = 40;
+
+/**
+ * Clean a path given in a Dockerfile or a link target against `base` (both slash paths): the
+ * result never climbs above the root, as path.Join("/", p) does in Go.
+ */
+export function cleanPath(p: string, base = ''): string {
+  const joined = posix.normalize(posix.join('/', base, p));
+  return joined === '/' ? '' : joined.replace(/^\/+/, '').replace(/\/+$/, '');
+}
+
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
+}
+
+export const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
+
+export class StageFs {
+  private readonly nodes: Map<string, FsNode>;
+
+  constructor(nodes?: ReadonlyMap<string, FsNode>) {
+    this.nodes = new Map(nodes ?? []);
+  }
+
+  clone(): StageFs {
+    return new StageFs(this.nodes);
+  }
+
+  get(path: string): FsNode | undefined {
+    return path === '' ? (this.nodes.get('') ?? ROOT) : this.nodes.get(path);
+  }
+
+  set(path: string, node: FsNode): void {
+    this.nodes.set(path, node);
+  }
+
+  /** Every path below `dir` (not `dir` itself), sorted. */
+  descendants(dir: string): string[] {
+    const prefix = dir === '' ? '' : `${dir}/`;
+    return [...this.nodes.keys()].filter((p) => p !== '' && p.startsWith(prefix)).sort();
+  }
+
+  /** Every path of the tree except the root, sorted. */
+  paths(): string[] {
+    return this.descendants('');
+  }
+
+  /**
+   * Resolve symlinks in `path` inside this tree (a link can never lead out of it, as with a chroot).
+   * `followLast`: also resolve the last component. Returns the resolved path (which may not exist).
+   */
+  resolve(path: string, followLast: boolean): string {
+    let links = 0;
+    const walk = (p: string): string => {
+      const parts = p === '' ? [] : p.split('/');
+      let current = '';
+      for (let i = 0; i < parts.length; i++) {
+        const next = current === '' ? (parts[i] as string) : `${current}/${parts[i] as string}`;
+        const node = this.nodes.get(next);
+        const last = i === parts.length - 1;
+        if (node?.type === 'symlink' && (!last || followLast)) {
+          if (++links > MAX_LINKS) throw new KeelError('E_BUILD_INPUT', `too many levels of symbolic links at /${p}`);
+          const target = node.target.startsWith('/') ? cleanPath(node.target) : cleanPath(node.target, current);
+          current = walk(target);
+        } else {
+          current = next;
+        }
+      }
+      return current;
+    };
+    return walk(path);
+  }
+
+  /** The first `bytes` bytes of the file at `path` (already resolved), or undefined. */
+  readHead(path: string, bytes: number): Promise<Buffer | undefined> {
+    return readHeadOf(this.get(path), bytes);
+  }
+
+  /** A file's bytes (for /etc/passwd and the like), or undefined when it is not a regular file. */
+  async readSmallFile(path: string): Promise<Buffer | undefined> {
+    const node = this.get(this.resolve(path, true));
+    if (node?.type !== 'file') return undefined;
+    return node.source.kind === 'bytes' ? node.source.data : readFile(node.source.path);
+  }
+}
+
+/** The first bytes of a file node (for content sniffing), or undefined for anything but a file. */
+export async function readHeadOf(node: FsNode | undefined, bytes: number): Promise<Buffer | undefined> {
+  if (node?.type !== 'file') return undefined;
+  if (node.source.kind === 'bytes') return node.source.data.subarray(0, bytes);
+  const fh = await open(node.source.path, 'r');
+  try {
+    const buf = Buffer.alloc(bytes);
+    const { bytesRead } = await fh.read(buf, 0, bytes, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A fresh stream of a file node's bytes. */
+export function openSource(source: FileSource): Readable | Buffer {
+  return source.kind === 'bytes' ? source.data : createReadStream(source.path);
+}

@@ -1,0 +1,38 @@
+/**
+ * `--chown=user[:group]` and `USER` to numeric ids, as BuildKit resolves them: numbers are taken as
+ * they are, names are looked up in the destination stage's /etc/passwd and /etc/group. Without a
+ * group, the gid is the uid's number (reference.md, COPY --chown).
+ */
+import { KeelError } from '../errors.js';
+import type { Owner } from './copy.js';
+import type { StageFs } from './stage-fs.js';
+
+const NUMERIC = /^[0-9]+$/;
+
+async function lookup(fs: StageFs, file: '/etc/passwd' | '/etc/group', name: string): Promise<number | undefined> {
+  const text = (await fs.readSmallFile(file.slice(1)))?.toString('utf8');
+  if (text === undefined) return undefined;
+  for (const line of text.split('\n')) {
+    const fields = line.split(':');
+    if (fields[0] === name && fields[2] !== undefined && NUMERIC.test(fields[2])) return Number(fields[2]);
+  }
+  return undefined;
+}
+
+export async function resolveOwner(spec: string, fs: StageFs): Promise<Owner> {
+  const colon = spec.indexOf(':');
+  const user = colon < 0 ? spec : spec.slice(0, colon);
+  const group = colon < 0 ? undefined : spec.slice(colon + 1);
+  const id = async (name: string, file: '/etc/passwd' | '/etc/group', what: 'user' | 'group'): Promise<number> => {
+    if (NUMERIC.test(name)) return Number(name);
+    const found = await lookup(fs, file, name);
+    if (found === undefined) {
+      throw new KeelError('E_BUILD_INPUT', `unable to find ${what} ${name}: no matching entries in ${what === 'user' ? 'passwd' : 'group'} file`);
+    }
+    return found;
+  };
+  const uid = await id(user, '/etc/passwd', 'user');
+  const gid = group === undefined || group === '' ? uid : await id(group, '/etc/group', 'group');
+  if (uid > 0xffffffff || gid > 0xffffffff) throw new KeelError('E_BUILD_INPUT', `invalid owner ${JSON.stringify(spec)}`);
+  return { uid, gid };
+}

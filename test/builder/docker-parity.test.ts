@@ -1,0 +1,176 @@
+/**
+ * Differential tests (SPEC.md section 8): the same Dockerfile and context built by keel and by
+ * `docker build` (BuildKit, /usr/bin/docker), compared as flattened file trees (path, type, mode,
+ * uid, gid, size, content, link target) and configs. keel's archive must also `docker load`, and
+ * run where the image has a shell. Only features Debian's docker 20.10 frontend knows are used
+ * here (no heredocs, --link, --exclude, --parents); those are tested against keel alone.
+ */
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile, copyFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { build } from '../../src';
+import { BUSYBOX, describeIntegration, docker } from '../support/integration';
+import { comparableConfig, flattenArchive } from '../support/image-tree';
+
+type FileSpec = string | { content: string; mode: number } | { symlink: string } | { busybox: true } | { dir: number };
+
+interface Case {
+  files: Record<string, FileSpec>;
+  dockerfile: string;
+  buildArgs?: Record<string, string>;
+  target?: string;
+  /** `docker run` of keel's image prints this. */
+  runs?: string;
+}
+
+const passwd = 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\nweb:x:33:33::/var/www:/bin/sh\n';
+const group = 'root:x:0:\nstaff:x:50:\napp:x:1000:\n';
+
+const cases: Record<string, Case> = {
+  'COPY files and folders, with the destination rules': {
+    files: { 'a.txt': 'a\n', 'dir/b.txt': 'b\n', 'dir/sub/c.txt': 'c\n', 'dir/empty/.keep': '' },
+    dockerfile: 'FROM scratch\nCOPY a.txt /x/\nCOPY a.txt /renamed\nCOPY dir /d\nCOPY dir/ /e/\nCOPY a.txt dir/b.txt /many/\n',
+  },
+  'wildcards follow filepath.Match and may match nothing': {
+    files: { 'one.txt': '1', 'two.txt': '2', 'x.md': 'x', 'src/p1/b1': 'b', 'src/p2/b2': 'b', 'src/q/b3': 'b' },
+    dockerfile: 'FROM scratch\nCOPY *.txt /w/\nCOPY src/p*/b* /w2/\nCOPY nomatch* /none/\nCOPY [ot]*.txt /w3/\n',
+  },
+  '.dockerignore with exceptions applies to COPY .': {
+    files: {
+      '.dockerignore': '*.log\n**/*.tmp\nsecret\ndocs\n!docs/keep.md\n',
+      'a.log': 'l', 'b.txt': 'b', 'x/y.tmp': 't', 'x/z.txt': 'z', secret: 's', 'docs/keep.md': 'k', 'docs/drop.md': 'd',
+    },
+    dockerfile: 'FROM scratch\nCOPY . /ctx/\n',
+  },
+  'modes are kept; --chmod and numeric --chown apply': {
+    files: {
+      'run.sh': { content: '#!/bin/sh\n', mode: 0o755 }, 'private': { content: 'p', mode: 0o600 }, 'd/f': 'f',
+      'closed/inner': { dir: 0o700 }, 'closed/inner/x': 'x',
+    },
+    dockerfile: 'FROM scratch\nCOPY run.sh private /m/\nCOPY --chmod=640 run.sh /c/run.sh\nCOPY --chown=1000:2000 d /o/\nCOPY --chown=33 private /o1/\nCOPY closed /closed/\nCOPY closed/inner /inner-as-dest\n',
+  },
+  '--chown by name reads /etc/passwd and /etc/group of the image': {
+    files: { passwd, group, 'a.txt': 'a' },
+    dockerfile: 'FROM scratch\nCOPY passwd group /etc/\nCOPY --chown=app:staff a.txt /home/app/\nCOPY --chown=web a.txt /srv/\n',
+  },
+  'symlinks in the context are copied as links; a source link is followed': {
+    files: { 'real.txt': 'r', 'dir/link': { symlink: '../real.txt' }, 'dir/abs': { symlink: '/etc/passwd' }, top: { symlink: 'real.txt' } },
+    dockerfile: 'FROM scratch\nCOPY dir /d/\nCOPY top /t/\n',
+  },
+  'multi-stage: --from by name and by index, FROM an earlier stage': {
+    files: { 'a.txt': 'a', 'b.txt': 'b' },
+    dockerfile: 'FROM scratch AS one\nCOPY a.txt /one/\nFROM scratch\nCOPY b.txt /two/\nFROM one AS three\nCOPY --from=1 /two /from-index/\nCOPY --from=one /one/a.txt /from-name.txt\n',
+  },
+  '--target builds the named stage only': {
+    files: { 'a.txt': 'a' },
+    dockerfile: 'FROM scratch AS first\nCOPY a.txt /first.txt\nLABEL stage=first\nFROM scratch\nCOPY a.txt /last.txt\n',
+    target: 'first',
+  },
+  'ARG and ENV: globals in FROM, build args, expansion in COPY and ENV': {
+    files: { 'v1/a.txt': 'a', 'v2/a.txt': 'b' },
+    dockerfile: 'ARG BASE=scratch\nFROM ${BASE}\nARG VERSION=v1\nARG UNUSED\nENV DEST=/opt/$VERSION other="two words"\nENV COPYOF=${DEST}-copy\nCOPY ${VERSION}/a.txt $DEST/\nCOPY ${VERSION:-x}/ ${COPYOF}/\n',
+    buildArgs: { VERSION: 'v2' },
+  },
+  'config instructions': {
+    files: { 'a.txt': 'a' },
+    dockerfile: [
+      'FROM scratch',
+      'COPY a.txt /', // docker 20.10 cannot `docker save` an image without layers
+      'LABEL a=1 "b c"="d e"',
+      'LABEL a=2',
+      'EXPOSE 80 443/tcp 53/udp 8000-8002',
+      'VOLUME /data ["/logs", "/cache"]',
+      'STOPSIGNAL SIGQUIT',
+      'HEALTHCHECK --interval=30s --timeout=5s --retries=2 CMD ["/bin/check", "-q"]',
+      'USER 1000:1000',
+      'SHELL ["/bin/bash", "-eu", "-c"]',
+      'ENTRYPOINT echo from shell',
+      'CMD ["arg1", "arg2"]',
+      'ONBUILD COPY . /src',
+      'MAINTAINER someone@example.com',
+      'ENV A=1 B=2',
+      'ENV A=3',
+    ].join('\n'),
+  },
+  'ENTRYPOINT after CMD keeps the CMD; CMD shell form uses /bin/sh -c': {
+    files: { 'a.txt': 'a' },
+    dockerfile: 'FROM scratch\nCOPY a.txt /\nCMD echo hi\nENTRYPOINT ["/e"]\n',
+  },
+  'WORKDIR creates folders; relative COPY destinations follow it': {
+    files: { 'a.txt': 'a' },
+    dockerfile: 'FROM scratch\nWORKDIR /app\nWORKDIR sub/dir\nCOPY a.txt .\nCOPY a.txt rel/\nWORKDIR /\nCOPY a.txt ./root.txt\n',
+  },
+  'a busybox image runs, with ENV, USER and WORKDIR in effect': {
+    files: { busybox: { busybox: true }, 'hello.sh': { content: 'echo "$GREETING from $(pwd) as $(id -u)"\n', mode: 0o755 } },
+    dockerfile: 'FROM scratch\nCOPY busybox /bin/busybox\nCOPY hello.sh /usr/local/bin/\nENV GREETING=hello PATH=/bin:/usr/local/bin\nWORKDIR /work\nUSER 4242\nCMD ["/bin/busybox", "sh", "/usr/local/bin/hello.sh"]\n',
+    runs: 'hello from /work as 4242\n',
+  },
+  'COPY --from a stage keeps its owners unless --chown is given': {
+    files: { 'a.txt': 'a' },
+    dockerfile: 'FROM scratch AS s\nCOPY --chown=7:8 a.txt /x/a.txt\nFROM scratch\nCOPY --from=s /x /kept/\nCOPY --from=s --chown=9:9 /x /changed/\n',
+  },
+  'a Dockerfile in a subfolder with its own .dockerignore': {
+    files: { 'build/app.Dockerfile': 'FROM scratch\nCOPY . /c/\n', 'build/app.Dockerfile.dockerignore': 'b.txt\nbuild\n', '.dockerignore': 'a.txt\n', 'a.txt': 'a', 'b.txt': 'b' },
+    dockerfile: '',
+  },
+};
+
+async function writeContext(dir: string, files: Record<string, FileSpec>): Promise<void> {
+  for (const [path, spec] of Object.entries(files)) {
+    const target = join(dir, path);
+    await mkdir(dirname(target), { recursive: true });
+    if (typeof spec === 'string') await writeFile(target, spec);
+    else if ('symlink' in spec) await symlink(spec.symlink, target);
+    else if ('busybox' in spec) await copyFile(BUSYBOX, target);
+    else if ('dir' in spec) {
+      await mkdir(target, { recursive: true });
+      await chmod(target, spec.dir);
+    }
+    else {
+      await writeFile(target, spec.content);
+      await chmod(target, spec.mode);
+    }
+  }
+}
+
+describeIntegration('keel builds what docker build builds', ['docker', 'busybox'], () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'keel-parity-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test.each(Object.entries(cases))('%s', async (name, c) => {
+    const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 40).replace(/^-+|-+$/g, '');
+    const ctx = join(dir, slug, 'ctx');
+    await mkdir(ctx, { recursive: true });
+    await writeContext(ctx, c.files);
+    const dockerfile = c.dockerfile === '' ? 'build/app.Dockerfile' : 'Dockerfile';
+    if (c.dockerfile !== '') await writeFile(join(ctx, 'Dockerfile'), c.dockerfile);
+    const tag = `keel-parity/${slug}`;
+
+    const ours = join(dir, slug, 'keel.tar');
+    await build({
+      context: ctx, dockerfile, tags: [`${tag}:keel`], cacheDir: join(dir, 'cache'),
+      output: { type: 'oci-archive', path: ours },
+      ...(c.buildArgs ? { buildArgs: c.buildArgs } : {}), ...(c.target ? { target: c.target } : {}),
+    });
+
+    const args = ['build', '--network=none', '-q', '-f', join(ctx, dockerfile), '-t', `${tag}:docker`];
+    for (const [k, v] of Object.entries(c.buildArgs ?? {})) args.push('--build-arg', `${k}=${v}`);
+    if (c.target) args.push('--target', c.target);
+    docker([...args, ctx]);
+    const theirs = join(dir, slug, 'docker.tar');
+    docker(['save', '-o', theirs, `${tag}:docker`]);
+
+    const [a, b] = await Promise.all([flattenArchive(ours), flattenArchive(theirs)]);
+    expect(a.tree).toEqual(b.tree);
+    expect(comparableConfig(a.config)).toEqual(comparableConfig(b.config));
+
+    expect(docker(['load', '-i', ours]).stdout).toContain(`${tag}:keel`);
+    if (c.runs !== undefined) expect(docker(['run', '--rm', '--network=none', `${tag}:keel`]).stdout).toBe(c.runs);
+    docker(['rmi', '-f', `${tag}:keel`, `${tag}:docker`], { check: false });
+  });
+});
