@@ -21,10 +21,12 @@ export interface TreeEntry {
 export interface FlatImage {
   config: Record<string, unknown>;
   tree: Record<string, TreeEntry>;
+  /** Seconds since the epoch, per path (kept apart: docker keeps source mtimes, keel normalises them). */
+  mtimes: Record<string, number>;
 }
 
-async function untar(buf: Buffer): Promise<Array<{ name: string; type: string; mode: number; uid: number; gid: number; linkname: string | null; data: Buffer }>> {
-  const out: Array<{ name: string; type: string; mode: number; uid: number; gid: number; linkname: string | null; data: Buffer }> = [];
+async function untar(buf: Buffer): Promise<Array<{ name: string; type: string; mode: number; uid: number; gid: number; linkname: string | null; mtime: number; data: Buffer }>> {
+  const out: Array<{ name: string; type: string; mode: number; uid: number; gid: number; linkname: string | null; mtime: number; data: Buffer }> = [];
   const ex = extract();
   const done = new Promise<void>((resolve, reject) => {
     ex.on('entry', (h, stream, next) => {
@@ -33,7 +35,7 @@ async function untar(buf: Buffer): Promise<Array<{ name: string; type: string; m
         parts.push(c as Buffer);
       });
       stream.on('end', () => {
-        out.push({ name: h.name, type: h.type ?? 'file', mode: h.mode ?? 0, uid: h.uid ?? 0, gid: h.gid ?? 0, linkname: h.linkname ?? null, data: Buffer.concat(parts) });
+        out.push({ name: h.name, type: h.type ?? 'file', mode: h.mode ?? 0, uid: h.uid ?? 0, gid: h.gid ?? 0, linkname: h.linkname ?? null, mtime: (h.mtime?.getTime() ?? 0) / 1000, data: Buffer.concat(parts) });
         next();
       });
     });
@@ -53,6 +55,7 @@ export async function flattenArchive(path: string): Promise<FlatImage> {
   const m = manifest[0] as { Config: string; Layers: string[] };
   const config = JSON.parse((files.get(clean(m.Config)) as Buffer).toString()) as Record<string, unknown>;
   const tree: Record<string, TreeEntry> = {};
+  const mtimes: Record<string, number> = {};
   for (const layerPath of m.Layers) {
     let data = files.get(clean(layerPath)) as Buffer;
     if (data[0] === 0x1f && data[1] === 0x8b) data = gunzipSync(data);
@@ -70,6 +73,7 @@ export async function flattenArchive(path: string): Promise<FlatImage> {
         continue;
       }
       if (name === '') continue;
+      mtimes[name] = e.mtime;
       tree[name] = {
         type: e.type,
         mode: e.mode & 0o7777,
@@ -81,7 +85,7 @@ export async function flattenArchive(path: string): Promise<FlatImage> {
       };
     }
   }
-  return { config, tree };
+  return { config, tree, mtimes };
 }
 
 /** The config fields SPEC.md section 8 compares. */

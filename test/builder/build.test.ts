@@ -1,0 +1,145 @@
+/**
+ * build() on its own: reproducible output, heredocs, and bad input that must fail with a typed
+ * error naming the Dockerfile line (and leave earlier output intact).
+ */
+import { mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { build, DockerfileError, isKeelError, ParseError } from '../../src';
+import { flattenArchive } from '../support/image-tree';
+import { sha256 } from '../../src/image/digest';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keel-build-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function context(files: Record<string, string>, name = 'ctx'): Promise<string> {
+  const root = join(dir, name);
+  for (const [p, content] of Object.entries(files)) {
+    await mkdir(dirname(join(root, p)), { recursive: true });
+    await writeFile(join(root, p), content);
+  }
+  return root;
+}
+
+const FILES = { Dockerfile: 'FROM scratch\nCOPY . /app/\nENV A=1\nCMD ["/app/run"]\n', 'run': '#!/bin/sh\n', 'src/a.js': 'a', 'src/b.js': 'b' };
+
+describe('reproducible output', () => {
+  test('two builds with separate caches, one after touching every file, give byte-identical archives', async () => {
+    const one = await context(FILES, 'one');
+    const two = await context(FILES, 'two');
+    for (const p of Object.keys(FILES)) await utimes(join(two, p), new Date(), new Date('2031-05-06T07:08:09Z'));
+    const a = await build({ context: one, tags: ['r:1'], cacheDir: join(dir, 'c1'), output: { type: 'oci-archive', path: join(dir, 'a.tar') } });
+    const b = await build({ context: two, tags: ['r:1'], cacheDir: join(dir, 'c2'), output: { type: 'oci-archive', path: join(dir, 'b.tar') } });
+    expect(b.manifestDigest).toBe(a.manifestDigest);
+    expect(sha256(await readFile(join(dir, 'b.tar')))).toBe(sha256(await readFile(join(dir, 'a.tar'))));
+  });
+
+  test('a changed file changes the digest; SOURCE_DATE_EPOCH sets created and clamps mtimes', async () => {
+    const ctx = await context(FILES);
+    const a = await build({ context: ctx, cacheDir: join(dir, 'c') });
+    await writeFile(join(ctx, 'src/a.js'), 'changed');
+    const b = await build({ context: ctx, cacheDir: join(dir, 'c') });
+    expect(b.manifestDigest).not.toBe(a.manifestDigest);
+    const c = await build({ context: ctx, cacheDir: join(dir, 'c'), sourceDateEpoch: 1700000000 });
+    expect(c.image.config.created).toBe('2023-11-14T22:13:20Z');
+    const d = await build({ context: ctx, cacheDir: join(dir, 'c'), buildArgs: { SOURCE_DATE_EPOCH: '1700000000' } });
+    expect(d.manifestDigest).toBe(c.manifestDigest);
+  });
+
+  test("timestamps: 'preserve' keeps source mtimes (in whole seconds)", async () => {
+    const ctx = await context({ Dockerfile: 'FROM scratch\nCOPY a /a\n', a: 'x' });
+    await utimes(join(ctx, 'a'), new Date(), new Date('2020-02-03T04:05:06.789Z'));
+    await build({ context: ctx, cacheDir: join(dir, 'c'), timestamps: 'preserve', output: { type: 'oci-archive', path: join(dir, 'p.tar') } });
+    const { tree, mtimes } = await flattenArchive(join(dir, 'p.tar'));
+    expect(tree.a).toMatchObject({ type: 'file', size: 1 });
+    expect(mtimes.a).toBe(Date.parse('2020-02-03T04:05:06Z') / 1000);
+    await build({ context: ctx, cacheDir: join(dir, 'c'), output: { type: 'oci-archive', path: join(dir, 'n.tar') } });
+    expect((await flattenArchive(join(dir, 'n.tar'))).mtimes.a).toBe(315532800); // 1980-01-01
+  });
+});
+
+describe('heredocs and flags newer than docker 20.10', () => {
+  test('COPY heredocs: expanded unless the delimiter is quoted, <<- strips tabs', async () => {
+    const ctx = await context({
+      Dockerfile: 'FROM scratch\nARG NAME=world\nCOPY <<EOF <<\'RAW\' /h/\nhello $NAME\nEOF\nkeep $NAME\nRAW\nCOPY --chmod=700 <<-EOT /t\n\tindented\nEOT\n',
+    });
+    await build({ context: ctx, cacheDir: join(dir, 'c'), output: { type: 'oci-archive', path: join(dir, 'h.tar') } });
+    const { tree } = await flattenArchive(join(dir, 'h.tar'));
+    expect(tree['h/EOF']).toMatchObject({ mode: 0o644, sha256: sha256('hello world\n').slice(7) });
+    expect(tree['h/RAW']).toMatchObject({ sha256: sha256('keep $NAME\n').slice(7) });
+    expect(tree.t).toMatchObject({ mode: 0o700, sha256: sha256('indented\n').slice(7) });
+  });
+
+  test('COPY --exclude leaves matching paths out', async () => {
+    const ctx = await context({ Dockerfile: 'FROM scratch\nCOPY --exclude=*.md --exclude=sub/skip src /s/\n', 'src/a.txt': 'a', 'src/b.md': 'b', 'src/sub/skip': 's', 'src/sub/keep': 'k' });
+    await build({ context: ctx, cacheDir: join(dir, 'c'), output: { type: 'oci-archive', path: join(dir, 'x.tar') } });
+    expect(Object.keys((await flattenArchive(join(dir, 'x.tar'))).tree).sort()).toEqual(['s', 's/a.txt', 's/sub', 's/sub/keep']);
+  });
+});
+
+describe('bad input', () => {
+  async function failure(files: Record<string, string>, opts: { target?: string } = {}): Promise<unknown> {
+    const ctx = await context(files);
+    return build({ context: ctx, cacheDir: join(dir, 'c'), ...opts }).then(() => undefined, (e: unknown) => e);
+  }
+
+  test.each<[string, Record<string, string>, string, number, RegExp]>([
+    ['a source outside the context', { Dockerfile: 'FROM scratch\nCOPY ../x /x\n' }, 'E_CONTEXT_ESCAPE', 2, /outside the build context/],
+    ['a missing source', { Dockerfile: 'FROM scratch\nENV A=1\nCOPY missing.txt /x\n' }, 'E_SOURCE_NOT_FOUND', 3, /not found in the build context/],
+    ['an ignored source', { Dockerfile: 'FROM scratch\nCOPY secret /x\n', '.dockerignore': 'secret', secret: 's' }, 'E_SOURCE_NOT_FOUND', 2, /excluded by \.dockerignore/],
+    ['several sources to a file', { Dockerfile: 'FROM scratch\nCOPY a b /file\n', a: 'a', b: 'b' }, 'E_BUILD_INPUT', 2, /must be a directory and end with a \//],
+    ['an unknown --chown user', { Dockerfile: 'FROM scratch\nCOPY --chown=nobody a /a\n', a: 'a' }, 'E_BUILD_INPUT', 2, /unable to find user nobody/],
+    ['a bad --chmod', { Dockerfile: 'FROM scratch\nCOPY --chmod=u+x a /a\n', a: 'a' }, 'E_UNSUPPORTED', 2, /invalid chmod parameter/],
+    ['RUN (its own issue)', { Dockerfile: 'FROM scratch\nRUN echo hi\n' }, 'E_UNSUPPORTED', 2, /RUN is not supported yet/],
+    ['a registry base (its own issue)', { Dockerfile: 'FROM alpine:3\n' }, 'E_UNSUPPORTED', 1, /registry issue/],
+    ['a blank base', { Dockerfile: 'ARG B\nFROM ${B}\n' }, 'E_BUILD_INPUT', 2, /base name \(\$\{B\}\) should not be blank/],
+    ['a bad STOPSIGNAL', { Dockerfile: 'FROM scratch\nSTOPSIGNAL SIGNOPE\n' }, 'E_BUILD_INPUT', 2, /Invalid signal: SIGNOPE/],
+    ['an undefined expansion', { Dockerfile: 'FROM scratch\nENV A=${B:?required}\n' }, 'E_EXPANSION', 2, /B: required/],
+  ])('%s', async (_name, files, code, line, message) => {
+    const e = await failure(files);
+    expect(e).toBeInstanceOf(DockerfileError);
+    expect(isKeelError(e, code as never)).toBe(true);
+    expect((e as DockerfileError).line).toBe(line);
+    expect((e as DockerfileError).message).toMatch(message);
+    expect((e as DockerfileError).format()).toMatch(new RegExp(`^Dockerfile:${line}: `));
+  });
+
+  test('an unknown --target stage and a bad Dockerfile are typed errors', async () => {
+    expect(isKeelError(await failure({ Dockerfile: 'FROM scratch\n' }, { target: 'nope' }), 'E_STAGE')).toBe(true);
+    expect(await failure({ Dockerfile: 'FROM scratch\nCOPYY a b\n' })).toBeInstanceOf(ParseError);
+  });
+
+  test('a symlink pointing out of the context is copied as a link, never followed out', async () => {
+    const ctx = await context({ Dockerfile: 'FROM scratch\nCOPY dir /d/\nCOPY escape /e\n', 'dir/x': 'x' });
+    await symlink('/etc/passwd', join(ctx, 'dir', 'pw'));
+    await symlink('../../../../../etc/passwd', join(ctx, 'escape'));
+    const e = await build({ context: ctx, cacheDir: join(dir, 'c') }).then(() => undefined, (x: unknown) => x);
+    // `COPY escape` follows the link inside the context, where etc/passwd does not exist
+    expect(isKeelError(e, 'E_SOURCE_NOT_FOUND')).toBe(true);
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY dir /d/\n');
+    await build({ context: ctx, cacheDir: join(dir, 'c'), output: { type: 'oci-archive', path: join(dir, 'l.tar') } });
+    expect((await flattenArchive(join(dir, 'l.tar'))).tree['d/pw']).toMatchObject({ type: 'symlink', linkname: '/etc/passwd' });
+  });
+
+  test('a failed build leaves an earlier archive intact', async () => {
+    const ctx = await context(FILES);
+    const out = join(dir, 'out.tar');
+    await build({ context: ctx, cacheDir: join(dir, 'c'), output: { type: 'oci-archive', path: out } });
+    const before = await readFile(out);
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY missing /x\n');
+    await expect(build({ context: ctx, cacheDir: join(dir, 'c'), output: { type: 'oci-archive', path: out } })).rejects.toBeInstanceOf(DockerfileError);
+    expect((await readFile(out)).equals(before)).toBe(true);
+  });
+
+  test('an aborted build stops with E_ABORTED', async () => {
+    const ctx = await context(FILES);
+    const ac = new AbortController();
+    ac.abort();
+    expect(isKeelError(await build({ context: ctx, cacheDir: join(dir, 'c'), signal: ac.signal }).catch((e: unknown) => e), 'E_ABORTED')).toBe(true);
+  });
+});
