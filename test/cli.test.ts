@@ -3,7 +3,8 @@
  * dist/ first).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = join(__dirname, '..');
@@ -51,4 +52,46 @@ test('examples/parse.js runs and prints the dump', () => {
   expect(r.stdout).toContain('stage build from node:20');
   expect(r.stdout).toContain(readFileSync(join(root, 'test', 'fixtures', 'examples-Dockerfile.dump'), 'utf8'));
   expect(r.stdout).toContain('E_FLAG at 2:6: unknown flag: --frm (did you mean from?)');
+});
+
+describe('keel build', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-cli-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('builds, writes the archive and the image ID, with plain progress on stderr', () => {
+    const out = join(dir, 'img.tar');
+    const iid = join(dir, 'iid');
+    const r = run([cli, 'build', '-t', 'x:1', '--build-arg', 'GREETING=yo', '-o', out, '--iidfile', iid, '--cache-dir', join(dir, 'cache'), '--progress', 'plain', 'examples/hello']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/^#1 \[1\/8\] FROM scratch\n#1 DONE \d+\.\ds\n/);
+    expect(r.stderr).toContain('#4 [4/8] COPY <<EOF /srv/motd');
+    expect(readFileSync(iid, 'utf8')).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(existsSync(out)).toBe(true);
+    const q = run([cli, 'build', '-q', '--build-arg', 'GREETING=yo', '--cache-dir', join(dir, 'cache'), 'examples/hello']);
+    expect(q.stdout).toBe(`${readFileSync(iid, 'utf8')}\n`);
+  });
+
+  test('a failing step exits 1 with FILE:LINE: message; bad flags and Dockerfiles exit 2', () => {
+    const df = join(dir, 'bad.Dockerfile');
+    writeFileSync(df, 'FROM scratch\nCOPY nope /x\n');
+    const r = run([cli, 'build', '-f', df, '--progress', 'quiet', '--cache-dir', join(dir, 'cache'), 'examples/hello']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`${df}:2: COPY source "nope" not found in the build context (or excluded by .dockerignore)\n`);
+    writeFileSync(df, 'FROM scratch\nCOPYY a b\n');
+    expect(run([cli, 'build', '-f', df, '--cache-dir', join(dir, 'cache'), 'examples/hello']).status).toBe(2);
+    expect(run([cli, 'build', '--bogus', 'examples/hello']).status).toBe(2);
+    expect(run([cli, 'build', '-o', 'type=weird,dest=x', 'examples/hello']).status).toBe(2);
+  });
+});
+
+test('examples/build.js builds the example', () => {
+  const out = join(tmpdir(), `keel-example-${process.pid}.tar`);
+  const r = run([join(root, 'examples', 'build.js'), out]);
+  expect(r.status).toBe(0);
+  expect(r.stdout).toMatch(/manifest sha256:[0-9a-f]{64}/);
+  expect(existsSync(out)).toBe(true);
+  rmSync(out, { force: true });
 });

@@ -3,17 +3,36 @@
  * The `keel` command. This is the only module that reads process.argv/env, writes to
  * stdout/stderr and sets exit codes (0 success, 1 build failed, 2 usage or input error).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { build } from '../builder/build.js';
+import { DockerfileError } from '../builder/errors.js';
 import { dump, parse, ParseError } from '../parser/index.js';
 import { isKeelError } from '../errors.js';
+import { parseBuildArgs, UsageError } from './build-args.js';
+import { plainRenderer, ttyRenderer, type Renderer } from './progress.js';
 
 const USAGE = `Usage:
+  keel build [OPTIONS] CONTEXT         build an image from a Dockerfile and a context folder
+      -f, --file FILE                  the Dockerfile (default CONTEXT/Dockerfile)
+      -t, --tag NAME[:TAG]             name the image (repeatable)
+      --build-arg K[=V]                set a build-time variable (repeatable)
+      --target STAGE                   build this stage
+      -o, --output PATH | type=oci|oci-dir,dest=PATH
+                                       write the image (a tar for docker load, or an OCI folder)
+      --cache-dir DIR                  the cache (default $KEEL_CACHE_DIR, ~/.cache/keel)
+      --no-cache                       accepted; keel has no instruction cache yet
+      --progress auto|plain|tty|quiet  how to show progress on stderr
+      --iidfile FILE                   write the image ID (config digest) here
+      -q, --quiet                      print only the image ID
+      --platform OS/ARCH               the target platform
+      --preserve-timestamps            keep source mtimes in layers (default: normalised)
+      --compression gzip|none          layer compression
   keel parse [--dump | --json] FILE    parse a Dockerfile (FILE may be - for stdin)
                                        --dump: BuildKit's AST dump (default); --json: the typed AST
   keel --help
-`;
 
-class UsageError extends Error {}
+Exit codes: 0 success, 1 a build step failed, 2 usage or input error.
+`;
 
 async function readInput(file: string): Promise<string> {
   if (file !== '-') return readFile(file, 'utf8');
@@ -51,6 +70,34 @@ function errorJson(e: unknown): unknown {
   return e instanceof ParseError ? { code: e.code, message: e.message, range: e.range } : e;
 }
 
+async function buildCommand(args: readonly string[]): Promise<number> {
+  const cmd = parseBuildArgs(args, process.env);
+  const tty = process.stderr.isTTY === true;
+  const mode = cmd.quiet ? 'quiet' : cmd.progress === 'auto' ? (tty ? 'tty' : 'plain') : cmd.progress;
+  const write = (s: string): void => void process.stderr.write(s);
+  const render: Renderer | undefined = mode === 'plain' ? plainRenderer(write) : mode === 'tty' ? ttyRenderer(write) : undefined;
+  const ac = new AbortController();
+  const onSignal = (): void => ac.abort();
+  process.once('SIGINT', onSignal);
+  try {
+    const result = await build({ ...cmd.options, signal: ac.signal, ...(render === undefined ? {} : { onProgress: render }) });
+    render?.finish(true);
+    if (cmd.iidfile !== undefined) await writeFile(cmd.iidfile, result.configDigest);
+    if (cmd.quiet) process.stdout.write(`${result.configDigest}\n`);
+    else {
+      const out = cmd.options.output;
+      write(`image ${result.configDigest} (manifest ${result.manifestDigest})${out === undefined ? '' : ` written to ${out.path}`}\n`);
+      for (const t of result.tags) write(`naming to ${t}\n`);
+    }
+    return 0;
+  } catch (e) {
+    render?.finish(false);
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   const debug = rest.includes('--debug');
@@ -59,6 +106,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     switch (command) {
       case 'parse':
         return await parseCommand(args);
+      case 'build':
+        return await buildCommand(args);
       case undefined:
       case '--help':
       case '-h':
@@ -76,6 +125,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (e instanceof ParseError) {
       for (const err of e.errors) process.stderr.write(`${err.format()}\n`);
       return 2;
+    }
+    if (e instanceof DockerfileError) {
+      process.stderr.write(`${e.format()}\n`);
+      return 1; // a build step failed
     }
     if (isKeelError(e)) {
       process.stderr.write(`keel: ${e.message}\n`);
