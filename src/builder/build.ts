@@ -7,14 +7,17 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { BlobStore } from '../cache/blob-store.js';
+import { FileHasher } from '../cache/file-hasher.js';
 import { defaultCacheDir } from '../cache/location.js';
+import { StepCache } from '../cache/step-cache.js';
 import { KeelError, isKeelError } from '../errors.js';
-import type { Digest } from '../image/digest.js';
+import { sha256, type Digest } from '../image/digest.js';
 import { assembleImage, type BuiltImage, type ContainerConfig, type HistoryEntry, type ImageConfig, type Platform } from '../image/image.js';
 import { storeLayer, type Compression, type Layer, type LayerEntry } from '../image/layer.js';
 import { writeOciArchive, writeOciDir } from '../image/layout.js';
 import { parseTag } from '../image/reference.js';
 import { chompHeredocContent, expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
+import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-key.js';
 import { loadContext, ignorePatterns, type BuildContext } from './context.js';
 import { copyInto, type Owner } from './copy.js';
 import { DockerfileError } from './errors.js';
@@ -40,7 +43,7 @@ export interface BuildOptions {
   readonly target?: string;
   /** @default $KEEL_CACHE_DIR, else $XDG_CACHE_HOME/keel, else ~/.cache/keel */
   readonly cacheDir?: string;
-  /** Accepted for docker build parity; keel has no instruction cache yet, so every build is cold. */
+  /** Do not use cached steps (results are still stored for the next build). */
   readonly noCache?: boolean;
   /** Where to write the image; without it the image is only built (its blobs stay in the cache). */
   readonly output?: BuildOutput;
@@ -69,6 +72,8 @@ export interface BuildResult {
 const NORMALIZED_MTIME = 315532800;
 
 interface StageState {
+  /** Where this stage is in the Dockerfile, to name its steps across builds. */
+  readonly id: string;
   readonly fs: StageFs;
   readonly cfg: StageConfig;
   readonly vars: Map<string, string>;
@@ -87,8 +92,9 @@ function hostPlatform(spec?: string): Platform {
 
 const platformString = (p: Platform): string => `${p.os}/${p.architecture}${p.variant === undefined ? '' : `/${p.variant}`}`;
 
-function emptyStage(): StageState {
+function emptyStage(id: string): StageState {
   return {
+    id,
     fs: new StageFs(),
     cfg: {
       env: [['PATH', DEFAULT_PATH]],
@@ -106,7 +112,7 @@ function emptyStage(): StageState {
   };
 }
 
-function inherit(base: StageState): StageState {
+function inherit(base: StageState, id: string): StageState {
   const cfg: StageConfig = {
     ...base.cfg,
     env: base.cfg.env.map(([k, v]) => [k, v] as [string, string]),
@@ -116,7 +122,7 @@ function inherit(base: StageState): StageState {
     onBuild: [...base.cfg.onBuild],
     cmdSetInStage: false,
   };
-  return { fs: base.fs.clone(), cfg, vars: new Map(cfg.env), layers: [...base.layers], history: [...base.history] };
+  return { id, fs: base.fs.clone(), cfg, vars: new Map(cfg.env), layers: [...base.layers], history: [...base.history] };
 }
 
 function parseChmod(spec: string): number {
@@ -131,6 +137,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 class Builder {
   private readonly platform: Platform;
   private readonly store: BlobStore;
+  private readonly stepCache: StepCache;
+  private readonly hasher: FileHasher;
+  /** Cache outcome of the step running now, for its progress event. */
+  private stepOutcome: { cached: boolean; reason?: string } = { cached: false };
+  /** Which layers came from the cache. */
+  private readonly cachedLayers = new Set<Digest>();
   private readonly sourceDateEpoch: number | undefined;
   private readonly steps: Array<{ name: string; cached: boolean; seconds: number }> = [];
   private context: BuildContext | undefined;
@@ -141,7 +153,10 @@ class Builder {
 
   constructor(private readonly opts: BuildOptions) {
     this.platform = hostPlatform(opts.platform);
-    this.store = new BlobStore(opts.cacheDir ?? defaultCacheDir());
+    const cacheDir = opts.cacheDir ?? defaultCacheDir();
+    this.store = new BlobStore(cacheDir);
+    this.stepCache = new StepCache(cacheDir, this.store);
+    this.hasher = new FileHasher(cacheDir);
     const sde = opts.sourceDateEpoch ?? (opts.buildArgs?.SOURCE_DATE_EPOCH === undefined ? undefined : Number(opts.buildArgs.SOURCE_DATE_EPOCH));
     if (sde !== undefined && (!Number.isInteger(sde) || sde < 0)) throw new KeelError('E_BUILD_INPUT', `invalid SOURCE_DATE_EPOCH ${sde}`);
     this.sourceDateEpoch = sde;
@@ -158,6 +173,7 @@ class Builder {
     for (const stage of requiredStages(plan, target, globals)) {
       states.set(stage.index, await this.buildStage(plan, stage, globals, states));
     }
+    await this.hasher.save();
     const final = states.get(target.index) as StageState;
     const image = assembleImage(this.imageConfig(final), final.layers);
     const tags = this.opts.tags ?? [];
@@ -167,7 +183,7 @@ class Builder {
     return {
       manifestDigest: image.manifestBlob.digest,
       configDigest: image.configBlob.digest,
-      layers: image.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, cached: false })),
+      layers: image.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, cached: this.cachedLayers.has(l.digest) })),
       tags: [...tags],
       steps: this.steps,
       image,
@@ -208,12 +224,13 @@ class Builder {
     const total = stage.instructions.length + 1;
     const label = (i: number): string => `[${stage.name === undefined ? '' : `${stage.name} `}${i}/${total}]`;
     const image = this.at(stage.from, () => expandWord(stage.from.image.value, globals, { escape: this.escape }));
+    const id = `${this.dockerfilePath ?? '<text>'}#${stage.index}`;
     let state: StageState;
     await this.step(`${label(1)} FROM ${image}`, async () => {
       if (image === '') throw new KeelError('E_BUILD_INPUT', `base name (${stage.from.image.value}) should not be blank`);
       const base = stageRef(plan, image, stage.index, false);
-      if (base !== undefined) state = inherit(built.get(base.index) as StageState);
-      else if (image.toLowerCase() === 'scratch') state = emptyStage();
+      if (base !== undefined) state = inherit(built.get(base.index) as StageState, id);
+      else if (image.toLowerCase() === 'scratch') state = emptyStage(id);
       else throw new KeelError('E_UNSUPPORTED', `FROM ${image}: base images other than scratch and earlier stages land with the registry issue`);
     }, stage.from);
     const s = state! as StageState; // eslint-disable-line @typescript-eslint/no-non-null-assertion
@@ -253,8 +270,9 @@ class Builder {
           if (s.fs.get(s.fs.resolve(dir, true)) === undefined) created.unshift(dir);
         }
         for (const dir of created) s.fs.set(dir, { type: 'directory', mode: 0o755, ...owner, mtime: this.createdMtime() });
-        const layer = await this.layer(s, created);
-        s.history.push(this.history(`WORKDIR /${tree}`, layer !== undefined));
+        const text = `WORKDIR /${tree}`;
+        const layer = await this.layer(s, created, `${s.id}:${ins.range.start.line}`, text);
+        s.history.push(this.history(text, layer !== undefined));
         return;
       }
       case 'COPY':
@@ -316,10 +334,11 @@ class Builder {
         ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: ins.exclude, mtime, createdMtime: this.createdMtime(),
       }));
     }
-    const layer = await this.layer(s, written);
     const flags = `${chown === undefined ? '' : ` --chown=${chown}`}${chmod === undefined ? '' : ` --chmod=${ins.chmod ?? ''}`}`;
     const srcs = [...paths, ...heredocs.map((h) => `<<${h.heredoc.name}`)].join(' ');
-    s.history.push(this.history(`${ins.kind}${flags} ${srcs} ${dest} # buildkit`, layer !== undefined));
+    const text = `${ins.kind}${flags} ${srcs} ${dest}`;
+    const layer = await this.layer(s, written, `${s.id}:${ins.range.start.line}`, text);
+    s.history.push(this.history(`${text} # buildkit`, layer !== undefined));
   }
 
   /** ADD extracts local archives (by content); keel does not yet, so it refuses rather than copy them whole. */
@@ -340,18 +359,55 @@ class Builder {
     return this.context;
   }
 
-  /** Store a layer of `paths` (and their parent folders) from the stage's tree; none when nothing changed. */
-  private async layer(s: StageState, paths: readonly string[]): Promise<Layer | undefined> {
+  /**
+   * The layer of `paths` (and their parent folders) from the stage's tree: from the cache when a
+   * step with the same recipe made it before, else written now. None when nothing changed.
+   */
+  private async layer(s: StageState, paths: readonly string[], stepId: string, instruction: string): Promise<Layer | undefined> {
     if (paths.length === 0) return undefined;
     const all = new Set<string>();
     for (const p of paths) for (let q = p; q !== '' && !all.has(q); q = parentOf(q)) all.add(q);
-    const entries: LayerEntry[] = [...all].map((path) => entryOf(path, s.fs.get(path) as FsNode));
-    const layer = await storeLayer(entries, this.store, {
-      compression: this.opts.compression ?? 'gzip',
-      ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
-    });
+    const sorted = [...all].sort();
+    const compression = this.opts.compression ?? 'gzip';
+    const recipe: Recipe = {
+      version: 1,
+      instruction,
+      compression,
+      entries: await Promise.all(sorted.map((path) => this.recipeEntry(path, s.fs.get(path) as FsNode))),
+    };
+    const key = cacheKey(recipe);
+    const hit = this.opts.noCache === true ? undefined : await this.stepCache.get(key);
+    let layer: Layer;
+    if (hit?.layer) {
+      layer = { ...hit.layer, mediaType: hit.layer.mediaType as Layer['mediaType'] };
+      this.cachedLayers.add(layer.digest);
+      this.stepOutcome = { cached: true };
+    } else {
+      const reason = this.opts.noCache === true ? '--no-cache' : explainMiss(await this.stepCache.lastRecipe(stepId), recipe);
+      layer = await storeLayer(sorted.map((path) => entryOf(path, s.fs.get(path) as FsNode)), this.store, {
+        compression,
+        ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
+      });
+      await this.stepCache.put(key, { layer });
+      this.stepOutcome = { cached: false, reason };
+    }
+    await this.stepCache.saveRecipe(stepId, recipe);
     s.layers.push(layer);
     return layer;
+  }
+
+  private async recipeEntry(path: string, node: FsNode): Promise<RecipeEntry> {
+    const head = [path, node.type, node.mode, node.uid, node.gid, node.mtime] as const;
+    switch (node.type) {
+      case 'directory':
+        return [...head, 0, '', ''];
+      case 'symlink':
+        return [...head, 0, node.target, ''];
+      case 'file': {
+        const hash = node.source.kind === 'bytes' ? sha256(node.source.data).slice(7) : await this.hasher.hash(node.source.path, node.source.fingerprint);
+        return [...head, node.size, '', hash];
+      }
+    }
   }
 
   private mtime(source: number): number {
@@ -407,6 +463,7 @@ class Builder {
     if (this.opts.signal?.aborted) throw new KeelError('E_ABORTED', 'build aborted');
     const step = ++this.stepCount;
     const t0 = process.hrtime.bigint();
+    this.stepOutcome = { cached: false };
     this.opts.onProgress?.({ type: 'step-start', step, name });
     try {
       await fn();
@@ -416,8 +473,9 @@ class Builder {
       throw err;
     }
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    this.steps.push({ name, cached: false, seconds });
-    this.opts.onProgress?.({ type: 'step-done', step, name, seconds, cached: false });
+    const { cached, reason } = this.stepOutcome;
+    this.steps.push({ name, cached, seconds });
+    this.opts.onProgress?.({ type: 'step-done', step, name, seconds, cached, ...(reason === undefined ? {} : { reason }) });
   }
 
   private at<T>(node: { range: Range }, fn: () => T): T {

@@ -68,7 +68,8 @@ export async function loadContext(dir: string, patterns: readonly string[]): Pro
       } else if (excluded) {
         continue;
       } else if (st.isFile()) {
-        keep(path, { type: 'file', ...base, size: st.size, source: { kind: 'host', path: host } });
+        const fingerprint = `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}:${st.mode}`;
+        keep(path, { type: 'file', ...base, size: st.size, source: { kind: 'host', path: host, fingerprint } });
       } else if (st.isSymbolicLink()) {
         keep(path, { type: 'symlink', ...base, target: await readlink(host) });
       }

@@ -1,6 +1,14 @@
 /** Typed progress events from build(); the CLI renders them (library code never prints). */
 export type BuildEvent =
   | { readonly type: 'step-start'; readonly step: number; readonly name: string }
-  | { readonly type: 'step-done'; readonly step: number; readonly name: string; readonly seconds: number; readonly cached: boolean }
+  | {
+      readonly type: 'step-done';
+      readonly step: number;
+      readonly name: string;
+      readonly seconds: number;
+      readonly cached: boolean;
+      /** For a step that made a layer and missed the cache: what changed (`src/index.js changed`). */
+      readonly reason?: string;
+    }
   | { readonly type: 'step-error'; readonly step: number; readonly name: string; readonly message: string }
   | { readonly type: 'log'; readonly step: number; readonly line: string };

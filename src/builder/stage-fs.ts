@@ -10,7 +10,8 @@ import type { Readable } from 'node:stream';
 import { KeelError } from '../errors.js';
 
 export type FileSource =
-  | { readonly kind: 'host'; readonly path: string }
+  /** A file on this machine; `fingerprint` identifies its version without reading it (size, times, inode, mode). */
+  | { readonly kind: 'host'; readonly path: string; readonly fingerprint: string }
   | { readonly kind: 'bytes'; readonly data: Buffer };
 
 interface NodeBase {

@@ -17,6 +17,7 @@ export function plainRenderer(write: (s: string) => void): Renderer {
         write(`#${e.step} ${e.name}\n`);
         break;
       case 'step-done':
+        if (e.reason !== undefined) write(`#${e.step} cache miss: ${e.reason}\n`);
         write(e.cached ? `#${e.step} CACHED\n` : `#${e.step} DONE ${e.seconds.toFixed(1)}s\n`);
         break;
       case 'step-error':

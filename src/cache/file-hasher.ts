@@ -1,0 +1,91 @@
+/**
+ * Content hashes of host files with a stat cache (SPEC.md section 6): a file whose size, mtime,
+ * ctime, inode and mode are unchanged since it was last hashed is not read again, so an
+ * unchanged large context costs one lstat per file. The table lives in `<cacheDir>/stat-cache.json`,
+ * written atomically; a missing or corrupt table is an empty one.
+ */
+import { randomBytes, createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+/** What identifies a version of a file without reading it. */
+export type StatFingerprint = string;
+
+interface Entry {
+  readonly fp: StatFingerprint;
+  readonly sha256: string;
+}
+
+const VERSION = 1;
+
+export class FileHasher {
+  private table = new Map<string, Entry>();
+  private dirty = false;
+  private loaded = false;
+  private readonly file: string;
+  /** Reads under way, so that at most `jobs` files are read at once. */
+  private active = 0;
+  private readonly queue: Array<() => void> = [];
+
+  constructor(cacheDir: string, private readonly jobs = 8) {
+    this.file = join(cacheDir, 'stat-cache.json');
+  }
+
+  private async load(): Promise<void> {
+    if (this.loaded) return;
+    this.loaded = true;
+    try {
+      const data = JSON.parse(await readFile(this.file, 'utf8')) as { version?: number; entries?: Record<string, Entry> };
+      if (data.version === VERSION && data.entries !== undefined) this.table = new Map(Object.entries(data.entries));
+    } catch {
+      // no table yet, or an unreadable one: start afresh (it is only a cache)
+    }
+  }
+
+  /** The sha256 (hex) of the file at `path`, whose current fingerprint is `fp`. */
+  async hash(path: string, fp: StatFingerprint): Promise<string> {
+    await this.load();
+    const known = this.table.get(path);
+    if (known !== undefined && known.fp === fp) return known.sha256;
+    const sha256 = await this.limited(() => hashFile(path));
+    this.table.set(path, { fp, sha256 });
+    this.dirty = true;
+    return sha256;
+  }
+
+  /** Write the table back (after a build), atomically. */
+  async save(): Promise<void> {
+    if (!this.dirty) return;
+    await mkdir(dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await writeFile(tmp, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.table) }));
+      await rename(tmp, this.file);
+      this.dirty = false;
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  private async limited<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.jobs) await new Promise<void>((resolve) => this.queue.push(resolve));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}
+
+async function hashFile(path: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(path), async function* (source: AsyncIterable<Buffer>) {
+    for await (const chunk of source) h.update(chunk);
+    yield* [];
+  });
+  return h.digest('hex');
+}
