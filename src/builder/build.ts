@@ -505,6 +505,6 @@ function entryOf(path: string, node: FsNode): LayerEntry {
     case 'symlink':
       return { ...base, type: 'symlink', target: node.target };
     case 'file':
-      return { ...base, type: 'file', size: node.size, content: () => openSource(node.source) };
+      return { ...base, type: 'file', size: node.size, content: () => openSource(node.source, node.size) };
   }
 }

@@ -8,6 +8,7 @@ import { open, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KeelError } from '../errors.js';
+import { SMALL_FILE } from '../image/layer.js';
 
 export type FileSource =
   /** A file on this machine; `fingerprint` identifies its version without reading it (size, times, inode, mode). */
@@ -129,7 +130,8 @@ export async function readHeadOf(node: FsNode | undefined, bytes: number): Promi
   }
 }
 
-/** A fresh stream of a file node's bytes. */
-export function openSource(source: FileSource): Readable | Buffer {
-  return source.kind === 'bytes' ? source.data : createReadStream(source.path);
+/** A fresh copy of a file node's bytes: a Buffer (promised) for small files, a stream for large ones. */
+export function openSource(source: FileSource, size: number): Readable | Buffer | Promise<Buffer> {
+  if (source.kind === 'bytes') return source.data;
+  return size <= SMALL_FILE ? readFile(source.path) : createReadStream(source.path);
 }

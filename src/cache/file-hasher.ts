@@ -6,7 +6,7 @@
  */
 import { randomBytes, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
@@ -23,19 +23,23 @@ const VERSION = 1;
 export class FileHasher {
   private table = new Map<string, Entry>();
   private dirty = false;
-  private loaded = false;
+  /** The table's first read, shared by every caller (concurrent hash() calls must all wait for it). */
+  private loading: Promise<void> | undefined;
   private readonly file: string;
   /** Reads under way, so that at most `jobs` files are read at once. */
   private active = 0;
   private readonly queue: Array<() => void> = [];
 
-  constructor(cacheDir: string, private readonly jobs = 8) {
+  constructor(cacheDir: string, private readonly jobs = 16) {
     this.file = join(cacheDir, 'stat-cache.json');
   }
 
-  private async load(): Promise<void> {
-    if (this.loaded) return;
-    this.loaded = true;
+  private load(): Promise<void> {
+    this.loading ??= this.readTable();
+    return this.loading;
+  }
+
+  private async readTable(): Promise<void> {
     try {
       const data = JSON.parse(await readFile(this.file, 'utf8')) as { version?: number; entries?: Record<string, Entry> };
       if (data.version === VERSION && data.entries !== undefined) this.table = new Map(Object.entries(data.entries));
@@ -81,8 +85,18 @@ export class FileHasher {
   }
 }
 
+/** Files up to this size are read whole (one call), larger ones streamed. */
+const SMALL = 1 << 20;
+
 async function hashFile(path: string): Promise<string> {
   const h = createHash('sha256');
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size <= SMALL) return h.update(await fh.readFile()).digest('hex');
+  } finally {
+    await fh.close();
+  }
   await pipeline(createReadStream(path), async function* (source: AsyncIterable<Buffer>) {
     for await (const chunk of source) h.update(chunk);
     yield* [];

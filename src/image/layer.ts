@@ -6,14 +6,15 @@
  * digest (compressed) come out together.
  */
 import type { Readable } from 'node:stream';
-import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip, constants as zlib } from 'node:zlib';
+import { constants as zlib } from 'node:zlib';
 import { pack, type Header, type Pack } from 'tar-stream';
 import type { BlobWriter } from '../cache/blob-store.js';
 import { KeelError } from '../errors.js';
 import { HashCounter, type Digest } from './digest.js';
 import { MEDIA_TYPES, type LayerMediaType } from './media-types.js';
+import { ParallelGzip } from './parallel-gzip.js';
 
 interface EntryBase {
   /** Relative to the root, no leading `/`, no trailing `/`, no `.` or `..` segments. */
@@ -27,7 +28,12 @@ interface EntryBase {
 
 export type LayerEntry =
   | (EntryBase & { readonly type: 'directory' })
-  | (EntryBase & { readonly type: 'file'; readonly size: number; readonly content: () => Readable | Buffer })
+  | (EntryBase & {
+      readonly type: 'file';
+      readonly size: number;
+      /** A fresh body each call; small files may come as a promised Buffer (they are then read ahead). */
+      readonly content: () => Readable | Buffer | Promise<Buffer>;
+    })
   | (EntryBase & { readonly type: 'symlink'; readonly target: string })
   | (EntryBase & { readonly type: 'hardlink'; readonly target: string })
   | { readonly type: 'whiteout'; readonly path: string };
@@ -100,17 +106,51 @@ export function writeLayerTar(entries: readonly LayerEntry[]): Readable {
   return tar as unknown as Readable;
 }
 
+/**
+ * Files up to this size should give their body as a Buffer or a promised Buffer: the writer reads
+ * them ahead of its position (one open+read per file is latency-bound). Larger ones are streamed.
+ */
+export const SMALL_FILE = 1 << 20;
+/** How far ahead small bodies are read. */
+const READ_AHEAD_BYTES = 16 << 20;
+const READ_AHEAD_FILES = 256;
+
 async function fill(tar: Pack, entries: readonly LayerEntry[]): Promise<void> {
-  for (const e of entries) {
+  const ahead = new Map<number, Promise<Readable | Buffer>>();
+  let next = 0;
+  let aheadBytes = 0;
+  const readAhead = (): void => {
+    while (next < entries.length && ahead.size < READ_AHEAD_FILES && aheadBytes < READ_AHEAD_BYTES) {
+      const e = entries[next] as LayerEntry;
+      if (e.type === 'file' && e.size > 0 && e.size <= SMALL_FILE) {
+        ahead.set(next, Promise.resolve(e.content()));
+        aheadBytes += e.size;
+      }
+      next++;
+    }
+  };
+  for (const [i, e] of entries.entries()) {
+    readAhead();
     const header = headerOf(e);
     if (e.type !== 'file' && e.type !== 'whiteout') {
       // entries without a body complete on their own
       await new Promise<void>((resolve, reject) => tar.entry(header, (err) => (err ? reject(err) : resolve())));
       continue;
     }
-    const content = e.type === 'whiteout' || e.size === 0 ? EMPTY : e.content();
+    const size = e.type === 'file' ? e.size : 0;
+    let content: Readable | Buffer;
+    if (e.type === 'whiteout' || size === 0) content = EMPTY;
+    else if (ahead.has(i)) {
+      content = await (ahead.get(i) as Promise<Readable | Buffer>);
+      ahead.delete(i);
+      aheadBytes -= size;
+    } else {
+      const body = e.content();
+      content = body instanceof Promise ? await body : body;
+    }
     if (Buffer.isBuffer(content)) {
-      await new Promise<void>((resolve, reject) => tar.entry(header, content, (err) => (err ? reject(err) : resolve())));
+      if (content.length !== size) throw new KeelError('E_BUILD_INPUT', `${e.path} changed size while it was being read`);
+      await new Promise<void>((resolve, reject) => tar.entry(header, content as Buffer, (err) => (err ? reject(err) : resolve())));
       continue;
     }
     // the entry stream applies backpressure; a source of the wrong length is an error from tar-stream
@@ -118,22 +158,6 @@ async function fill(tar: Pack, entries: readonly LayerEntry[]): Promise<void> {
     await pipeline(content, sink as unknown as NodeJS.WritableStream);
   }
   tar.finalize();
-}
-
-/**
- * Go's gzip writes 255 ("unknown") as the header's OS byte; zlib writes the build platform's code
- * (3 on Linux, 19 on macOS). Writing 255 everywhere gives the same digest on any machine.
- */
-class FixGzipOsByte extends Transform {
-  private seen = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    if (this.seen <= 9 && this.seen + chunk.length > 9) {
-      chunk = Buffer.from(chunk);
-      chunk[9 - this.seen] = 0xff;
-    }
-    this.seen += chunk.length;
-    done(null, chunk);
-  }
 }
 
 /** Stream a layer into the blob store: tar -> diffID hash -> gzip -> digest hash -> blob. */
@@ -145,8 +169,7 @@ export async function storeLayer(
   const compression = options.compression ?? 'gzip';
   const diff = new HashCounter();
   const tar = writeLayerTar(entries);
-  const compressed: Transform[] =
-    compression === 'gzip' ? [createGzip({ level: zlib.Z_DEFAULT_COMPRESSION }), new FixGzipOsByte()] : [];
+  const compressed: Transform[] = compression === 'gzip' ? [new ParallelGzip(zlib.Z_DEFAULT_COMPRESSION)] : [];
   const out = new PassThrough();
   const stored = store.put(out, undefined, options.signal);
   await pipeline([tar, diff, ...compressed, out], options.signal === undefined ? {} : { signal: options.signal });
