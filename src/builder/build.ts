@@ -383,15 +383,16 @@ class Builder {
       this.cachedLayers.add(layer.digest);
       this.stepOutcome = { cached: true };
     } else {
-      const reason = this.opts.noCache === true ? '--no-cache' : explainMiss(await this.stepCache.lastRecipe(stepId), recipe);
+      const last = await this.stepCache.lastRecipe(stepId);
+      const reason = this.opts.noCache === true ? '--no-cache' : explainMiss(last, recipe);
       layer = await storeLayer(sorted.map((path) => entryOf(path, s.fs.get(path) as FsNode)), this.store, {
         compression,
         ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
       });
       await this.stepCache.put(key, { layer });
+      await this.stepCache.saveRecipe(stepId, recipe); // what a later miss of this step is explained against
       this.stepOutcome = { cached: false, reason };
     }
-    await this.stepCache.saveRecipe(stepId, recipe);
     s.layers.push(layer);
     return layer;
   }

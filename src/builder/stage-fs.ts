@@ -3,7 +3,7 @@
  * WORKDIR change it, and what the build context is once read. Paths are relative slash paths
  * without a leading `/` ('' is the root). File bodies are not held: a node says where its bytes are.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -130,8 +130,12 @@ export async function readHeadOf(node: FsNode | undefined, bytes: number): Promi
   }
 }
 
-/** A fresh copy of a file node's bytes: a Buffer (promised) for small files, a stream for large ones. */
+/**
+ * A fresh copy of a file node's bytes: a Buffer for small files (read at once, synchronously: the
+ * layer writer asks for them one by one, and one call beats four thread-pool round trips), a
+ * stream for large ones.
+ */
 export function openSource(source: FileSource, size: number): Readable | Buffer | Promise<Buffer> {
   if (source.kind === 'bytes') return source.data;
-  return size <= SMALL_FILE ? readFile(source.path) : createReadStream(source.path);
+  return size <= SMALL_FILE ? readFileSync(source.path) : createReadStream(source.path);
 }
