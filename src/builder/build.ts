@@ -5,6 +5,7 @@
  * Words are expanded here, at dispatch, with the stage's variables, as BuildKit does.
  */
 import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { isAbsolute, join } from 'node:path';
 import { BlobStore } from '../cache/blob-store.js';
 import { FileHasher } from '../cache/file-hasher.js';
@@ -19,7 +20,9 @@ import { parseTag } from '../image/reference.js';
 import { chompHeredocContent, expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
 import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-key.js';
 import { loadContext, ignorePatterns, type BuildContext } from './context.js';
-import { copyInto, type Owner } from './copy.js';
+import { applyTar, sniffArchive, type Compression as ArchiveCompression } from './apply-tar.js';
+import { copyInto, destination, type Owner } from './copy.js';
+import { hasGoWildcard } from './go-match.js';
 import { DockerfileError } from './errors.js';
 import { applyMetadata, DEFAULT_PATH, isMetadata, setEnv, type StageConfig } from './metadata.js';
 import { planStages, requiredStages, stageRef, targetStage, type Plan, type StagePlan } from './plan.js';
@@ -136,6 +139,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
 class Builder {
   private readonly platform: Platform;
+  private readonly cacheDir: string;
   private readonly store: BlobStore;
   private readonly stepCache: StepCache;
   private readonly hasher: FileHasher;
@@ -154,6 +158,7 @@ class Builder {
   constructor(private readonly opts: BuildOptions) {
     this.platform = hostPlatform(opts.platform);
     const cacheDir = opts.cacheDir ?? defaultCacheDir();
+    this.cacheDir = cacheDir;
     this.store = new BlobStore(cacheDir);
     this.stepCache = new StepCache(cacheDir, this.store);
     this.hasher = new FileHasher(cacheDir);
@@ -327,11 +332,25 @@ class Builder {
         ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: [], mtime, createdMtime: this.createdMtime(),
       }));
     }
-    if (paths.length > 0) {
-      if (ins.kind === 'ADD') await this.refuseArchives(source, paths);
+    // ADD extracts local archives (recognised by content, as BuildKit's isArchivePath does)
+    const archives = ins.kind === 'ADD' && ins.unpack !== false ? await this.archivesAmong(source, paths) : new Map<string, ArchiveCompression>();
+    const plain = paths.filter((p) => !archives.has(p));
+    if (plain.length > 0) {
       written.push(...copyInto(s.fs, {
-        instruction: ins.kind, from: source, fromContext: from === undefined, sources: paths, dest, workdir: s.cfg.workdir,
+        instruction: ins.kind, from: source, fromContext: from === undefined, sources: plain, dest, workdir: s.cfg.workdir,
         ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: ins.exclude, mtime, createdMtime: this.createdMtime(),
+      }));
+    }
+    for (const [archive, compression] of archives) {
+      const node = source.get(source.resolve(cleanPath(archive), true)) as Extract<FsNode, { type: 'file' }>;
+      const id = node.source.kind === 'bytes' ? sha256(node.source.data).slice(7) : await this.hasher.hash(node.source.path, node.source.fingerprint);
+      written.push(...await applyTar(s.fs, toStream(openSource(node.source, node.size)), compression, {
+        dest: destination(dest, s.cfg.workdir).path,
+        contentDir: join(this.cacheDir, 'extract', id),
+        whiteouts: false,
+        ...(owner === undefined ? {} : { owner }),
+        mtime,
+        createdMtime: this.createdMtime(),
       }));
     }
     const flags = `${chown === undefined ? '' : ` --chown=${chown}`}${chmod === undefined ? '' : ` --chmod=${ins.chmod ?? ''}`}`;
@@ -341,17 +360,16 @@ class Builder {
     s.history.push(this.history(`${text} # buildkit`, layer !== undefined));
   }
 
-  /** ADD extracts local archives (by content); keel does not yet, so it refuses rather than copy them whole. */
-  private async refuseArchives(source: StageFs, paths: readonly string[]): Promise<void> {
+  /** The sources (of plain, literal paths) that are tar archives, with their compression. */
+  private async archivesAmong(source: StageFs, paths: readonly string[]): Promise<Map<string, ArchiveCompression>> {
+    const found = new Map<string, ArchiveCompression>();
     for (const p of paths) {
+      if (hasGoWildcard(cleanPath(p))) continue;
       const head = await source.readHead(source.resolve(cleanPath(p), true), 512);
-      if (head === undefined) continue;
-      const magic = head.subarray(0, 6);
-      const compressed = (magic[0] === 0x1f && magic[1] === 0x8b) || magic.subarray(0, 3).toString() === 'BZh' ||
-        magic.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) || magic.readUInt32LE(0) === 0xfd2fb528;
-      const tar = head.length >= 262 && head.subarray(257, 262).toString() === 'ustar';
-      if (compressed || tar) throw new KeelError('E_UNSUPPORTED', `ADD ${p}: extracting archives is not supported yet`);
+      const kind = head === undefined ? undefined : sniffArchive(head);
+      if (kind !== undefined) found.set(p, kind);
     }
+    return found;
   }
 
   private async loadContext(): Promise<BuildContext> {
@@ -368,12 +386,13 @@ class Builder {
     const all = new Set<string>();
     for (const p of paths) for (let q = p; q !== '' && !all.has(q); q = parentOf(q)) all.add(q);
     const sorted = [...all].sort();
+    const entries = layerEntries(sorted, s.fs);
     const compression = this.opts.compression ?? 'gzip';
     const recipe: Recipe = {
       version: 1,
       instruction,
       compression,
-      entries: await Promise.all(sorted.map((path) => this.recipeEntry(path, s.fs.get(path) as FsNode))),
+      entries: await Promise.all(entries.map((e) => this.recipeEntry(e, s.fs.get(e.path) as FsNode))),
     };
     const key = cacheKey(recipe);
     const hit = this.opts.noCache === true ? undefined : await this.stepCache.get(key);
@@ -385,7 +404,7 @@ class Builder {
     } else {
       const last = await this.stepCache.lastRecipe(stepId);
       const reason = this.opts.noCache === true ? '--no-cache' : explainMiss(last, recipe);
-      layer = await storeLayer(sorted.map((path) => entryOf(path, s.fs.get(path) as FsNode)), this.store, {
+      layer = await storeLayer(entries, this.store, {
         compression,
         ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
       });
@@ -397,16 +416,19 @@ class Builder {
     return layer;
   }
 
-  private async recipeEntry(path: string, node: FsNode): Promise<RecipeEntry> {
-    const head = [path, node.type, node.mode, node.uid, node.gid, node.mtime] as const;
-    switch (node.type) {
+  private async recipeEntry(entry: LayerEntry, node: FsNode): Promise<RecipeEntry> {
+    if (entry.type === 'whiteout') return [entry.path, 'whiteout', 0, 0, 0, 0, 0, '', ''];
+    const head = [entry.path, entry.type, entry.mode, entry.uid, entry.gid, entry.mtime] as const;
+    switch (entry.type) {
       case 'directory':
         return [...head, 0, '', ''];
       case 'symlink':
-        return [...head, 0, node.target, ''];
+      case 'hardlink':
+        return [...head, 0, entry.target, ''];
       case 'file': {
-        const hash = node.source.kind === 'bytes' ? sha256(node.source.data).slice(7) : await this.hasher.hash(node.source.path, node.source.fingerprint);
-        return [...head, node.size, '', hash];
+        const file = node as Extract<FsNode, { type: 'file' }>;
+        const hash = file.source.kind === 'bytes' ? sha256(file.source.data).slice(7) : await this.hasher.hash(file.source.path, file.source.fingerprint);
+        return [...head, file.size, '', hash];
       }
     }
   }
@@ -494,18 +516,38 @@ class Builder {
   }
 }
 
+/** A body as a stream (apply-tar reads archives as streams). */
+function toStream(body: Readable | Buffer | Promise<Buffer>): Readable {
+  if (body instanceof Promise) return Readable.from((async function* () { yield await body; })());
+  return Buffer.isBuffer(body) ? Readable.from([body]) : body;
+}
+
 function assertNever(x: never): never {
   throw new KeelError('E_INTERNAL', `unhandled instruction ${JSON.stringify(x)}`);
 }
 
-function entryOf(path: string, node: FsNode): LayerEntry {
-  const base = { path, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime };
-  switch (node.type) {
-    case 'directory':
-      return { ...base, type: 'directory' };
-    case 'symlink':
-      return { ...base, type: 'symlink', target: node.target };
-    case 'file':
-      return { ...base, type: 'file', size: node.size, content: () => openSource(node.source, node.size) };
-  }
+/**
+ * The layer entries for `paths` (sorted) of a tree. Files that share a body (a hard-linked file in
+ * the context, or a hard link in an extracted archive) are written once and then as hard links to
+ * the first path, as containerd's ChangeWriter keeps hard links within a layer.
+ */
+function layerEntries(paths: readonly string[], fs: StageFs): LayerEntry[] {
+  const firstPathOf = new Map<string, string>();
+  return paths.map((path) => {
+    const node = fs.get(path) as FsNode;
+    const base = { path, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime };
+    switch (node.type) {
+      case 'directory':
+        return { ...base, type: 'directory' };
+      case 'symlink':
+        return { ...base, type: 'symlink', target: node.target };
+      case 'file': {
+        const identity = node.source.kind === 'host' ? `host:${node.source.fingerprint}` : undefined;
+        const first = identity === undefined ? undefined : firstPathOf.get(identity);
+        if (first !== undefined) return { ...base, type: 'hardlink', target: first };
+        if (identity !== undefined) firstPathOf.set(identity, path);
+        return { ...base, type: 'file', size: node.size, content: () => openSource(node.source, node.size) };
+      }
+    }
+  });
 }

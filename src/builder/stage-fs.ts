@@ -66,6 +66,10 @@ export class StageFs {
     this.nodes.set(path, node);
   }
 
+  delete(path: string): void {
+    this.nodes.delete(path);
+  }
+
   /** Every path below `dir` (not `dir` itself), sorted. */
   descendants(dir: string): string[] {
     const prefix = dir === '' ? '' : `${dir}/`;

@@ -11,8 +11,9 @@ import { dirname, join } from 'node:path';
 import { build } from '../../src';
 import { BUSYBOX, describeIntegration, docker } from '../support/integration';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
+import { tarOf, type TarFixtureEntry } from '../support/tar-fixtures';
 
-type FileSpec = string | { content: string; mode: number } | { symlink: string } | { busybox: true } | { dir: number };
+type FileSpec = string | { content: string; mode: number } | { symlink: string } | { busybox: true } | { dir: number } | { tar: TarFixtureEntry[]; gzip?: boolean };
 
 interface Case {
   files: Record<string, FileSpec>;
@@ -109,6 +110,15 @@ const cases: Record<string, Case> = {
     files: { 'a.txt': 'a' },
     dockerfile: 'FROM scratch AS s\nCOPY --chown=7:8 a.txt /x/a.txt\nFROM scratch\nCOPY --from=s /x /kept/\nCOPY --from=s --chown=9:9 /x /changed/\n',
   },
+  'ADD extracts local tar and tar.gz archives, and copies other files': {
+    files: {
+      'plain.tar': { tar: [{ name: 'p/', type: 'directory' }, { name: 'p/one.txt', body: '1', mode: 0o600, uid: 5, gid: 6 }, { name: 'p/link', type: 'symlink', linkname: 'one.txt' }] },
+      'packed.bin': { tar: [{ name: 'z/deep/two.txt', body: '22' }, { name: 'z/hard', type: 'link', linkname: 'z/deep/two.txt' }], gzip: true },
+      'notes.txt': 'just a file',
+    },
+    // (ADD --chown of an archive is left out: docker 20.10's BuildKit ignores it, current BuildKit applies it)
+    dockerfile: 'FROM scratch\nADD plain.tar /x/\nADD packed.bin /y\nADD notes.txt /z/\n',
+  },
   'a Dockerfile in a subfolder with its own .dockerignore': {
     files: { 'build/app.Dockerfile': 'FROM scratch\nCOPY . /c/\n', 'build/app.Dockerfile.dockerignore': 'b.txt\nbuild\n', '.dockerignore': 'a.txt\n', 'a.txt': 'a', 'b.txt': 'b' },
     dockerfile: '',
@@ -122,6 +132,7 @@ async function writeContext(dir: string, files: Record<string, FileSpec>): Promi
     if (typeof spec === 'string') await writeFile(target, spec);
     else if ('symlink' in spec) await symlink(spec.symlink, target);
     else if ('busybox' in spec) await copyFile(BUSYBOX, target);
+    else if ('tar' in spec) await writeFile(target, await tarOf(spec.tar, spec.gzip ?? false));
     else if ('dir' in spec) {
       await mkdir(target, { recursive: true });
       await chmod(target, spec.dir);
