@@ -17,6 +17,8 @@ import { assembleImage, type BuiltImage, type ContainerConfig, type HistoryEntry
 import { storeLayer, type Compression, type Layer, type LayerEntry } from '../image/layer.js';
 import { writeOciArchive, writeOciDir } from '../image/layout.js';
 import { parseTag } from '../image/reference.js';
+import { readImageArchive } from '../image/read-archive.js';
+import { MEDIA_TYPES } from '../image/media-types.js';
 import { chompHeredocContent, expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
 import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-key.js';
 import { loadContext, ignorePatterns, type BuildContext } from './context.js';
@@ -60,6 +62,11 @@ export interface BuildOptions {
   readonly sourceDateEpoch?: number;
   /** @default 'gzip' */
   readonly compression?: Compression;
+  /**
+   * Base images from local archives (a `docker save` tar or an OCI archive), by the name FROM or
+   * `COPY --from` uses: `{ 'node:20': '/images/node-20.tar' }`. Registry pulls are their own issue.
+   */
+  readonly baseImages?: Readonly<Record<string, string>>;
 }
 
 export interface BuildResult {
@@ -150,6 +157,7 @@ class Builder {
   private readonly sourceDateEpoch: number | undefined;
   private readonly steps: Array<{ name: string; cached: boolean; seconds: number }> = [];
   private context: BuildContext | undefined;
+  private readonly bases = new Map<string, Promise<StageState>>();
   private dockerfilePath: string | undefined;
   private filename = 'Dockerfile';
   private escape: '\\' | '`' = '\\';
@@ -236,9 +244,17 @@ class Builder {
       const base = stageRef(plan, image, stage.index, false);
       if (base !== undefined) state = inherit(built.get(base.index) as StageState, id);
       else if (image.toLowerCase() === 'scratch') state = emptyStage(id);
-      else throw new KeelError('E_UNSUPPORTED', `FROM ${image}: base images other than scratch and earlier stages land with the registry issue`);
+      else state = inherit(await this.baseImage(image), id);
     }, stage.from);
     const s = state! as StageState; // eslint-disable-line @typescript-eslint/no-non-null-assertion
+    // ONBUILD triggers of a base image run first, then are not inherited (BuildKit, convert.go)
+    const triggers = s.cfg.onBuild.splice(0);
+    for (const [i, expression] of triggers.entries()) {
+      const trigger = parse(`FROM scratch\n${expression}`, { filename: `${image} ONBUILD` }).instructions.slice(1);
+      for (const ins of trigger) {
+        await this.step(`${label(1)} ONBUILD ${i + 1}/${triggers.length}: ${ins.original.trim()}`, () => this.dispatch(ins, s, plan, stage, globals, built), stage.from);
+      }
+    }
     for (const [i, ins] of stage.instructions.entries()) {
       await this.step(`${label(i + 2)} ${ins.original.trim()}`, () => this.dispatch(ins, s, plan, stage, globals, built), ins);
     }
@@ -298,8 +314,7 @@ class Builder {
     let source: StageFs;
     if (from !== undefined) {
       const dep = stageRef(plan, from, stage.index, true);
-      if (dep === undefined) throw new KeelError('E_UNSUPPORTED', `COPY --from=${from}: copying from an image lands with the registry issue`);
-      source = (built.get(dep.index) as StageState).fs;
+      source = dep === undefined ? (await this.baseImage(from)).fs : (built.get(dep.index) as StageState).fs;
     } else {
       source = (await this.loadContext()).fs;
     }
@@ -370,6 +385,69 @@ class Builder {
       if (kind !== undefined) found.set(p, kind);
     }
     return found;
+  }
+
+  /** A base image from `baseImages`, read once per build: its tree, config, history and layers. */
+  private async baseImage(name: string): Promise<StageState> {
+    const path = this.baseImagePath(name);
+    if (path === undefined) {
+      throw new KeelError('E_UNSUPPORTED', `FROM ${name}: pulling from a registry lands with the registry issue; give the image as an archive with baseImages (--base-image ${name}=IMAGE.tar)`);
+    }
+    let loading = this.bases.get(path);
+    if (loading === undefined) {
+      loading = this.loadBase(path);
+      this.bases.set(path, loading);
+    }
+    return loading;
+  }
+
+  private baseImagePath(name: string): string | undefined {
+    const given = this.opts.baseImages ?? {};
+    if (Object.hasOwn(given, name)) return given[name];
+    const full = (ref: string): string | undefined => {
+      try {
+        return parseTag(ref).full;
+      } catch {
+        return undefined;
+      }
+    };
+    const wanted = full(name);
+    return wanted === undefined ? undefined : Object.entries(given).find(([k]) => full(k) === wanted)?.[1];
+  }
+
+  private async loadBase(path: string): Promise<StageState> {
+    const image = await readImageArchive(path, this.store, this.platform);
+    const state = emptyStage('');
+    const c = image.config.config ?? {};
+    const cfg = state.cfg;
+    cfg.env = (c.Env ?? []).map((e) => {
+      const i = e.indexOf('=');
+      return [i < 0 ? e : e.slice(0, i), i < 0 ? '' : e.slice(i + 1)] as [string, string];
+    });
+    if (!cfg.env.some(([k]) => k === 'PATH')) cfg.env.push(['PATH', DEFAULT_PATH]);
+    for (const [k, v] of Object.entries(c.Labels ?? {})) cfg.labels.set(k, v);
+    for (const p of Object.keys(c.ExposedPorts ?? {})) cfg.exposedPorts.add(p);
+    for (const v of Object.keys(c.Volumes ?? {})) cfg.volumes.add(v);
+    if (c.User) cfg.user = c.User;
+    cfg.workdir = (c.WorkingDir ?? '').replace(/^\/+/, '').replace(/\/+$/, '');
+    if (c.Cmd) cfg.cmd = c.Cmd;
+    if (c.Entrypoint) cfg.entrypoint = c.Entrypoint;
+    if (c.Shell) cfg.shell = c.Shell;
+    if (c.StopSignal) cfg.stopSignal = c.StopSignal;
+    if (c.Healthcheck) cfg.healthcheck = c.Healthcheck;
+    cfg.onBuild = [...(c.OnBuild ?? [])];
+    if (image.config.author) cfg.author = image.config.author;
+    state.history.push(...(image.config.history ?? []));
+    for (const layer of image.layers) {
+      await applyTar(state.fs, await this.store.open(layer.digest), layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : 'none', {
+        dest: '',
+        contentDir: join(this.cacheDir, 'extract', layer.diffId.slice(7)),
+        whiteouts: true,
+        createdMtime: 0,
+      });
+      state.layers.push(layer);
+    }
+    return state;
   }
 
   private async loadContext(): Promise<BuildContext> {

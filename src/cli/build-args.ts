@@ -19,7 +19,7 @@ export interface BuildCommand {
 const VALUE_FLAGS: Record<string, string> = {
   '-f': 'file', '--file': 'file', '-t': 'tag', '--tag': 'tag', '--build-arg': 'build-arg', '--target': 'target',
   '--cache-dir': 'cache-dir', '-o': 'output', '--output': 'output', '--progress': 'progress', '--iidfile': 'iidfile',
-  '--platform': 'platform', '--compression': 'compression',
+  '--platform': 'platform', '--compression': 'compression', '--base-image': 'base-image',
 };
 const BOOL_FLAGS: Record<string, string> = {
   '--no-cache': 'no-cache', '--push': 'push', '-q': 'quiet', '--quiet': 'quiet', '--preserve-timestamps': 'preserve-timestamps',
@@ -84,6 +84,12 @@ export function parseBuildArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   const sde = env.SOURCE_DATE_EPOCH;
   if (sde !== undefined && sde !== '' && !/^[0-9]+$/.test(sde)) throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds, not ${sde}`);
 
+  const baseImages: Record<string, string> = {};
+  for (const kv of values.get('base-image') ?? []) {
+    const i = kv.lastIndexOf('=');
+    if (i <= 0 || i === kv.length - 1) throw new UsageError(`--base-image wants NAME=PATH, not ${kv}`);
+    baseImages[kv.slice(0, i)] = kv.slice(i + 1);
+  }
   const file = last('file');
   const target = last('target');
   const cacheDir = last('cache-dir') ?? env.KEEL_CACHE_DIR;
@@ -102,6 +108,7 @@ export function parseBuildArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     timestamps: flags.has('preserve-timestamps') ? 'preserve' : 'normalize',
     ...(sde === undefined || sde === '' ? {} : { sourceDateEpoch: Number(sde) }),
     ...(compression === undefined ? {} : { compression: compression as 'gzip' | 'none' }),
+    ...(Object.keys(baseImages).length === 0 ? {} : { baseImages }),
   };
   return { options, progress, quiet: flags.has('quiet'), ...(iidfile === undefined ? {} : { iidfile }) };
 }

@@ -27,6 +27,7 @@ const USAGE = `Usage:
       --platform OS/ARCH               the target platform
       --preserve-timestamps            keep source mtimes in layers (default: normalised)
       --compression gzip|none          layer compression
+      --base-image NAME=PATH           use this archive (docker save or OCI) for FROM/COPY --from NAME
   keel parse [--dump | --json] FILE    parse a Dockerfile (FILE may be - for stdin)
                                        --dump: BuildKit's AST dump (default); --json: the typed AST
   keel --help

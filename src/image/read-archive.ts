@@ -1,0 +1,136 @@
+/**
+ * Read an image from an archive: a `docker save` tarball (manifest.json) or an OCI layout tar
+ * (index.json), as keel and docker write them. One streaming pass: every blob goes into the blob
+ * store (OCI blobs verified against the digest they are named by), small JSON files are kept.
+ * Returns the config and the layers as the image lists them.
+ */
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract } from 'tar-stream';
+import type { BlobStore } from '../cache/blob-store.js';
+import { KeelError } from '../errors.js';
+import { isDigest, type Digest } from './digest.js';
+import type { ImageConfig, Platform } from './image.js';
+import type { Layer } from './layer.js';
+import { MEDIA_TYPES } from './media-types.js';
+
+export interface ArchiveImage {
+  readonly config: ImageConfig;
+  readonly layers: readonly Layer[];
+}
+
+const MAX_JSON = 16 << 20;
+const bad = (path: string, why: string): never => {
+  throw new KeelError('E_BUILD_INPUT', `${path}: not an image archive keel can read: ${why}`);
+};
+
+const cleanName = (n: string): string => n.replace(/^\.?\/+/, '').replace(/\/+$/, '');
+
+async function collect(stream: Readable, limit: number, path: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > limit) bad(path, 'a JSON file is too large');
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts);
+}
+
+export async function readImageArchive(path: string, store: BlobStore, platform: Platform): Promise<ArchiveImage> {
+  const json = new Map<string, Buffer>();
+  const blobs = new Map<string, { digest: Digest; size: number }>(); // archive path -> stored blob
+  const ex = extract();
+  ex.on('entry', (header, stream, next) => {
+    const handle = async (): Promise<void> => {
+      const name = cleanName(header.name);
+      if (header.type !== 'file') {
+        stream.resume();
+        return;
+      }
+      const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
+      if (name.endsWith('.json') || name === 'oci-layout' || name === 'repositories') {
+        json.set(name, await collect(stream as unknown as Readable, MAX_JSON, path));
+      } else if (m !== null) {
+        const digest = `sha256:${m[1] as string}` as Digest;
+        if ((await store.stat(digest)) === (header.size ?? -1)) stream.resume();
+        else await store.put(stream as unknown as Readable, digest);
+        blobs.set(name, { digest, size: header.size ?? 0 });
+      } else {
+        blobs.set(name, await store.put(stream as unknown as Readable)); // a docker-save layer.tar
+      }
+    };
+    handle().then(() => next(), (e: unknown) => next(e as Error));
+  });
+  await pipeline(createReadStream(path), ex as unknown as NodeJS.WritableStream).catch((e: unknown) => {
+    if (e instanceof KeelError) throw e;
+    return bad(path, (e as Error).message);
+  });
+
+  const parse = (name: string, bytes?: Buffer): unknown => {
+    if (bytes === undefined) return bad(path, `${name} is missing`);
+    try {
+      return JSON.parse(bytes.toString('utf8')) as unknown;
+    } catch {
+      return bad(path, `${name} is not JSON`);
+    }
+  };
+  const readBlobJson = async (digest: Digest): Promise<unknown> => collectJson(await store.open(digest), path);
+
+  if (json.has('index.json') && json.has('oci-layout')) {
+    const index = parse('index.json', json.get('index.json')) as { manifests?: Array<{ mediaType?: string; digest?: string; platform?: Platform }> };
+    const manifests = index.manifests ?? [];
+    let chosen = manifests[0];
+    // an index of platforms (or an index inside the index): take the one for the target platform
+    const byPlatform = manifests.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture);
+    if (byPlatform !== undefined) chosen = byPlatform;
+    if (chosen?.digest === undefined || !isDigest(chosen.digest)) return bad(path, 'index.json names no manifest');
+    let manifest = (await readBlobJson(chosen.digest)) as { mediaType?: string; manifests?: typeof manifests; config?: { digest?: string }; layers?: Array<{ mediaType?: string; digest?: string; size?: number }> };
+    if (manifest.manifests !== undefined) {
+      const inner = manifest.manifests.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture);
+      if (inner?.digest === undefined || !isDigest(inner.digest)) {
+        throw new KeelError('E_BUILD_INPUT', `${path}: no image for ${platform.os}/${platform.architecture} in its index`);
+      }
+      manifest = (await readBlobJson(inner.digest)) as typeof manifest;
+    }
+    const configDigest = manifest.config?.digest;
+    if (configDigest === undefined || !isDigest(configDigest)) return bad(path, 'the manifest names no config');
+    const config = (await readBlobJson(configDigest)) as ImageConfig;
+    const diffIds = config.rootfs?.diff_ids ?? [];
+    const layers = (manifest.layers ?? []).map((l, i) => {
+      if (l.digest === undefined || !isDigest(l.digest)) return bad(path, 'a layer has no digest');
+      const diffId = diffIds[i];
+      if (diffId === undefined) return bad(path, 'the config has fewer diff_ids than the manifest has layers');
+      const mediaType = (l.mediaType ?? '').endsWith('gzip') ? MEDIA_TYPES.layerGzip : MEDIA_TYPES.layer;
+      return { mediaType, digest: l.digest, diffId, size: l.size ?? 0 } as Layer;
+    });
+    return { config, layers };
+  }
+
+  const list = parse('manifest.json', json.get('manifest.json')) as Array<{ Config?: string; Layers?: string[] }>;
+  const entry = list[0];
+  if (entry?.Config === undefined) return bad(path, 'manifest.json names no config');
+  const configPath = cleanName(entry.Config);
+  const config = parse(configPath, json.get(configPath) ?? (blobs.has(configPath) ? await collectJson(await store.open((blobs.get(configPath) as { digest: Digest }).digest), path).then((v) => Buffer.from(JSON.stringify(v))) : undefined)) as ImageConfig;
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  const layers = (entry.Layers ?? []).map((p, i) => {
+    const blob = blobs.get(cleanName(p));
+    if (blob === undefined) return bad(path, `layer ${p} is missing`);
+    const diffId = diffIds[i];
+    if (diffId === undefined) return bad(path, 'the config has fewer diff_ids than manifest.json has layers');
+    // a docker-save layer is the uncompressed tar (its digest is its diffID) or, in newer archives, a blob
+    const mediaType = blob.digest === diffId ? MEDIA_TYPES.layer : MEDIA_TYPES.layerGzip;
+    return { mediaType, digest: blob.digest, diffId, size: blob.size } as Layer;
+  });
+  return { config, layers };
+}
+
+async function collectJson(stream: Readable, path: string): Promise<unknown> {
+  const bytes = await collect(stream, MAX_JSON, path);
+  try {
+    return JSON.parse(bytes.toString('utf8')) as unknown;
+  } catch {
+    return bad(path, 'a JSON blob is not JSON');
+  }
+}
