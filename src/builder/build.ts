@@ -354,6 +354,7 @@ class Builder {
       written.push(...copyInto(s.fs, {
         instruction: ins.kind, from: source, fromContext: from === undefined, sources: plain, dest, workdir: s.cfg.workdir,
         ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: ins.exclude, mtime, createdMtime: this.createdMtime(),
+        parents: ins.kind === 'COPY' && ins.parents,
       }));
     }
     for (const [archive, compression] of archives) {
@@ -368,7 +369,7 @@ class Builder {
         createdMtime: this.createdMtime(),
       }));
     }
-    const flags = `${chown === undefined ? '' : ` --chown=${chown}`}${chmod === undefined ? '' : ` --chmod=${ins.chmod ?? ''}`}`;
+    const flags = `${ins.kind === 'COPY' && ins.parents ? ' --parents' : ''}${chown === undefined ? '' : ` --chown=${chown}`}${chmod === undefined ? '' : ` --chmod=${ins.chmod ?? ''}`}`;
     const srcs = [...paths, ...heredocs.map((h) => `<<${h.heredoc.name}`)].join(' ');
     const text = `${ins.kind}${flags} ${srcs} ${dest}`;
     const layer = await this.layer(s, written, `${s.id}:${ins.range.start.line}`, text);

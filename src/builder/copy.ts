@@ -32,6 +32,8 @@ export interface CopyRequest {
   readonly owner?: Owner;
   readonly chmod?: number;
   readonly exclude: readonly string[];
+  /** COPY --parents: each source keeps its path (below a `/./` pivot, if the source has one). */
+  readonly parents?: boolean;
   /** The mtime a copied entry gets, from its source mtime. */
   readonly mtime: (source: number) => number;
   /** The mtime of folders the copy creates. */
@@ -60,6 +62,10 @@ export function selectSources(req: CopyRequest, source: string): Array<{ path: s
     fail('E_CONTEXT_ESCAPE', `${req.instruction} source ${JSON.stringify(source)} is outside the build context`);
   }
   const path = cleanPath(source);
+  // --parents keeps each source's path below the pivot (`a/./b/c` keeps `b/c`), else below the root
+  const pivotAt = source.indexOf('/./');
+  const pivot = req.parents === true && pivotAt >= 0 ? cleanPath(source.slice(0, pivotAt)) : '';
+  const nameOf = (p: string): string => (req.parents === true ? (pivot === '' ? p : p.slice(pivot.length + 1)) : baseName(p));
   if (!hasGoWildcard(path)) {
     const resolved = req.from.resolve(path, true);
     if (req.from.get(resolved) === undefined) {
@@ -70,7 +76,7 @@ export function selectSources(req: CopyRequest, source: string): Array<{ path: s
           : `${req.instruction} source ${JSON.stringify(source)} not found in the source stage`,
       );
     }
-    return [{ path: resolved, name: baseName(path) }];
+    return [{ path: resolved, name: nameOf(path) }];
   }
   // walk from the literal prefix; match the rest of the pattern against paths below it
   const parts = path.split('/');
@@ -82,7 +88,7 @@ export function selectSources(req: CopyRequest, source: string): Array<{ path: s
   for (const p of req.from.descendants(prefix)) {
     const rel = prefix === '' ? p : p.slice(prefix.length + 1);
     if (rel.split('/').length !== depth) continue;
-    if (goMatch(pattern, rel)) matches.push({ path: req.from.resolve(p, true), name: baseName(p) });
+    if (goMatch(pattern, rel)) matches.push({ path: req.from.resolve(p, true), name: nameOf(p) });
   }
   return matches.filter((m) => req.from.get(m.path) !== undefined);
 }
@@ -93,7 +99,7 @@ export function copyInto(target: StageFs, req: CopyRequest): string[] {
   const selected = req.sources.map((s) => ({ source: s, paths: selectSources(req, s) }));
   const total = selected.reduce((n, s) => n + s.paths.length, 0);
   const wildcard = req.sources.some((s) => hasGoWildcard(cleanPath(s)));
-  if ((req.sources.length > 1 || (wildcard && total > 1)) && !dest.isDir) {
+  if ((req.sources.length > 1 || (wildcard && total > 1) || (req.parents === true && total > 0)) && !dest.isDir) {
     fail('E_BUILD_INPUT', `When using ${req.instruction} with more than one source file, the destination must be a directory and end with a /`);
   }
   const written = new Set<string>();
@@ -140,7 +146,7 @@ export function copyInto(target: StageFs, req: CopyRequest): string[] {
       if (node.type === 'directory') {
         // a folder's contents go into the destination, which is made like any destination
         // folder (0755, owned like the copy); it does not take the source folder's metadata
-        const into = dest.path;
+        const into = req.parents === true && srcName !== '' ? cleanPath(srcName, dest.path) : dest.path;
         const existing = target.get(target.resolve(into, true));
         if (existing !== undefined && existing.type !== 'directory') {
           fail('E_BUILD_INPUT', `cannot copy a folder to /${into}: a file is in the way`);
@@ -149,13 +155,14 @@ export function copyInto(target: StageFs, req: CopyRequest): string[] {
         copyTree(src, into === '' ? '' : target.resolve(into, true), '');
         continue;
       }
-      if (excluded?.matches(srcName)) continue;
+      if (excluded?.matches(baseName(srcName))) continue;
       const existing = target.get(target.resolve(dest.path, true));
       const intoDir = dest.isDir || existing?.type === 'directory';
-      const dir = intoDir ? dest.path : parentOf(dest.path);
+      // with --parents the name may be a path: its folders are made like the destination's
+      const dir = intoDir ? (srcName.includes('/') ? cleanPath(parentOf(srcName), dest.path) : dest.path) : parentOf(dest.path);
       makeDirs(dir);
       const resolvedDir = dir === '' ? '' : target.resolve(dir, true);
-      const name = intoDir ? srcName : baseName(dest.path);
+      const name = intoDir ? baseName(srcName) : baseName(dest.path);
       put(resolvedDir === '' ? name : `${resolvedDir}/${name}`, node);
     }
   }

@@ -192,3 +192,24 @@ test('ADD --chown applies to what an archive holds (current BuildKit; docker 20.
   const { tree } = await flattenArchive(join(dir, 'o.tar'));
   expect([tree['o/d/f']?.uid, tree['o/d/f']?.gid, tree['o/d']?.uid]).toEqual([9, 8, 9]);
 });
+
+test('COPY --parents keeps source paths, below a /./ pivot when there is one', async () => {
+  const ctx = await context({
+    Dockerfile: 'FROM scratch\nCOPY --parents a/b/one.txt x/*/two.txt /keep/\nCOPY --parents ./src/./lib/three.txt /pivot/\nCOPY --parents dir /d/\n',
+    'a/b/one.txt': '1', 'x/y/two.txt': '2', 'x/z/two.txt': '2', 'src/lib/three.txt': '3', 'dir/f': 'f',
+  });
+  await build({ context: ctx, cacheDir: join(dir, 'c'), output: { type: 'oci-archive', path: join(dir, 'p.tar') } });
+  const files = Object.entries((await flattenArchive(join(dir, 'p.tar'))).tree).filter(([, e]) => e.type === 'file').map(([p]) => p).sort();
+  expect(files).toEqual(['d/dir/f', 'keep/a/b/one.txt', 'keep/x/y/two.txt', 'keep/x/z/two.txt', 'pivot/lib/three.txt']);
+});
+
+test('stages the target does not need are not built; platform ARGs are predefined', async () => {
+  const ctx = await context({
+    Dockerfile: 'FROM scratch AS broken\nCOPY missing /x\nFROM scratch\nARG TARGETARCH\nARG TARGETPLATFORM\nLABEL arch=$TARGETARCH platform=$TARGETPLATFORM\nCOPY a /a\n',
+    a: 'a',
+  });
+  const r = await build({ context: ctx, cacheDir: join(dir, 'c'), platform: 'linux/arm64' });
+  expect(r.image.config.config.Labels).toEqual({ arch: 'arm64', platform: 'linux/arm64' });
+  expect(r.image.config.architecture).toBe('arm64');
+  expect(r.steps.map((s) => s.name)).not.toContain('[broken 2/2] COPY missing /x');
+});
