@@ -21,6 +21,7 @@ import { readImageArchive } from '../image/read-archive.js';
 import { MEDIA_TYPES } from '../image/media-types.js';
 import { chompHeredocContent, expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
 import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-key.js';
+import { download, isRemote, redactUrl } from './download.js';
 import { loadContext, ignorePatterns, type BuildContext } from './context.js';
 import { applyTar, sniffArchive, type Compression as ArchiveCompression } from './apply-tar.js';
 import { copyInto, destination, type Owner } from './copy.js';
@@ -318,12 +319,11 @@ class Builder {
     } else {
       source = (await this.loadContext()).fs;
     }
-    if (ins.kind === 'ADD' && ins.checksum !== undefined) throw new KeelError('E_UNSUPPORTED', 'ADD --checksum applies to URLs, which are not supported yet');
-    const paths = ins.sources.filter((x) => x.kind === 'path').map((x) => word(x.path.value));
-    if (ins.kind === 'ADD') {
-      for (const p of paths) {
-        if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p) || p.startsWith('git@')) throw new KeelError('E_UNSUPPORTED', `ADD ${p}: URL and git sources are not supported yet`);
-      }
+    const all = ins.sources.filter((x) => x.kind === 'path').map((x) => word(x.path.value));
+    const urls = ins.kind === 'ADD' ? all.filter(isRemote) : [];
+    const paths = all.filter((p) => !urls.includes(p));
+    if (ins.kind === 'ADD' && ins.checksum !== undefined && (urls.length !== 1 || paths.length > 0)) {
+      throw new KeelError('E_BUILD_INPUT', 'checksum requires exactly one HTTP(S) source');
     }
     const dest = word(ins.dest.value);
     const chown = ins.chown === undefined ? undefined : word(ins.chown);
@@ -357,6 +357,21 @@ class Builder {
         parents: ins.kind === 'COPY' && ins.parents,
       }));
     }
+    if (urls.length > 0 && ins.kind === 'ADD') {
+      const downloads = new StageFs();
+      for (const url of urls) {
+        const checksum = ins.checksum === undefined ? undefined : word(ins.checksum);
+        const file = await download(url, this.store, checksum, this.opts.signal);
+        downloads.set(file.name, {
+          type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: this.opts.timestamps === 'preserve' ? (file.lastModified ?? this.createdMtime()) : this.createdMtime(),
+          size: file.size, source: { kind: 'host', path: this.store.path(file.digest), fingerprint: `blob:${file.digest}` },
+        });
+      }
+      written.push(...copyInto(s.fs, {
+        instruction: 'ADD', from: downloads, fromContext: true, sources: [...downloads.paths()], dest, workdir: s.cfg.workdir,
+        ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: [], mtime: (m) => m, createdMtime: this.createdMtime(),
+      }));
+    }
     for (const [archive, compression] of archives) {
       const node = source.get(source.resolve(cleanPath(archive), true)) as Extract<FsNode, { type: 'file' }>;
       const id = node.source.kind === 'bytes' ? sha256(node.source.data).slice(7) : await this.hasher.hash(node.source.path, node.source.fingerprint);
@@ -370,7 +385,7 @@ class Builder {
       }));
     }
     const flags = `${ins.kind === 'COPY' && ins.parents ? ' --parents' : ''}${chown === undefined ? '' : ` --chown=${chown}`}${chmod === undefined ? '' : ` --chmod=${ins.chmod ?? ''}`}`;
-    const srcs = [...paths, ...heredocs.map((h) => `<<${h.heredoc.name}`)].join(' ');
+    const srcs = [...paths, ...urls.map(redactUrl), ...heredocs.map((h) => `<<${h.heredoc.name}`)].join(' ');
     const text = `${ins.kind}${flags} ${srcs} ${dest}`;
     const layer = await this.layer(s, written, `${s.id}:${ins.range.start.line}`, text);
     s.history.push(this.history(`${text} # buildkit`, layer !== undefined));

@@ -4,7 +4,7 @@
  * busybox-static. A suite that needs a missing one skips with a notice; with
  * KEEL_REQUIRE_INTEGRATION=1 (CI) it fails instead.
  */
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox';
@@ -66,3 +66,17 @@ export function run(
 }
 
 export const docker = (args: readonly string[], opts: { check?: boolean; input?: string; cwd?: string } = {}) => run(DOCKER, args, opts);
+
+/** docker without blocking this process (for tests whose server docker must reach). */
+export function dockerAsync(args: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const env = { ...process.env, ...(DOCKER_HOST === undefined ? {} : { DOCKER_HOST }), DOCKER_BUILDKIT: '1' };
+  return new Promise((resolve, reject) => {
+    const child = spawn(DOCKER, args, { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => (status === 0 ? resolve({ status, stdout, stderr }) : reject(new Error(`docker ${args.join(' ')} exited ${status}: ${stderr}`))));
+  });
+}
