@@ -15,10 +15,10 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { KeelError } from '../errors.js';
 import type { Owner } from './copy.js';
+import { decompress, type Compression } from './decompress.js';
 import { baseName, cleanPath, parentOf, type FsNode, type StageFs } from './stage-fs.js';
 
 export interface ApplyOptions {
@@ -36,7 +36,8 @@ export interface ApplyOptions {
   readonly createdMtime: number;
 }
 
-export type Compression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
+
+export type { Compression };
 
 /** What kind of archive a file starts with, or undefined when it is not a tar (BuildKit's isArchivePath). */
 export function sniffArchive(head: Buffer): Compression | undefined {
@@ -55,18 +56,6 @@ function isTarHeader(block: Buffer): boolean {
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : (block[i] as number);
   return sum === parseInt(field, 8);
-}
-
-function decompress(source: Readable, compression: Compression): Readable {
-  switch (compression) {
-    case 'none':
-      return source;
-    case 'gzip':
-      return source.pipe(createGunzip());
-    default:
-      source.destroy();
-      throw new KeelError('E_UNSUPPORTED', `${compression}-compressed archives are not supported yet (gzip and plain tar are)`);
-  }
 }
 
 const fail = (message: string): never => {
@@ -191,6 +180,12 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
   });
 
   const input = decompress(source, compression);
-  await pipeline(input, ex as unknown as NodeJS.WritableStream);
+  try {
+    await pipeline(input, ex as unknown as NodeJS.WritableStream);
+  } catch (e) {
+    // a truncated or corrupt archive, or a decoder's complaint: a typed error, not a crash
+    if (e instanceof KeelError) throw e;
+    throw new KeelError('E_BUILD_INPUT', `cannot extract the archive (${compression === 'none' ? 'tar' : compression}): ${(e as Error).message}`, { cause: e });
+  }
   return [...written].sort();
 }

@@ -5,6 +5,7 @@
  * run where the image has a shell. Only features Debian's docker 20.10 frontend knows are used
  * here (no heredocs, --link, --exclude, --parents); those are tested against keel alone.
  */
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,7 +14,7 @@ import { BUSYBOX, describeIntegration, docker } from '../support/integration';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
 import { tarOf, type TarFixtureEntry } from '../support/tar-fixtures';
 
-type FileSpec = string | { content: string; mode: number } | { symlink: string } | { busybox: true } | { dir: number } | { tar: TarFixtureEntry[]; gzip?: boolean };
+type FileSpec = string | { content: string; mode: number } | { symlink: string } | { busybox: true } | { dir: number } | { tar: TarFixtureEntry[]; gzip?: boolean; compress?: 'bzip2' | 'xz' };
 
 interface Case {
   files: Record<string, FileSpec>;
@@ -115,9 +116,11 @@ const cases: Record<string, Case> = {
       'plain.tar': { tar: [{ name: 'p/', type: 'directory' }, { name: 'p/one.txt', body: '1', mode: 0o600, uid: 5, gid: 6 }, { name: 'p/link', type: 'symlink', linkname: 'one.txt' }] },
       'packed.bin': { tar: [{ name: 'z/deep/two.txt', body: '22' }, { name: 'z/hard', type: 'link', linkname: 'z/deep/two.txt' }], gzip: true },
       'notes.txt': 'just a file',
+      'b.tbz': { tar: [{ name: 'bz/file', body: 'bzip2' }], compress: 'bzip2' },
+      'x.txz': { tar: [{ name: 'xz/file', body: 'xz' }], compress: 'xz' },
     },
     // (ADD --chown of an archive is left out: docker 20.10's BuildKit ignores it, current BuildKit applies it)
-    dockerfile: 'FROM scratch\nADD plain.tar /x/\nADD packed.bin /y\nADD notes.txt /z/\n',
+    dockerfile: 'FROM scratch\nADD plain.tar /x/\nADD packed.bin /y\nADD notes.txt /z/\nADD b.tbz x.txz /c/\n',
   },
   'a Dockerfile in a subfolder with its own .dockerignore': {
     files: { 'build/app.Dockerfile': 'FROM scratch\nCOPY . /c/\n', 'build/app.Dockerfile.dockerignore': 'b.txt\nbuild\n', '.dockerignore': 'a.txt\n', 'a.txt': 'a', 'b.txt': 'b' },
@@ -132,7 +135,10 @@ async function writeContext(dir: string, files: Record<string, FileSpec>): Promi
     if (typeof spec === 'string') await writeFile(target, spec);
     else if ('symlink' in spec) await symlink(spec.symlink, target);
     else if ('busybox' in spec) await copyFile(BUSYBOX, target);
-    else if ('tar' in spec) await writeFile(target, await tarOf(spec.tar, spec.gzip ?? false));
+    else if ('tar' in spec) {
+      await writeFile(target, await tarOf(spec.tar, spec.gzip ?? false));
+      if (spec.compress !== undefined) execFileSync('sh', ['-c', `${spec.compress} -c < "$0" > "$0.z" && mv "$0.z" "$0"`, target]);
+    }
     else if ('dir' in spec) {
       await mkdir(target, { recursive: true });
       await chmod(target, spec.dir);
