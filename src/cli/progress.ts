@@ -32,8 +32,9 @@ export function plainRenderer(write: (s: string) => void): Renderer {
   return render;
 }
 
-export function ttyRenderer(write: (s: string) => void, now: () => number = () => performance.now()): Renderer {
+export function ttyRenderer(write: (s: string) => void, now: () => number = () => performance.now(), tickMs = 100): Renderer {
   const started = now();
+  let ticker: NodeJS.Timeout | undefined;
   const steps = new Map<number, { name: string; state: 'running' | 'done' | 'cached' | 'error'; t0: number; seconds?: number }>();
   let drawn = 0;
   const draw = (final: boolean, ok = true): void => {
@@ -49,12 +50,20 @@ export function ttyRenderer(write: (s: string) => void, now: () => number = () =
     drawn = lines.length;
   };
   const render = ((e: BuildEvent) => {
+    // redraw while a step runs, so its timer moves (unref'd: it never keeps the process alive)
+    if (ticker === undefined && tickMs > 0) {
+      ticker = setInterval(() => draw(false), tickMs);
+      ticker.unref();
+    }
     if (e.type === 'step-start') steps.set(e.step, { name: e.name, state: 'running', t0: now() });
     const s = steps.get(e.step);
     if (s !== undefined && e.type === 'step-done') Object.assign(s, { state: e.cached ? 'cached' : 'done', seconds: e.seconds });
     if (s !== undefined && e.type === 'step-error') s.state = 'error';
     draw(false);
   }) as Renderer;
-  render.finish = (ok: boolean) => draw(true, ok);
+  render.finish = (ok: boolean) => {
+    if (ticker !== undefined) clearInterval(ticker);
+    draw(true, ok);
+  };
   return render;
 }

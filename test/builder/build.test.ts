@@ -226,3 +226,14 @@ test('stages the target does not need are not built; platform ARGs are predefine
   expect(r.image.config.architecture).toBe('arm64');
   expect(r.steps.map((s) => s.name)).not.toContain('[broken 2/2] COPY missing /x');
 });
+
+test.each<[string, string, string, RegExp]>([
+  ['an unknown --from name is an image, not given', 'FROM scratch\nCOPY --from=nowhere /a /b\n', 'E_UNSUPPORTED', /--base-image nowhere=IMAGE\.tar/],
+  ['a --from index of this or a later stage', 'FROM scratch\nCOPY --from=0 /a /b\n', 'E_STAGE', /stage index 0 refers to this or a later stage/],
+  ['a FROM cycle between stages', 'FROM b AS a\nFROM a AS b\n', 'E_STAGE', /stage "b" is used before it is defined/],
+])('%s', async (_name, dockerfile, code, message) => {
+  const ctx = await context({ Dockerfile: dockerfile });
+  const e = await build({ context: ctx, cacheDir: join(dir, 'c') }).then(() => undefined, (x: unknown) => x);
+  expect(isKeelError(e, code as never)).toBe(true);
+  expect((e as Error).message).toMatch(message);
+});

@@ -10,7 +10,7 @@ import { chmod, mkdir, mkdtemp, rm, symlink, writeFile, copyFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { build } from '../../src';
-import { BUSYBOX, describeIntegration, docker } from '../support/integration';
+import { BUSYBOX, describeIntegration, docker, run } from '../support/integration';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
 import { tarOf, type TarFixtureEntry } from '../support/tar-fixtures';
 
@@ -150,7 +150,7 @@ async function writeContext(dir: string, files: Record<string, FileSpec>): Promi
   }
 }
 
-describeIntegration('keel builds what docker build builds', ['docker', 'busybox'], () => {
+describeIntegration('keel builds what docker build builds', ['docker', 'busybox', 'skopeo', 'umoci'], () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'keel-parity-'));
@@ -185,6 +185,14 @@ describeIntegration('keel builds what docker build builds', ['docker', 'busybox'
     const [a, b] = await Promise.all([flattenArchive(ours), flattenArchive(theirs)]);
     expect(a.tree).toEqual(b.tree);
     expect(comparableConfig(a.config)).toEqual(comparableConfig(b.config));
+
+    // what other tools make of keel's archive: skopeo reads it as an OCI archive, umoci unpacks the layout
+    const inspect = JSON.parse(run('skopeo', ['inspect', `oci-archive:${ours}`]).stdout) as { Layers: string[] };
+    expect(inspect.Layers).toHaveLength(a.config.rootfs ? ((a.config.rootfs as { diff_ids: string[] }).diff_ids.length) : 0);
+    const layout = join(dir, slug, 'layout');
+    await mkdir(layout, { recursive: true });
+    run('tar', ['-xf', ours, '-C', layout]);
+    run('umoci', ['unpack', '--image', `${layout}:keel`, join(dir, slug, 'bundle')]);
 
     expect(docker(['load', '-i', ours]).stdout).toContain(`${tag}:keel`);
     if (c.runs !== undefined) expect(docker(['run', '--rm', '--network=none', `${tag}:keel`]).stdout).toBe(c.runs);

@@ -1,0 +1,31 @@
+/** Progress rendering: BuildKit's plain format, and the live view redrawn in place on a terminal. */
+import { plainRenderer, ttyRenderer } from '../src/cli/progress';
+
+test('plain: #N name, then DONE / CACHED / ERROR, with miss reasons', () => {
+  let out = '';
+  const r = plainRenderer((s) => (out += s));
+  r({ type: 'step-start', step: 1, name: '[1/3] FROM scratch' });
+  r({ type: 'step-done', step: 1, name: '[1/3] FROM scratch', seconds: 0.01, cached: false });
+  r({ type: 'step-start', step: 2, name: '[2/3] COPY . /app' });
+  r({ type: 'step-done', step: 2, name: '[2/3] COPY . /app', seconds: 0.44, cached: false, reason: 'app/x changed' });
+  r({ type: 'step-start', step: 3, name: '[3/3] COPY a /a' });
+  r({ type: 'step-done', step: 3, name: '[3/3] COPY a /a', seconds: 0, cached: true });
+  r.finish(true);
+  expect(out).toBe('#1 [1/3] FROM scratch\n#1 DONE 0.0s\n#2 [2/3] COPY . /app\n#2 cache miss: app/x changed\n#2 DONE 0.4s\n#3 [3/3] COPY a /a\n#3 CACHED\n');
+});
+
+test('tty: a header and a line per step, redrawn in place (cursor moved up over the last frame)', () => {
+  let out = '';
+  let t = 0;
+  const r = ttyRenderer((s) => (out += s), () => t, 0);
+  r({ type: 'step-start', step: 1, name: '[1/2] FROM scratch' });
+  t = 1500;
+  r({ type: 'step-done', step: 1, name: '[1/2] FROM scratch', seconds: 1.5, cached: false });
+  r({ type: 'step-start', step: 2, name: '[2/2] COPY a /a' });
+  r({ type: 'step-error', step: 2, name: '[2/2] COPY a /a', message: 'no' });
+  r.finish(false);
+  const frames = out.split(/\x1b\[\d+A/);
+  expect(frames).toHaveLength(5); // the first frame, then four redraws over the previous one
+  const last = (frames.at(-1) as string).replace(/\x1b\[2K/g, '');
+  expect(last).toBe(`[+] Building 1.5s (2/2) FAILED\n => [1/2] FROM scratch${' '.repeat(42)}1.5s\n => [2/2] COPY a /a${' '.repeat(45)}ERROR\n`);
+});
