@@ -17,13 +17,12 @@ import { assembleImage, type BuiltImage, type ContainerConfig, type HistoryEntry
 import { storeLayer, type Compression, type Layer, type LayerEntry } from '../image/layer.js';
 import { writeOciArchive, writeOciDir } from '../image/layout.js';
 import { parseTag } from '../image/reference.js';
-import { readImageArchive } from '../image/read-archive.js';
-import { MEDIA_TYPES } from '../image/media-types.js';
 import { chompHeredocContent, expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
 import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-key.js';
 import { download, isRemote, redactUrl } from './download.js';
 import { loadContext, ignorePatterns, type BuildContext } from './context.js';
 import { applyTar, sniffArchive, type Compression as ArchiveCompression } from './apply-tar.js';
+import { findBaseImage, loadBaseImage } from './base-image.js';
 import { copyInto, destination, type Owner } from './copy.js';
 import { hasGoWildcard } from './go-match.js';
 import { DockerfileError } from './errors.js';
@@ -403,67 +402,21 @@ class Builder {
     return found;
   }
 
-  /** A base image from `baseImages`, read once per build: its tree, config, history and layers. */
+  /** A base image from `baseImages`, read once per build (base-image.ts). */
   private async baseImage(name: string): Promise<StageState> {
-    const path = this.baseImagePath(name);
+    const path = findBaseImage(this.opts.baseImages ?? {}, name);
     if (path === undefined) {
       throw new KeelError('E_UNSUPPORTED', `FROM ${name}: pulling from a registry lands with the registry issue; give the image as an archive with baseImages (--base-image ${name}=IMAGE.tar)`);
     }
     let loading = this.bases.get(path);
     if (loading === undefined) {
-      loading = this.loadBase(path);
+      // stages start from inherit(base): the loaded image itself is never changed
+      loading = loadBaseImage(path, { store: this.store, platform: this.platform, extractDir: join(this.cacheDir, 'extract') }).then(
+        (base): StageState => ({ id: '', fs: base.fs, cfg: base.cfg, vars: new Map(base.cfg.env), layers: [...base.layers], history: [...base.history] }),
+      );
       this.bases.set(path, loading);
     }
     return loading;
-  }
-
-  private baseImagePath(name: string): string | undefined {
-    const given = this.opts.baseImages ?? {};
-    if (Object.hasOwn(given, name)) return given[name];
-    const full = (ref: string): string | undefined => {
-      try {
-        return parseTag(ref).full;
-      } catch {
-        return undefined;
-      }
-    };
-    const wanted = full(name);
-    return wanted === undefined ? undefined : Object.entries(given).find(([k]) => full(k) === wanted)?.[1];
-  }
-
-  private async loadBase(path: string): Promise<StageState> {
-    const image = await readImageArchive(path, this.store, this.platform);
-    const state = emptyStage('');
-    const c = image.config.config ?? {};
-    const cfg = state.cfg;
-    cfg.env = (c.Env ?? []).map((e) => {
-      const i = e.indexOf('=');
-      return [i < 0 ? e : e.slice(0, i), i < 0 ? '' : e.slice(i + 1)] as [string, string];
-    });
-    if (!cfg.env.some(([k]) => k === 'PATH')) cfg.env.push(['PATH', DEFAULT_PATH]);
-    for (const [k, v] of Object.entries(c.Labels ?? {})) cfg.labels.set(k, v);
-    for (const p of Object.keys(c.ExposedPorts ?? {})) cfg.exposedPorts.add(p);
-    for (const v of Object.keys(c.Volumes ?? {})) cfg.volumes.add(v);
-    if (c.User) cfg.user = c.User;
-    cfg.workdir = (c.WorkingDir ?? '').replace(/^\/+/, '').replace(/\/+$/, '');
-    if (c.Cmd) cfg.cmd = c.Cmd;
-    if (c.Entrypoint) cfg.entrypoint = c.Entrypoint;
-    if (c.Shell) cfg.shell = c.Shell;
-    if (c.StopSignal) cfg.stopSignal = c.StopSignal;
-    if (c.Healthcheck) cfg.healthcheck = c.Healthcheck;
-    cfg.onBuild = [...(c.OnBuild ?? [])];
-    if (image.config.author) cfg.author = image.config.author;
-    state.history.push(...(image.config.history ?? []));
-    for (const layer of image.layers) {
-      await applyTar(state.fs, await this.store.open(layer.digest), layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : 'none', {
-        dest: '',
-        contentDir: join(this.cacheDir, 'extract', layer.diffId.slice(7)),
-        whiteouts: true,
-        createdMtime: 0,
-      });
-      state.layers.push(layer);
-    }
-    return state;
   }
 
   private async loadContext(): Promise<BuildContext> {

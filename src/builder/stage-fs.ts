@@ -8,25 +8,17 @@ import { open, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KeelError } from '../errors.js';
-import { SMALL_FILE } from '../image/layer.js';
+import { SMALL_FILE, type FileMeta } from '../image/layer.js';
 
 export type FileSource =
   /** A file on this machine; `fingerprint` identifies its version without reading it (size, times, inode, mode). */
   | { readonly kind: 'host'; readonly path: string; readonly fingerprint: string }
   | { readonly kind: 'bytes'; readonly data: Buffer };
 
-interface NodeBase {
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  /** Seconds since the epoch. */
-  readonly mtime: number;
-}
-
 export type FsNode =
-  | (NodeBase & { readonly type: 'directory' })
-  | (NodeBase & { readonly type: 'file'; readonly size: number; readonly source: FileSource })
-  | (NodeBase & { readonly type: 'symlink'; readonly target: string });
+  | (FileMeta & { readonly type: 'directory' })
+  | (FileMeta & { readonly type: 'file'; readonly size: number; readonly source: FileSource })
+  | (FileMeta & { readonly type: 'symlink'; readonly target: string });
 
 const ROOT: FsNode = { type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0 };
 const MAX_LINKS = 40;

@@ -16,14 +16,18 @@ import { HashCounter, type Digest } from './digest.js';
 import { MEDIA_TYPES, type LayerMediaType } from './media-types.js';
 import { ParallelGzip } from './parallel-gzip.js';
 
-interface EntryBase {
-  /** Relative to the root, no leading `/`, no trailing `/`, no `.` or `..` segments. */
-  readonly path: string;
+/** What a file system entry carries besides its path and content. */
+export interface FileMeta {
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
   /** Seconds since the epoch. */
   readonly mtime: number;
+}
+
+interface EntryBase extends FileMeta {
+  /** Relative to the root, no leading `/`, no trailing `/`, no `.` or `..` segments. */
+  readonly path: string;
 }
 
 export type LayerEntry =

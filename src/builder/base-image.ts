@@ -1,0 +1,77 @@
+/**
+ * Base images given as archives (`baseImages`): finding one by the name FROM or `COPY --from`
+ * uses, and turning it into a starting point for a stage: its tree (layers applied with whiteouts),
+ * its config as the stage's config, its history and layers.
+ */
+import { join } from 'node:path';
+import type { BlobStore } from '../cache/blob-store.js';
+import type { HistoryEntry, Platform } from '../image/image.js';
+import type { Layer } from '../image/layer.js';
+import { MEDIA_TYPES } from '../image/media-types.js';
+import { readImageArchive } from '../image/read-archive.js';
+import { parseTag } from '../image/reference.js';
+import { applyTar } from './apply-tar.js';
+import { DEFAULT_PATH, type StageConfig } from './metadata.js';
+import { StageFs } from './stage-fs.js';
+
+export interface BaseImage {
+  readonly fs: StageFs;
+  readonly cfg: StageConfig;
+  readonly history: readonly HistoryEntry[];
+  readonly layers: readonly Layer[];
+}
+
+/** The archive given for `name`: by the exact name, else by the same normalised reference (`bb` = `docker.io/library/bb:latest`). */
+export function findBaseImage(given: Readonly<Record<string, string>>, name: string): string | undefined {
+  if (Object.hasOwn(given, name)) return given[name];
+  const full = (ref: string): string | undefined => {
+    try {
+      return parseTag(ref).full;
+    } catch {
+      return undefined;
+    }
+  };
+  const wanted = full(name);
+  return wanted === undefined ? undefined : Object.entries(given).find(([k]) => full(k) === wanted)?.[1];
+}
+
+export async function loadBaseImage(
+  path: string,
+  opts: { readonly store: BlobStore; readonly platform: Platform; readonly extractDir: string },
+): Promise<BaseImage> {
+  const image = await readImageArchive(path, opts.store, opts.platform);
+  const c = image.config.config ?? {};
+  const env = (c.Env ?? []).map((e) => {
+    const i = e.indexOf('=');
+    return [i < 0 ? e : e.slice(0, i), i < 0 ? '' : e.slice(i + 1)] as [string, string];
+  });
+  // BuildKit makes sure PATH is set (dockerfile2llb/convert.go)
+  if (!env.some(([k]) => k === 'PATH')) env.push(['PATH', DEFAULT_PATH]);
+  const cfg: StageConfig = {
+    env,
+    labels: new Map(Object.entries(c.Labels ?? {})),
+    exposedPorts: new Set(Object.keys(c.ExposedPorts ?? {})),
+    volumes: new Set(Object.keys(c.Volumes ?? {})),
+    workdir: (c.WorkingDir ?? '').replace(/^\/+/, '').replace(/\/+$/, ''),
+    cmdSetInStage: false,
+    onBuild: [...(c.OnBuild ?? [])],
+    argsEscaped: c.ArgsEscaped ?? false,
+    ...(c.User ? { user: c.User } : {}),
+    ...(c.Cmd ? { cmd: c.Cmd } : {}),
+    ...(c.Entrypoint ? { entrypoint: c.Entrypoint } : {}),
+    ...(c.Shell ? { shell: c.Shell } : {}),
+    ...(c.StopSignal ? { stopSignal: c.StopSignal } : {}),
+    ...(c.Healthcheck ? { healthcheck: c.Healthcheck } : {}),
+    ...(image.config.author ? { author: image.config.author } : {}),
+  };
+  const fs = new StageFs();
+  for (const layer of image.layers) {
+    await applyTar(fs, await opts.store.open(layer.digest), layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : 'none', {
+      dest: '',
+      contentDir: join(opts.extractDir, layer.diffId.slice(7)),
+      whiteouts: true,
+      createdMtime: 0,
+    });
+  }
+  return { fs, cfg, history: image.config.history ?? [], layers: image.layers };
+}
