@@ -128,6 +128,16 @@ const cases: Record<string, Case> = {
   },
 };
 
+/** The Dockerfile with `COPY busybox /bin/busybox` after the FROM of the stage that is built. */
+function withBusybox(dockerfile: string, target?: string): string {
+  const lines = dockerfile.split('\n');
+  const froms = lines.map((l, i) => [l, i] as const).filter(([l]) => /^FROM /i.test(l));
+  const chosen = target === undefined ? froms.at(-1) : froms.find(([l]) => l.toLowerCase().endsWith(` as ${target}`));
+  if (chosen === undefined) throw new Error('no FROM to add busybox after');
+  lines.splice(chosen[1] + 1, 0, 'COPY busybox /bin/busybox');
+  return lines.join('\n');
+}
+
 async function writeContext(dir: string, files: Record<string, FileSpec>): Promise<void> {
   for (const [path, spec] of Object.entries(files)) {
     const target = join(dir, path);
@@ -163,9 +173,11 @@ describeIntegration('keel builds what docker build builds', ['docker', 'busybox'
     const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 40).replace(/^-+|-+$/g, '');
     const ctx = join(dir, slug, 'ctx');
     await mkdir(ctx, { recursive: true });
-    await writeContext(ctx, c.files);
+    await writeContext(ctx, { ...c.files, busybox: { busybox: true } });
     const dockerfile = c.dockerfile === '' ? 'build/app.Dockerfile' : 'Dockerfile';
-    if (c.dockerfile !== '') await writeFile(join(ctx, 'Dockerfile'), c.dockerfile);
+    // every image gets busybox, right after the target stage's FROM, so that each one can be run
+    const text = c.dockerfile === '' ? (c.files['build/app.Dockerfile'] as string) : c.dockerfile;
+    await writeFile(join(ctx, dockerfile), withBusybox(text, c.target));
     const tag = `keel-parity/${slug}`;
 
     const ours = join(dir, slug, 'keel.tar');
@@ -196,6 +208,7 @@ describeIntegration('keel builds what docker build builds', ['docker', 'busybox'
 
     expect(docker(['load', '-i', ours]).stdout).toContain(`${tag}:keel`);
     if (c.runs !== undefined) expect(docker(['run', '--rm', '--network=none', `${tag}:keel`]).stdout).toBe(c.runs);
+    else expect(docker(['run', '--rm', '--network=none', '--entrypoint', '/bin/busybox', `${tag}:keel`, 'true']).status).toBe(0);
     docker(['rmi', '-f', `${tag}:keel`, `${tag}:docker`], { check: false });
   });
 });
