@@ -66,7 +66,8 @@ export async function loadBaseImage(
   };
   const fs = new StageFs();
   for (const layer of image.layers) {
-    await applyTar(fs, await opts.store.open(layer.digest), layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : 'none', {
+    const compression = layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : layer.mediaType === MEDIA_TYPES.layerZstd ? 'zstd' : 'none';
+    await applyTar(fs, await opts.store.open(layer.digest), compression, {
       dest: '',
       contentDir: join(opts.extractDir, layer.diffId.slice(7)),
       whiteouts: true,

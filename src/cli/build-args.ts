@@ -79,7 +79,7 @@ export function parseBuildArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   const progress = (last('progress') ?? 'auto') as ProgressMode;
   if (!['auto', 'plain', 'tty', 'quiet'].includes(progress)) throw new UsageError(`--progress: want auto, plain, tty or quiet, not ${progress}`);
   const compression = last('compression');
-  if (compression !== undefined && compression !== 'gzip' && compression !== 'none') throw new UsageError('--compression: gzip or none');
+  if (compression !== undefined && compression !== 'gzip' && compression !== 'zstd' && compression !== 'none') throw new UsageError('--compression: gzip, zstd or none');
   const output = last('output');
   const sde = env.SOURCE_DATE_EPOCH;
   if (sde !== undefined && sde !== '' && !/^[0-9]+$/.test(sde)) throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds, not ${sde}`);
@@ -107,7 +107,7 @@ export function parseBuildArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     ...(platform === undefined ? {} : { platform }),
     timestamps: flags.has('preserve-timestamps') ? 'preserve' : 'normalize',
     ...(sde === undefined || sde === '' ? {} : { sourceDateEpoch: Number(sde) }),
-    ...(compression === undefined ? {} : { compression: compression as 'gzip' | 'none' }),
+    ...(compression === undefined ? {} : { compression: compression as 'gzip' | 'zstd' | 'none' }),
     ...(Object.keys(baseImages).length === 0 ? {} : { baseImages }),
   };
   return { options, progress, quiet: flags.has('quiet'), ...(iidfile === undefined ? {} : { iidfile }) };

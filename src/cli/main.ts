@@ -26,7 +26,7 @@ const USAGE = `Usage:
       -q, --quiet                      print only the image ID
       --platform OS/ARCH               the target platform
       --preserve-timestamps            keep source mtimes in layers (default: normalised)
-      --compression gzip|none          layer compression
+      --compression gzip|zstd|none     layer compression (zstd: docker >= 23 loads it)
       --base-image NAME=PATH           use this archive (docker save or OCI) for FROM/COPY --from NAME
   keel parse [--dump | --json] FILE    parse a Dockerfile (FILE may be - for stdin)
                                        --dump: BuildKit's AST dump (default); --json: the typed AST

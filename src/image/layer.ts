@@ -15,6 +15,7 @@ import { KeelError } from '../errors.js';
 import { HashCounter, type Digest } from './digest.js';
 import { MEDIA_TYPES, type LayerMediaType } from './media-types.js';
 import { ParallelGzip } from './parallel-gzip.js';
+import { ZstdFrames } from './zstd.js';
 
 /** What a file system entry carries besides its path and content. */
 export interface FileMeta {
@@ -42,7 +43,7 @@ export type LayerEntry =
   | (EntryBase & { readonly type: 'hardlink'; readonly target: string })
   | { readonly type: 'whiteout'; readonly path: string };
 
-export type Compression = 'gzip' | 'none';
+export type Compression = 'gzip' | 'zstd' | 'none';
 
 export interface Layer {
   readonly mediaType: LayerMediaType;
@@ -173,13 +174,14 @@ export async function storeLayer(
   const compression = options.compression ?? 'gzip';
   const diff = new HashCounter();
   const tar = writeLayerTar(entries);
-  const compressed: Transform[] = compression === 'gzip' ? [new ParallelGzip(zlib.Z_DEFAULT_COMPRESSION)] : [];
+  const compressed: Transform[] =
+    compression === 'gzip' ? [new ParallelGzip(zlib.Z_DEFAULT_COMPRESSION)] : compression === 'zstd' ? [new ZstdFrames()] : [];
   const out = new PassThrough();
   const stored = store.put(out, undefined, options.signal);
   await pipeline([tar, diff, ...compressed, out], options.signal === undefined ? {} : { signal: options.signal });
   const blob = await stored;
   return {
-    mediaType: compression === 'gzip' ? MEDIA_TYPES.layerGzip : MEDIA_TYPES.layer,
+    mediaType: compression === 'gzip' ? MEDIA_TYPES.layerGzip : compression === 'zstd' ? MEDIA_TYPES.layerZstd : MEDIA_TYPES.layer,
     digest: blob.digest,
     diffId: diff.digest(),
     size: blob.size,

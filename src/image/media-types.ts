@@ -5,6 +5,7 @@ export const MEDIA_TYPES = {
   config: 'application/vnd.oci.image.config.v1+json',
   layer: 'application/vnd.oci.image.layer.v1.tar',
   layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  layerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
 } as const;
 
-export type LayerMediaType = typeof MEDIA_TYPES.layer | typeof MEDIA_TYPES.layerGzip;
+export type LayerMediaType = typeof MEDIA_TYPES.layer | typeof MEDIA_TYPES.layerGzip | typeof MEDIA_TYPES.layerZstd;

@@ -102,7 +102,8 @@ export async function readImageArchive(path: string, store: BlobStore, platform:
       if (l.digest === undefined || !isDigest(l.digest)) return bad(path, 'a layer has no digest');
       const diffId = diffIds[i];
       if (diffId === undefined) return bad(path, 'the config has fewer diff_ids than the manifest has layers');
-      const mediaType = (l.mediaType ?? '').endsWith('gzip') ? MEDIA_TYPES.layerGzip : MEDIA_TYPES.layer;
+      const m = l.mediaType ?? '';
+      const mediaType = m.endsWith('gzip') ? MEDIA_TYPES.layerGzip : m.endsWith('zstd') ? MEDIA_TYPES.layerZstd : MEDIA_TYPES.layer;
       return { mediaType, digest: l.digest, diffId, size: l.size ?? 0 } as Layer;
     });
     return { config, layers };

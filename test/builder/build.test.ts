@@ -237,3 +237,17 @@ test.each<[string, string, string, RegExp]>([
   expect(isKeelError(e, code as never)).toBe(true);
   expect((e as Error).message).toMatch(message);
 });
+
+test("compression: 'zstd' gives the same tree as gzip, reproducibly, and can be a base image in turn", async () => {
+  const ctx = await context(FILES);
+  const gz = await build({ context: ctx, cacheDir: join(dir, 'c'), output: { type: 'oci-archive', path: join(dir, 'gz.tar') } });
+  const zs = await build({ context: ctx, cacheDir: join(dir, 'c'), compression: 'zstd', tags: ['z:1'], output: { type: 'oci-archive', path: join(dir, 'zs.tar') } });
+  const again = await build({ context: ctx, cacheDir: join(dir, 'c2'), compression: 'zstd', tags: ['z:1'] });
+  expect(again.manifestDigest).toBe(zs.manifestDigest);
+  expect(zs.image.manifest.layers.map((l) => l.mediaType)).toEqual(['application/vnd.oci.image.layer.v1.tar+zstd']);
+  expect(zs.layers.map((l) => l.diffId)).toEqual(gz.layers.map((l) => l.diffId));
+  expect((await flattenArchive(join(dir, 'zs.tar'))).tree).toEqual((await flattenArchive(join(dir, 'gz.tar'))).tree);
+  const child = await context({ Dockerfile: 'FROM z:1\nCOPY extra /app/\n', extra: 'e' }, 'child');
+  const r = await build({ context: child, cacheDir: join(dir, 'c'), baseImages: { 'z:1': join(dir, 'zs.tar') } });
+  expect(r.layers.map((l) => l.diffId)).toEqual([...zs.layers.map((l) => l.diffId), expect.stringMatching(/^sha256:/)]);
+});

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
+import { decompress as zstdDecompress } from 'fzstd';
 
 export interface TreeEntry {
   type: string;
@@ -59,6 +60,7 @@ export async function flattenArchive(path: string): Promise<FlatImage> {
   for (const layerPath of m.Layers) {
     let data = files.get(clean(layerPath)) as Buffer;
     if (data[0] === 0x1f && data[1] === 0x8b) data = gunzipSync(data);
+    else if (data.length >= 4 && data.readUInt32LE(0) === 0xfd2fb528) data = Buffer.from(zstdDecompress(data));
     for (const e of await untar(data)) {
       const name = clean(e.name);
       const base = name.slice(name.lastIndexOf('/') + 1);
