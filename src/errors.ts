@@ -24,6 +24,12 @@ export const KEEL_ERROR_CODES = [
   'E_DIGEST',
   'E_DIGEST_MISMATCH',
   'E_BLOB_NOT_FOUND',
+  // registries
+  'E_REFERENCE',
+  'E_REGISTRY',
+  'E_AUTH',
+  'E_NOT_FOUND',
+  'E_PLATFORM',
   // build
   'E_BUILD_INPUT',
   'E_CONTEXT_ESCAPE',

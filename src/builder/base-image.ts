@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { BlobStore } from '../cache/blob-store.js';
-import type { HistoryEntry, Platform } from '../image/image.js';
+import type { HistoryEntry, ImageConfig, Platform } from '../image/image.js';
 import type { Layer } from '../image/layer.js';
 import { MEDIA_TYPES } from '../image/media-types.js';
 import { readImageArchive } from '../image/read-archive.js';
@@ -35,11 +35,19 @@ export function findBaseImage(given: Readonly<Record<string, string>>, name: str
   return wanted === undefined ? undefined : Object.entries(given).find(([k]) => full(k) === wanted)?.[1];
 }
 
+/** A base image from an archive file (docker save or OCI). */
 export async function loadBaseImage(
   path: string,
   opts: { readonly store: BlobStore; readonly platform: Platform; readonly extractDir: string },
 ): Promise<BaseImage> {
-  const image = await readImageArchive(path, opts.store, opts.platform);
+  return baseFromImage(await readImageArchive(path, opts.store, opts.platform), opts);
+}
+
+/** An image whose config and layers are in the store, as the start of a stage. */
+export async function baseFromImage(
+  image: { readonly config: ImageConfig; readonly layers: readonly Layer[] },
+  opts: { readonly store: BlobStore; readonly extractDir: string },
+): Promise<BaseImage> {
   const c = image.config.config ?? {};
   const env = (c.Env ?? []).map((e) => {
     const i = e.indexOf('=');
@@ -52,7 +60,7 @@ export async function loadBaseImage(
     labels: new Map(Object.entries(c.Labels ?? {})),
     exposedPorts: new Set(Object.keys(c.ExposedPorts ?? {})),
     volumes: new Set(Object.keys(c.Volumes ?? {})),
-    workdir: (c.WorkingDir ?? '').replace(/^\/+/, '').replace(/\/+$/, ''),
+    ...(c.WorkingDir ? { workdir: c.WorkingDir.replace(/^\/+/, '').replace(/\/+$/, '') } : {}),
     cmdSetInStage: false,
     onBuild: [...(c.OnBuild ?? [])],
     argsEscaped: c.ArgsEscaped ?? false,

@@ -22,7 +22,10 @@ import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-ke
 import { download, isRemote, redactUrl } from './download.js';
 import { loadContext, ignorePatterns, type BuildContext } from './context.js';
 import { applyTar, sniffArchive, type Compression as ArchiveCompression } from './apply-tar.js';
-import { findBaseImage, loadBaseImage } from './base-image.js';
+import { baseFromImage, findBaseImage, loadBaseImage, type BaseImage } from './base-image.js';
+import { pullImage, type PullPolicy } from '../registry/pull.js';
+import { formatReference, parseReference, type Reference } from '../registry/reference.js';
+import type { AuthOption } from '../registry/credentials.js';
 import { copyInto, destination, type Owner } from './copy.js';
 import { hasGoWildcard } from './go-match.js';
 import { DockerfileError } from './errors.js';
@@ -67,6 +70,18 @@ export interface BuildOptions {
    * `COPY --from` uses: `{ 'node:20': '/images/node-20.tar' }`. Registry pulls are their own issue.
    */
   readonly baseImages?: Readonly<Record<string, string>>;
+  /**
+   * Other base images come from their registry: 'missing' (default) asks for a tag's current digest
+   * (one HEAD request) and downloads only blobs it does not have; 'always' fetches the manifest
+   * again; 'never' uses only what is stored.
+   */
+  readonly pull?: PullPolicy;
+  /** Registries to speak plain HTTP to (loopback ones always are). */
+  readonly insecureRegistries?: readonly string[];
+  /** Credentials by registry; otherwise Docker's config.json and credential helpers are used. */
+  readonly auth?: AuthOption;
+  /** Where Docker's config.json is. @default ~/.docker */
+  readonly dockerConfigDir?: string;
 }
 
 export interface BuildResult {
@@ -84,6 +99,8 @@ const NORMALIZED_MTIME = 315532800;
 interface StageState {
   /** Where this stage is in the Dockerfile, to name its steps across builds. */
   readonly id: string;
+  /** The registry image it started from (for the output's base annotations). */
+  readonly base?: { readonly name: string; readonly digest: Digest };
   readonly fs: StageFs;
   readonly cfg: StageConfig;
   readonly vars: Map<string, string>;
@@ -111,7 +128,7 @@ function emptyStage(id: string): StageState {
       labels: new Map(),
       exposedPorts: new Set(),
       volumes: new Set(),
-      workdir: '',
+      workdir: '', // BuildKit gives scratch a WorkingDir of / (dockerfile2llb/image.go)
       cmdSetInStage: false,
       onBuild: [],
       argsEscaped: false,
@@ -132,7 +149,10 @@ function inherit(base: StageState, id: string): StageState {
     onBuild: [...base.cfg.onBuild],
     cmdSetInStage: false,
   };
-  return { id, fs: base.fs.clone(), cfg, vars: new Map(cfg.env), layers: [...base.layers], history: [...base.history] };
+  return {
+    id, fs: base.fs.clone(), cfg, vars: new Map(cfg.env), layers: [...base.layers], history: [...base.history],
+    ...(base.base === undefined ? {} : { base: base.base }),
+  };
 }
 
 function parseChmod(spec: string): number {
@@ -188,7 +208,12 @@ class Builder {
     }
     await this.hasher.save();
     const final = states.get(target.index) as StageState;
-    const image = assembleImage(this.imageConfig(final), final.layers);
+    // which base the image was built on (OCI's standard annotations)
+    const annotations = final.base === undefined ? undefined : {
+      'org.opencontainers.image.base.name': final.base.name,
+      'org.opencontainers.image.base.digest': final.base.digest,
+    };
+    const image = assembleImage(this.imageConfig(final), final.layers, annotations);
     const tags = this.opts.tags ?? [];
     const out = this.opts.output;
     if (out?.type === 'oci-archive') await writeOciArchive(image, tags, this.store, out.path, this.opts.signal);
@@ -282,7 +307,7 @@ class Builder {
       }
       case 'WORKDIR': {
         const p = word(ins.path.value);
-        const wd = p.startsWith('/') ? p : join('/', s.cfg.workdir, p);
+        const wd = p.startsWith('/') ? p : join('/', s.cfg.workdir ?? '', p);
         const tree = wd.replace(/^\/+/, '').replace(/\/+$/, '');
         s.cfg.workdir = tree;
         const created: string[] = [];
@@ -342,7 +367,7 @@ class Builder {
         docs.set(h.heredoc.name, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: this.createdMtime(), size: bytes.length, source: { kind: 'bytes', data: bytes } });
       }
       written.push(...copyInto(s.fs, {
-        instruction: ins.kind, from: docs, fromContext: true, sources: heredocs.map((h) => h.heredoc.name), dest, workdir: s.cfg.workdir,
+        instruction: ins.kind, from: docs, fromContext: true, sources: heredocs.map((h) => h.heredoc.name), dest, workdir: s.cfg.workdir ?? '',
         ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: [], mtime, createdMtime: this.createdMtime(),
       }));
     }
@@ -351,7 +376,7 @@ class Builder {
     const plain = paths.filter((p) => !archives.has(p));
     if (plain.length > 0) {
       written.push(...copyInto(s.fs, {
-        instruction: ins.kind, from: source, fromContext: from === undefined, sources: plain, dest, workdir: s.cfg.workdir,
+        instruction: ins.kind, from: source, fromContext: from === undefined, sources: plain, dest, workdir: s.cfg.workdir ?? '',
         ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: ins.exclude, mtime, createdMtime: this.createdMtime(),
         parents: ins.kind === 'COPY' && ins.parents,
       }));
@@ -367,7 +392,7 @@ class Builder {
         });
       }
       written.push(...copyInto(s.fs, {
-        instruction: 'ADD', from: downloads, fromContext: true, sources: [...downloads.paths()], dest, workdir: s.cfg.workdir,
+        instruction: 'ADD', from: downloads, fromContext: true, sources: [...downloads.paths()], dest, workdir: s.cfg.workdir ?? '',
         ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: [], mtime: (m) => m, createdMtime: this.createdMtime(),
       }));
     }
@@ -375,7 +400,7 @@ class Builder {
       const node = source.get(source.resolve(cleanPath(archive), true)) as Extract<FsNode, { type: 'file' }>;
       const id = node.source.kind === 'bytes' ? sha256(node.source.data).slice(7) : await this.hasher.hash(node.source.path, node.source.fingerprint);
       written.push(...await applyTar(s.fs, toStream(openSource(node.source, node.size)), compression, {
-        dest: destination(dest, s.cfg.workdir).path,
+        dest: destination(dest, s.cfg.workdir ?? '').path,
         contentDir: join(this.cacheDir, 'extract', id),
         whiteouts: false,
         ...(owner === undefined ? {} : { owner }),
@@ -402,21 +427,36 @@ class Builder {
     return found;
   }
 
-  /** A base image from `baseImages`, read once per build (base-image.ts). */
+  /** A base image, read once per build: from `baseImages` if given there, else from its registry. */
   private async baseImage(name: string): Promise<StageState> {
     const path = findBaseImage(this.opts.baseImages ?? {}, name);
-    if (path === undefined) {
-      throw new KeelError('E_UNSUPPORTED', `FROM ${name}: pulling from a registry lands with the registry issue; give the image as an archive with baseImages (--base-image ${name}=IMAGE.tar)`);
-    }
-    let loading = this.bases.get(path);
+    const key = path ?? `registry:${name}`;
+    let loading = this.bases.get(key);
     if (loading === undefined) {
-      // stages start from inherit(base): the loaded image itself is never changed
-      loading = loadBaseImage(path, { store: this.store, platform: this.platform, extractDir: join(this.cacheDir, 'extract') }).then(
-        (base): StageState => ({ id: '', fs: base.fs, cfg: base.cfg, vars: new Map(base.cfg.env), layers: [...base.layers], history: [...base.history] }),
-      );
-      this.bases.set(path, loading);
+      loading = this.loadBase(name, path);
+      this.bases.set(key, loading);
     }
     return loading;
+  }
+
+  private async loadBase(name: string, path: string | undefined): Promise<StageState> {
+    const extractDir = join(this.cacheDir, 'extract');
+    // stages start from inherit(base): the loaded image itself is never changed
+    const asStage = (base: BaseImage, origin?: StageState['base']): StageState => ({
+      id: '', fs: base.fs, cfg: base.cfg, vars: new Map(base.cfg.env), layers: [...base.layers], history: [...base.history],
+      ...(origin === undefined ? {} : { base: origin }),
+    });
+    if (path !== undefined) return asStage(await loadBaseImage(path, { store: this.store, platform: this.platform, extractDir }));
+    const ref = parseReference(name);
+    const pulled = await pullImage(ref, this.store, this.platform, {
+      refsDir: join(this.cacheDir, 'refs'),
+      ...(this.opts.pull === undefined ? {} : { pull: this.opts.pull }),
+      ...(this.opts.insecureRegistries === undefined ? {} : { insecureRegistries: this.opts.insecureRegistries }),
+      ...(this.opts.auth === undefined ? {} : { auth: this.opts.auth }),
+      ...(this.opts.dockerConfigDir === undefined ? {} : { dockerConfigDir: this.opts.dockerConfigDir }),
+      ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
+    });
+    return asStage(await baseFromImage(pulled, { store: this.store, extractDir }), { name: formatReference({ ...ref, digest: undefined } as Reference), digest: pulled.digest });
   }
 
   private async loadContext(): Promise<BuildContext> {
@@ -508,7 +548,7 @@ class Builder {
       ...(c.entrypoint === undefined ? {} : { Entrypoint: c.entrypoint }),
       ...(c.cmd === undefined ? {} : { Cmd: c.cmd }),
       ...(set(c.volumes) === undefined ? {} : { Volumes: set(c.volumes) }),
-      WorkingDir: `/${c.workdir}`,
+      ...(c.workdir === undefined ? {} : { WorkingDir: `/${c.workdir}` }),
       ...(c.labels.size === 0 ? {} : { Labels: Object.fromEntries(c.labels) }),
       ...(c.stopSignal === undefined ? {} : { StopSignal: c.stopSignal }),
       ...(c.healthcheck === undefined ? {} : { Healthcheck: c.healthcheck }),

@@ -16,7 +16,8 @@ export interface StageConfig {
   exposedPorts: Set<string>;
   volumes: Set<string>;
   user?: string;
-  workdir: string;
+  /** The working directory as a tree path ('' is /); undefined when the image sets none (paths then resolve from /). */
+  workdir?: string;
   cmd?: readonly string[];
   entrypoint?: readonly string[];
   cmdSetInStage: boolean;

@@ -68,6 +68,7 @@ export interface Manifest {
   readonly mediaType: typeof MEDIA_TYPES.manifest;
   readonly config: Descriptor;
   readonly layers: readonly Descriptor[];
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /** JSON with object keys sorted at every level (arrays keep their order). */
@@ -101,13 +102,14 @@ export interface BuiltImage {
   readonly layers: readonly Layer[];
 }
 
-export function assembleImage(config: ImageConfig, layers: readonly Layer[]): BuiltImage {
+export function assembleImage(config: ImageConfig, layers: readonly Layer[], annotations?: Readonly<Record<string, string>>): BuiltImage {
   const configBlob = jsonBlob(config);
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.manifest,
     config: { mediaType: MEDIA_TYPES.config, digest: configBlob.digest, size: configBlob.size },
     layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    ...(annotations === undefined || Object.keys(annotations).length === 0 ? {} : { annotations }),
   };
   return { config, configBlob, manifest, manifestBlob: jsonBlob(manifest), layers };
 }

@@ -7,13 +7,15 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox';
+export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry';
 
 const required = process.env.KEEL_REQUIRE_INTEGRATION === '1';
 export const DOCKER_HOST = process.env.KEEL_DOCKER_HOST ?? process.env.DOCKER_HOST;
 /** The Debian docker.io client (SPEC.md: a newer client on PATH may lack buildx). */
 const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 export const BUSYBOX = '/bin/busybox';
+/** An open registry on loopback (scripts/test-env.sh starts one at 127.0.0.1:5000). */
+export const REGISTRY = process.env.KEEL_REGISTRY;
 
 function present(c: Component): boolean {
   switch (c) {
@@ -22,6 +24,8 @@ function present(c: Component): boolean {
     case 'skopeo':
     case 'umoci':
       return run('which', [c], { check: false }).status === 0;
+    case 'registry':
+      return REGISTRY !== undefined && run('curl', ['-fsS', `http://${REGISTRY}/v2/`], { check: false }).status === 0;
     case 'busybox':
       // Debian's busybox-static (the plain busybox package is dynamically linked)
       return existsSync(BUSYBOX) && run('dpkg', ['-s', 'busybox-static'], { check: false }).status === 0;

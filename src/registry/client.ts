@@ -1,0 +1,196 @@
+/**
+ * A client for one repository of an OCI distribution registry (the Docker Registry HTTP API v2):
+ * manifests by tag or digest, blobs streamed into the blob store and verified. Authentication
+ * follows the registry's WWW-Authenticate challenge: Bearer (a token from the realm, for the
+ * challenge's service and scope; Docker Hub, GHCR, ECR style) or Basic. 429, 5xx and dropped
+ * connections are retried with backoff. No secret or token ever appears in an error.
+ */
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { BlobStore } from '../cache/blob-store.js';
+import { KeelError } from '../errors.js';
+import { sha256, type Digest } from '../image/digest.js';
+import { findCredential, type AuthOption, type Credential } from './credentials.js';
+import { apiHost, schemeFor } from './reference.js';
+
+export const MANIFEST_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+];
+
+export interface RegistryOptions {
+  /** Registries to speak plain HTTP to (loopback ones always are). */
+  readonly insecureRegistries?: readonly string[];
+  /** Explicit credentials by registry (`{ 'ghcr.io': { username, password } }`). */
+  readonly auth?: AuthOption;
+  /** Where Docker's config.json is. @default ~/.docker */
+  readonly dockerConfigDir?: string;
+  readonly signal?: AbortSignal;
+  /** Tries per request for 429/5xx/dropped connections. @default 4 */
+  readonly attempts?: number;
+}
+
+export interface FetchedManifest {
+  readonly bytes: Buffer;
+  readonly digest: Digest;
+  readonly mediaType: string;
+}
+
+type Challenge = { scheme: 'bearer'; realm: string; service?: string; scope?: string } | { scheme: 'basic' };
+
+function parseChallenge(header: string | null): Challenge | undefined {
+  if (header === null) return undefined;
+  const m = /^(\w+)\s+(.*)$/.exec(header.trim());
+  if (m === null) return undefined;
+  const params: Record<string, string> = {};
+  for (const p of (m[2] as string).matchAll(/(\w+)="([^"]*)"/g)) params[(p[1] as string).toLowerCase()] = p[2] as string;
+  const scheme = (m[1] as string).toLowerCase();
+  if (scheme === 'basic') return { scheme: 'basic' };
+  if (scheme === 'bearer' && params.realm) {
+    return { scheme: 'bearer', realm: params.realm, ...(params.service ? { service: params.service } : {}), ...(params.scope ? { scope: params.scope } : {}) };
+  }
+  return undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class RegistryClient {
+  private readonly base: string;
+  private authorization: string | undefined;
+  private credential: Credential | undefined | null = null; // null: not looked up yet
+
+  constructor(
+    readonly registry: string,
+    readonly repository: string,
+    private readonly opts: RegistryOptions = {},
+  ) {
+    this.base = `${schemeFor(registry, opts.insecureRegistries)}://${apiHost(registry)}/v2/${repository}`;
+  }
+
+  private async getCredential(): Promise<Credential | undefined> {
+    if (this.credential === null) this.credential = await findCredential(this.registry, this.opts);
+    return this.credential;
+  }
+
+  /** One request with auth and retries; the caller consumes or cancels the body. */
+  private async request(method: 'GET' | 'HEAD', path: string, accept?: string): Promise<Response> {
+    const attempts = this.opts.attempts ?? 4;
+    let authTried = false;
+    for (let attempt = 1; ; attempt++) {
+      const headers: Record<string, string> = {};
+      if (accept !== undefined) headers.accept = accept;
+      if (this.authorization !== undefined) headers.authorization = this.authorization;
+      let response: Response;
+      try {
+        response = await fetch(`${this.base}${path}`, { method, headers, redirect: 'follow', ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
+      } catch (e) {
+        if (this.opts.signal?.aborted) throw new KeelError('E_ABORTED', 'pull aborted');
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        if (attempt < attempts) {
+          await sleep(200 * 2 ** (attempt - 1));
+          continue;
+        }
+        throw new KeelError('E_REGISTRY', `registry ${this.registry} is not reachable: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+      }
+      if (response.status === 401 && !authTried) {
+        authTried = true;
+        const challenge = parseChallenge(response.headers.get('www-authenticate'));
+        await response.body?.cancel();
+        await this.authenticate(challenge);
+        attempt--; // an auth round trip is not a failed attempt
+        continue;
+      }
+      if ((response.status === 429 || response.status >= 500) && attempt < attempts) {
+        await response.body?.cancel();
+        const retryAfter = Number(response.headers.get('retry-after'));
+        await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 10) * 1000 : 200 * 2 ** (attempt - 1));
+        continue;
+      }
+      return response;
+    }
+  }
+
+  private async authenticate(challenge: Challenge | undefined): Promise<void> {
+    const cred = await this.getCredential();
+    if (challenge === undefined || challenge.scheme === 'basic') {
+      if (cred === undefined) throw this.authError(401, undefined);
+      this.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
+      return;
+    }
+    const url = new URL(challenge.realm);
+    if (challenge.service) url.searchParams.set('service', challenge.service);
+    url.searchParams.set('scope', challenge.scope ?? `repository:${this.repository}:pull`);
+    const headers: Record<string, string> = {};
+    if (cred !== undefined) headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
+    let r: Response;
+    try {
+      r = await fetch(url, { headers, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
+    } catch (e) {
+      throw new KeelError('E_REGISTRY', `the token service of ${this.registry} (${url.origin}) is not reachable: ${(e as Error).message}`);
+    }
+    if (!r.ok) {
+      await r.body?.cancel();
+      throw this.authError(r.status, cred);
+    }
+    const body = (await r.json()) as { token?: string; access_token?: string };
+    const token = body.token ?? body.access_token;
+    if (!token) throw new KeelError('E_AUTH', `the token service of ${this.registry} answered without a token`);
+    this.authorization = `Bearer ${token}`;
+  }
+
+  private authError(status: number, cred: Credential | undefined): KeelError {
+    const tried = cred === undefined ? 'no credentials were found (auth option, Docker config.json, credential helpers)' : `the credentials from ${cred.source} were refused`;
+    return new KeelError('E_AUTH', `${this.registry} refused access to ${this.repository} (HTTP ${status}): ${tried}`);
+  }
+
+  private async failure(r: Response, what: string): Promise<never> {
+    let detail = '';
+    try {
+      const body = (await r.text()).slice(0, 64 * 1024);
+      const errors = (JSON.parse(body) as { errors?: Array<{ code?: string; message?: string }> }).errors ?? [];
+      detail = errors.map((e) => `${e.code ?? ''}${e.message ? `: ${e.message}` : ''}`).join('; ');
+    } catch {
+      // not a registry error body
+    }
+    if (r.status === 401 || r.status === 403) throw this.authError(r.status, await this.getCredential());
+    if (r.status === 404) throw new KeelError('E_NOT_FOUND', `${what} not found in ${this.registry}/${this.repository}${detail ? ` (${detail})` : ''}`);
+    throw new KeelError('E_REGISTRY', `${this.registry}: ${what}: HTTP ${r.status}${detail ? ` (${detail})` : ''}`);
+  }
+
+  /** The digest a tag points at, with a HEAD request (undefined when the registry does not say). */
+  async resolveTag(tag: string): Promise<Digest | undefined> {
+    const r = await this.request('HEAD', `/manifests/${tag}`, MANIFEST_TYPES.join(', '));
+    if (!r.ok) return this.failure(r, `tag ${tag}`);
+    const d = r.headers.get('docker-content-digest');
+    return d !== null && /^sha256:[a-f0-9]{64}$/.test(d) ? (d as Digest) : undefined;
+  }
+
+  /** A manifest or index by tag or digest; by digest, its bytes are checked against it. */
+  async manifest(tagOrDigest: string): Promise<FetchedManifest> {
+    const r = await this.request('GET', `/manifests/${tagOrDigest}`, MANIFEST_TYPES.join(', '));
+    if (!r.ok) return this.failure(r, `manifest ${tagOrDigest}`);
+    const bytes = Buffer.from(await r.arrayBuffer());
+    if (bytes.length > 4 << 20) throw new KeelError('E_REGISTRY', `${this.registry}: manifest ${tagOrDigest} is larger than 4 MiB`);
+    const digest = sha256(bytes);
+    if (tagOrDigest.startsWith('sha256:') && digest !== tagOrDigest) {
+      throw new KeelError('E_DIGEST_MISMATCH', `${this.registry}/${this.repository}: manifest ${tagOrDigest} has content ${digest}`);
+    }
+    const mediaType = (r.headers.get('content-type') ?? '').split(';')[0]?.trim() || ((JSON.parse(bytes.toString()) as { mediaType?: string }).mediaType ?? '');
+    return { bytes, digest, mediaType };
+  }
+
+  /** Stream a blob into the store, verified against its digest (nothing is stored on a mismatch). */
+  async fetchBlob(digest: Digest, store: BlobStore, size: number): Promise<void> {
+    if ((await store.stat(digest)) === size) return;
+    const r = await this.request('GET', `/blobs/${digest}`);
+    if (!r.ok || r.body === null) return this.failure(r, `blob ${digest}`);
+    try {
+      await store.put(Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), digest, this.opts.signal);
+    } catch (e) {
+      if (e instanceof KeelError) throw e;
+      throw new KeelError('E_REGISTRY', `${this.registry}: download of ${digest} broke off: ${(e as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Pull an image into the blob store. A digest reference needs no request once its blobs are
+ * stored; a tag costs one HEAD request (for its current digest) when the image is already stored;
+ * `pull: 'never'` uses only what an earlier pull recorded. Manifest lists and OCI indexes resolve
+ * to the target platform. Every blob is verified against its digest as it streams in.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { BlobStore } from '../cache/blob-store.js';
+import { KeelError } from '../errors.js';
+import { isDigest, type Digest } from '../image/digest.js';
+import type { ImageConfig, Platform } from '../image/image.js';
+import type { Layer } from '../image/layer.js';
+import { MEDIA_TYPES } from '../image/media-types.js';
+import { RegistryClient, type RegistryOptions } from './client.js';
+import { formatReference, type Reference } from './reference.js';
+
+export type PullPolicy = 'missing' | 'always' | 'never';
+
+export interface PulledImage {
+  readonly config: ImageConfig;
+  readonly layers: readonly Layer[];
+  /** The digest of the (platform) manifest used. */
+  readonly digest: Digest;
+}
+
+interface ManifestJson {
+  mediaType?: string;
+  manifests?: Array<{ digest?: string; platform?: Platform & { variant?: string } }>;
+  config?: { digest?: string; size?: number };
+  layers?: Array<{ mediaType?: string; digest?: string; size?: number }>;
+}
+
+const layerType = (m: string | undefined): Layer['mediaType'] =>
+  m?.endsWith('zstd') ? MEDIA_TYPES.layerZstd : m?.endsWith('gzip') || m?.endsWith('.tar.gzip') ? MEDIA_TYPES.layerGzip : m?.endsWith('tar') ? MEDIA_TYPES.layer : MEDIA_TYPES.layerGzip;
+
+async function storedJson(store: BlobStore, digest: Digest): Promise<Buffer | undefined> {
+  if ((await store.stat(digest)) === undefined) return undefined;
+  const parts: Buffer[] = [];
+  for await (const c of await store.open(digest)) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** Where the tag -> digest answers of earlier pulls are kept (for `pull: 'never'`). */
+function refFile(refsDir: string, ref: Reference): string {
+  return join(refsDir, `${createHash('sha256').update(formatReference({ ...ref, digest: undefined } as Reference)).digest('hex')}.json`);
+}
+
+async function recordRef(refsDir: string, ref: Reference, digest: Digest): Promise<void> {
+  await mkdir(refsDir, { recursive: true });
+  const file = refFile(refsDir, ref);
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(tmp, JSON.stringify({ reference: formatReference(ref), digest }));
+  await rename(tmp, file).finally(() => rm(tmp, { force: true }));
+}
+
+export async function pullImage(
+  ref: Reference,
+  store: BlobStore,
+  platform: Platform,
+  opts: RegistryOptions & { readonly pull?: PullPolicy; readonly refsDir: string; readonly jobs?: number },
+): Promise<PulledImage> {
+  const client = new RegistryClient(ref.registry, ref.repository, opts);
+  const name = formatReference(ref);
+  const policy = opts.pull ?? 'missing';
+
+  // 1. the digest to use
+  let top: Digest | undefined = ref.digest;
+  if (top === undefined) {
+    if (policy === 'never') {
+      const known = await readFile(refFile(opts.refsDir, ref), 'utf8').then((t) => (JSON.parse(t) as { digest?: string }).digest, () => undefined);
+      if (known === undefined || !isDigest(known)) throw new KeelError('E_NOT_FOUND', `${name} has not been pulled before, and pulling is off (pull: 'never')`);
+      top = known;
+    } else {
+      top = await client.resolveTag(ref.tag ?? 'latest');
+    }
+  }
+
+  // 2. the manifest (or index), from the store when it is there
+  const manifestBytes = async (digestOrTag: string): Promise<{ bytes: Buffer; digest: Digest }> => {
+    if (isDigest(digestOrTag) && policy !== 'always') {
+      const have = await storedJson(store, digestOrTag);
+      if (have !== undefined) return { bytes: have, digest: digestOrTag };
+    }
+    if (policy === 'never') throw new KeelError('E_NOT_FOUND', `${name}: manifest ${digestOrTag} is not stored, and pulling is off`);
+    const m = await client.manifest(digestOrTag);
+    await store.put(Readable.from([m.bytes]), m.digest);
+    return m;
+  };
+  let { bytes, digest } = await manifestBytes(top ?? ref.tag ?? 'latest');
+  if (ref.tag !== undefined && ref.digest === undefined) await recordRef(opts.refsDir, ref, digest);
+  let manifest = JSON.parse(bytes.toString('utf8')) as ManifestJson;
+
+  // 3. an index: the manifest for the platform
+  if (manifest.manifests !== undefined) {
+    const matches = manifest.manifests.filter((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture);
+    const chosen = matches.find((d) => platform.variant === undefined || d.platform?.variant === platform.variant) ?? matches[0];
+    if (chosen?.digest === undefined || !isDigest(chosen.digest)) {
+      const offered = manifest.manifests.map((d) => `${d.platform?.os}/${d.platform?.architecture}${d.platform?.variant ? `/${d.platform.variant}` : ''}`);
+      throw new KeelError('E_PLATFORM', `${name} has no image for ${platform.os}/${platform.architecture} (it has ${offered.join(', ') || 'none'})`);
+    }
+    ({ bytes, digest } = await manifestBytes(chosen.digest));
+    manifest = JSON.parse(bytes.toString('utf8')) as ManifestJson;
+  }
+
+  // 4. config and layers
+  const configDigest = manifest.config?.digest;
+  if (configDigest === undefined || !isDigest(configDigest)) throw new KeelError('E_REGISTRY', `${name}: the manifest names no config`);
+  const fetchBlob = async (d: Digest, size: number): Promise<void> => {
+    if ((await store.stat(d)) === size) return;
+    if (policy === 'never') throw new KeelError('E_NOT_FOUND', `${name}: blob ${d} is not stored, and pulling is off`);
+    await client.fetchBlob(d, store, size);
+  };
+  await fetchBlob(configDigest, manifest.config?.size ?? -1);
+  const config = JSON.parse(((await storedJson(store, configDigest)) as Buffer).toString('utf8')) as ImageConfig;
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  const layers: Layer[] = (manifest.layers ?? []).map((l, i) => {
+    if (l.digest === undefined || !isDigest(l.digest) || diffIds[i] === undefined) throw new KeelError('E_REGISTRY', `${name}: layer ${i} does not match its config`);
+    return { mediaType: layerType(l.mediaType), digest: l.digest, diffId: diffIds[i] as Digest, size: l.size ?? 0 };
+  });
+  // a few downloads at once
+  const queue = [...layers];
+  const worker = async (): Promise<void> => {
+    for (let l = queue.shift(); l !== undefined; l = queue.shift()) await fetchBlob(l.digest, l.size);
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.jobs ?? 3, Math.max(1, layers.length)) }, worker));
+  return { config, layers, digest };
+}

@@ -1,0 +1,111 @@
+/**
+ * FROM images pulled from a real registry (Debian's docker-registry on 127.0.0.1, SPEC.md section
+ * 8): a busybox base pushed there with skopeo, built on by keel and by docker build, compared and
+ * run; a multi-platform index resolved to the right platform; pull policies and digests.
+ */
+import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build, isKeelError } from '../../src';
+import { comparableConfig, flattenArchive } from '../support/image-tree';
+import { BUSYBOX, REGISTRY, describeIntegration, docker, run } from '../support/integration';
+
+describeIntegration('FROM an image in a registry', ['docker', 'busybox', 'skopeo', 'registry'], () => {
+  let dir: string;
+  let base: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'keel-pull-'));
+    const rootfs = join(dir, 'rootfs');
+    await mkdir(join(rootfs, 'bin'), { recursive: true });
+    await mkdir(join(rootfs, 'etc'));
+    await copyFile(BUSYBOX, join(rootfs, 'bin', 'busybox'));
+    for (const a of ['sh', 'cat', 'echo', 'id']) await symlink('busybox', join(rootfs, 'bin', a));
+    await writeFile(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nweb:x:33:33::/srv:/bin/sh\n');
+    run('tar', ['-C', rootfs, '-cf', join(dir, 'rootfs.tar'), '.']);
+    docker(['import', '-c', 'ENV PATH=/bin', join(dir, 'rootfs.tar'), 'keel-test/pull-base:1']);
+    docker(['save', '-o', join(dir, 'base.tar'), 'keel-test/pull-base:1']);
+    base = `${REGISTRY}/keel-test/busybox:1`;
+    run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-archive:${join(dir, 'base.tar')}`, `docker://${base}`]);
+    docker(['rmi', '-f', 'keel-test/pull-base:1'], { check: false });
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('keel and docker build the same image on a pulled base; it runs, and records its base', async () => {
+    const ctx = join(dir, 'ctx');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY --chown=web hello.txt /srv/\nUSER web\nCMD ["cat", "/srv/hello.txt"]\n`);
+    await writeFile(join(ctx, 'hello.txt'), 'pulled\n');
+    const ours = join(dir, 'keel.tar');
+    const r = await build({ context: ctx, cacheDir: join(dir, 'cache'), tags: ['keel-test/on-pulled:keel'], output: { type: 'oci-archive', path: ours } });
+    expect(r.image.manifest.annotations?.['org.opencontainers.image.base.name']).toBe(`${base}`);
+    expect(r.image.manifest.annotations?.['org.opencontainers.image.base.digest']).toMatch(/^sha256:[0-9a-f]{64}$/);
+    docker(['build', '--network=none', '-q', '-t', 'keel-test/on-pulled:docker', ctx]);
+    docker(['save', '-o', join(dir, 'docker.tar'), 'keel-test/on-pulled:docker']);
+    const [a, b] = await Promise.all([flattenArchive(ours), flattenArchive(join(dir, 'docker.tar'))]);
+    expect(a.tree).toEqual(b.tree);
+    expect(comparableConfig(a.config)).toEqual(comparableConfig(b.config));
+    docker(['load', '-i', ours]);
+    expect(docker(['run', '--rm', '--network=none', 'keel-test/on-pulled:keel']).stdout).toBe('pulled\n');
+    docker(['rmi', '-f', 'keel-test/on-pulled:keel', 'keel-test/on-pulled:docker', base], { check: false });
+
+    // by digest, and with pull: 'never' once pulled, the same base is used
+    const digest = r.image.manifest.annotations?.['org.opencontainers.image.base.digest'] as string;
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${REGISTRY}/keel-test/busybox@${digest}\nCOPY --chown=web hello.txt /srv/\nUSER web\nCMD ["cat", "/srv/hello.txt"]\n`);
+    const byDigest = await build({ context: ctx, cacheDir: join(dir, 'cache') });
+    expect(byDigest.layers.map((l) => l.diffId)).toEqual(r.layers.map((l) => l.diffId));
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY hello.txt /\n`);
+    await expect(build({ context: ctx, cacheDir: join(dir, 'cache'), pull: 'never' })).resolves.toBeDefined();
+    const fresh = await build({ context: ctx, cacheDir: join(dir, 'empty-cache'), pull: 'never' }).then(() => undefined, (e: unknown) => e);
+    expect(isKeelError(fresh, 'E_NOT_FOUND')).toBe(true);
+  });
+
+  test('a multi-platform index resolves to the platform asked for', async () => {
+    const repo = `${REGISTRY}/keel-test/multi`;
+    const manifests: Array<{ mediaType: string; digest: string; size: number; platform: { os: string; architecture: string } }> = [];
+    for (const arch of ['amd64', 'arm64']) {
+      const ctx = join(dir, `ctx-${arch}`);
+      await mkdir(ctx, { recursive: true });
+      await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY arch.txt /\n');
+      await writeFile(join(ctx, 'arch.txt'), arch);
+      const out = join(dir, `${arch}.tar`);
+      const r = await build({ context: ctx, cacheDir: join(dir, 'cache'), platform: `linux/${arch}`, tags: [`${repo}:${arch}`], output: { type: 'oci-archive', path: out } });
+      run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${out}`, `docker://${repo}:${arch}`]);
+      manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: r.manifestDigest, size: r.image.manifestBlob.size, platform: { os: 'linux', architecture: arch } });
+    }
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests });
+    const put = await fetch(`http://${repo.replace(`${REGISTRY}/`, `${REGISTRY}/v2/`)}/manifests/both`, {
+      method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' }, body: index,
+    });
+    expect(put.status).toBe(201);
+    for (const arch of ['arm64', 'amd64']) {
+      const ctx = join(dir, `child-${arch}`);
+      await mkdir(ctx, { recursive: true });
+      await writeFile(join(ctx, 'Dockerfile'), `FROM ${repo}:both\nLABEL built=yes\n`);
+      const out = join(dir, `child-${arch}.tar`);
+      await build({ context: ctx, cacheDir: join(dir, 'cache'), platform: `linux/${arch}`, output: { type: 'oci-archive', path: out } });
+      const { tree } = await flattenArchive(out);
+      expect(tree['arch.txt']?.size).toBe(arch.length);
+    }
+    const none = join(dir, 'child-none');
+    await mkdir(none, { recursive: true });
+    await writeFile(join(none, 'Dockerfile'), `FROM ${repo}:both\n`);
+    const e = await build({ context: none, cacheDir: join(dir, 'cache'), platform: 'linux/s390x' }).then(() => undefined, (x: unknown) => x);
+    expect(isKeelError(e, 'E_PLATFORM')).toBe(true);
+    expect((e as Error).message).toContain('linux/amd64, linux/arm64');
+  });
+
+  test('an unknown tag is E_NOT_FOUND; a registry that is down is E_REGISTRY', async () => {
+    const ctx = join(dir, 'missing');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${REGISTRY}/keel-test/busybox:nope\n`);
+    const e = await build({ context: ctx, cacheDir: join(dir, 'cache') }).then(() => undefined, (x: unknown) => x);
+    expect(isKeelError(e, 'E_NOT_FOUND')).toBe(true);
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM 127.0.0.1:1/keel-test/x:1\n');
+    const down = await build({ context: ctx, cacheDir: join(dir, 'cache') }).then(() => undefined, (x: unknown) => x);
+    expect(isKeelError(down, 'E_REGISTRY')).toBe(true);
+    await chmod(ctx, 0o755);
+  });
+});

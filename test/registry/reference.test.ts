@@ -1,0 +1,26 @@
+import { formatReference, parseReference, schemeFor } from '../../src/registry/reference';
+
+test.each([
+  ['node', 'docker.io', 'library/node', 'latest', undefined],
+  ['node:20', 'docker.io', 'library/node', '20', undefined],
+  ['org/app:1', 'docker.io', 'org/app', '1', undefined],
+  ['ghcr.io/org/sub/app:v1.2', 'ghcr.io', 'org/sub/app', 'v1.2', undefined],
+  ['localhost:5000/app', 'localhost:5000', 'app', 'latest', undefined],
+  ['127.0.0.1:5000/a/b@sha256:' + 'a'.repeat(64), '127.0.0.1:5000', 'a/b', undefined, 'sha256:' + 'a'.repeat(64)],
+  ['index.docker.io/library/alpine:3', 'docker.io', 'library/alpine', '3', undefined],
+])('%s', (ref, registry, repository, tag, digest) => {
+  const r = parseReference(ref);
+  expect([r.registry, r.repository, r.tag, r.digest]).toEqual([registry, repository, tag, digest]);
+});
+
+test.each(['', 'UPPER/case', 'a:b:c', 'app@sha256:short', 'a//b', '-x'])('%s is refused with E_REFERENCE', (ref) => {
+  expect(() => parseReference(ref)).toThrow(expect.objectContaining({ code: 'E_REFERENCE' }));
+});
+
+test('loopback registries are plain HTTP, others HTTPS unless named insecure', () => {
+  expect(schemeFor('127.0.0.1:5000')).toBe('http');
+  expect(schemeFor('localhost:5000')).toBe('http');
+  expect(schemeFor('ghcr.io')).toBe('https');
+  expect(schemeFor('my.registry:5000', ['my.registry:5000'])).toBe('http');
+  expect(formatReference(parseReference('node:20'))).toBe('docker.io/library/node:20');
+});
