@@ -98,7 +98,7 @@ describe('bad input', () => {
     ['an unknown --chown user', { Dockerfile: 'FROM scratch\nCOPY --chown=nobody a /a\n', a: 'a' }, 'E_BUILD_INPUT', 2, /unable to find user nobody/],
     ['a bad --chmod', { Dockerfile: 'FROM scratch\nCOPY --chmod=u+x a /a\n', a: 'a' }, 'E_UNSUPPORTED', 2, /invalid chmod parameter/],
     ['RUN (its own issue)', { Dockerfile: 'FROM scratch\nRUN echo hi\n' }, 'E_UNSUPPORTED', 2, /RUN is not supported yet/],
-    ['a registry base (its own issue)', { Dockerfile: 'FROM alpine:3\n' }, 'E_UNSUPPORTED', 1, /registry issue/],
+    ['a registry that is not there', { Dockerfile: 'FROM 127.0.0.1:1/alpine:3\n' }, 'E_REGISTRY', 1, /registry 127\.0\.0\.1:1 is not reachable/],
     ['a blank base', { Dockerfile: 'ARG B\nFROM ${B}\n' }, 'E_BUILD_INPUT', 2, /base name \(\$\{B\}\) should not be blank/],
     ['a bad STOPSIGNAL', { Dockerfile: 'FROM scratch\nSTOPSIGNAL SIGNOPE\n' }, 'E_BUILD_INPUT', 2, /Invalid signal: SIGNOPE/],
     ['an undefined expansion', { Dockerfile: 'FROM scratch\nENV A=${B:?required}\n' }, 'E_EXPANSION', 2, /B: required/],
@@ -228,7 +228,8 @@ test('stages the target does not need are not built; platform ARGs are predefine
 });
 
 test.each<[string, string, string, RegExp]>([
-  ['an unknown --from name is an image, not given', 'FROM scratch\nCOPY --from=nowhere /a /b\n', 'E_UNSUPPORTED', /--base-image nowhere=IMAGE\.tar/],
+  ['an unknown --from name is an image reference', 'FROM scratch\nCOPY --from=127.0.0.1:1/nowhere /a /b\n', 'E_REGISTRY', /not reachable/],
+  ['a --from that is not a valid reference', 'FROM scratch\nCOPY --from=No/Such /a /b\n', 'E_REFERENCE', /invalid reference format/],
   ['a --from index of this or a later stage', 'FROM scratch\nCOPY --from=0 /a /b\n', 'E_STAGE', /stage index 0 refers to this or a later stage/],
   ['a FROM cycle between stages', 'FROM b AS a\nFROM a AS b\n', 'E_STAGE', /stage "b" is used before it is defined/],
 ])('%s', async (_name, dockerfile, code, message) => {
