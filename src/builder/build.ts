@@ -26,6 +26,8 @@ import { baseFromImage, findBaseImage, loadBaseImage, type BaseImage } from './b
 import { pullImage, type PullPolicy } from '../registry/pull.js';
 import { formatReference, parseReference, type Reference } from '../registry/reference.js';
 import type { AuthOption } from '../registry/credentials.js';
+import type { RegistryOptions } from '../registry/client.js';
+import { pushImage } from '../registry/push.js';
 import { copyInto, destination, type Owner } from './copy.js';
 import { hasGoWildcard } from './go-match.js';
 import { DockerfileError } from './errors.js';
@@ -37,7 +39,9 @@ import { resolveOwner } from './users.js';
 
 export type BuildOutput =
   | { readonly type: 'oci-archive'; readonly path: string }
-  | { readonly type: 'oci-dir'; readonly path: string };
+  | { readonly type: 'oci-dir'; readonly path: string }
+  /** Push to the registry of each tag (every tag must name one, e.g. `127.0.0.1:5000/app:1`). */
+  | { readonly type: 'registry' };
 
 export interface BuildOptions {
   /** The build context folder. */
@@ -91,6 +95,8 @@ export interface BuildResult {
   readonly tags: readonly string[];
   readonly steps: ReadonlyArray<{ readonly name: string; readonly cached: boolean; readonly seconds: number }>;
   readonly image: BuiltImage;
+  /** With `output: { type: 'registry' }`: each tag pushed, with the manifest digest the registry holds. */
+  readonly pushed?: ReadonlyArray<{ readonly reference: string; readonly digest: Digest }>;
 }
 
 /** 1980-01-01T00:00:00Z: layer mtimes without SOURCE_DATE_EPOCH (zip tools refuse earlier times). */
@@ -216,8 +222,14 @@ class Builder {
     const image = assembleImage(this.imageConfig(final), final.layers, annotations);
     const tags = this.opts.tags ?? [];
     const out = this.opts.output;
+    let pushed: BuildResult['pushed'];
     if (out?.type === 'oci-archive') await writeOciArchive(image, tags, this.store, out.path, this.opts.signal);
     else if (out?.type === 'oci-dir') await writeOciDir(image, tags, this.store, out.path);
+    else if (out?.type === 'registry') {
+      if (tags.length === 0) throw new KeelError('E_BUILD_INPUT', 'pushing needs at least one tag naming the registry (-t registry/name:tag)');
+      const base = final.base === undefined ? undefined : parseReference(final.base.name);
+      pushed = await pushImage(image, tags, this.store, { ...this.registryOptions(), ...(base === undefined ? {} : { mountFrom: base }) });
+    }
     return {
       manifestDigest: image.manifestBlob.digest,
       configDigest: image.configBlob.digest,
@@ -225,6 +237,7 @@ class Builder {
       tags: [...tags],
       steps: this.steps,
       image,
+      ...(pushed === undefined ? {} : { pushed }),
     };
   }
 
@@ -451,12 +464,18 @@ class Builder {
     const pulled = await pullImage(ref, this.store, this.platform, {
       refsDir: join(this.cacheDir, 'refs'),
       ...(this.opts.pull === undefined ? {} : { pull: this.opts.pull }),
+      ...this.registryOptions(),
+    });
+    return asStage(await baseFromImage(pulled, { store: this.store, extractDir }), { name: formatReference({ ...ref, digest: undefined } as Reference), digest: pulled.digest });
+  }
+
+  private registryOptions(): RegistryOptions {
+    return {
       ...(this.opts.insecureRegistries === undefined ? {} : { insecureRegistries: this.opts.insecureRegistries }),
       ...(this.opts.auth === undefined ? {} : { auth: this.opts.auth }),
       ...(this.opts.dockerConfigDir === undefined ? {} : { dockerConfigDir: this.opts.dockerConfigDir }),
       ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
-    });
-    return asStage(await baseFromImage(pulled, { store: this.store, extractDir }), { name: formatReference({ ...ref, digest: undefined } as Reference), digest: pulled.digest });
+    };
   }
 
   private async loadContext(): Promise<BuildContext> {

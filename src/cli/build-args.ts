@@ -20,6 +20,7 @@ const VALUE_FLAGS: Record<string, string> = {
   '-f': 'file', '--file': 'file', '-t': 'tag', '--tag': 'tag', '--build-arg': 'build-arg', '--target': 'target',
   '--cache-dir': 'cache-dir', '-o': 'output', '--output': 'output', '--progress': 'progress', '--iidfile': 'iidfile',
   '--platform': 'platform', '--compression': 'compression', '--base-image': 'base-image',
+  '--insecure-registry': 'insecure-registry', '--pull': 'pull',
 };
 const BOOL_FLAGS: Record<string, string> = {
   '--no-cache': 'no-cache', '--push': 'push', '-q': 'quiet', '--quiet': 'quiet', '--preserve-timestamps': 'preserve-timestamps',
@@ -33,7 +34,7 @@ export function parseOutput(spec: string): BuildOutput {
   }));
   const type = fields.get('type') ?? 'oci';
   const dest = fields.get('dest');
-  if (type === 'registry' || type === 'image') throw new UsageError('pushing to a registry (-o type=registry, --push) lands with the registry issue');
+  if (type === 'registry' || type === 'image') return { type: 'registry' };
   if (dest === undefined || dest === '') throw new UsageError(`--output ${spec}: dest= is required`);
   if (type === 'oci' || type === 'docker' || type === 'tar' || type === 'oci-archive') return { type: 'oci-archive', path: dest };
   if (type === 'oci-dir') return { type: 'oci-dir', path: dest };
@@ -62,7 +63,6 @@ export function parseBuildArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     }
   }
   if (positional.length !== 1) throw new UsageError('keel build takes exactly one CONTEXT folder');
-  if (flags.has('push')) throw new UsageError('pushing to a registry (-o type=registry, --push) lands with the registry issue');
   const last = (key: string): string | undefined => values.get(key)?.at(-1);
 
   const buildArgs: Record<string, string> = {};
@@ -90,6 +90,8 @@ export function parseBuildArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     if (i <= 0 || i === kv.length - 1) throw new UsageError(`--base-image wants NAME=PATH, not ${kv}`);
     baseImages[kv.slice(0, i)] = kv.slice(i + 1);
   }
+  const pull = last('pull') as 'missing' | 'always' | 'never' | undefined;
+  if (pull !== undefined && !['missing', 'always', 'never'].includes(pull)) throw new UsageError('--pull: missing, always or never');
   const file = last('file');
   const target = last('target');
   const cacheDir = last('cache-dir') ?? env.KEEL_CACHE_DIR;
@@ -103,12 +105,15 @@ export function parseBuildArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     ...(target === undefined ? {} : { target }),
     ...(cacheDir === undefined ? {} : { cacheDir }),
     noCache: flags.has('no-cache'),
-    ...(output === undefined ? {} : { output: parseOutput(output) }),
+    ...(flags.has('push') ? { output: { type: 'registry' as const } } : output === undefined ? {} : { output: parseOutput(output) }),
     ...(platform === undefined ? {} : { platform }),
     timestamps: flags.has('preserve-timestamps') ? 'preserve' : 'normalize',
     ...(sde === undefined || sde === '' ? {} : { sourceDateEpoch: Number(sde) }),
     ...(compression === undefined ? {} : { compression: compression as 'gzip' | 'zstd' | 'none' }),
     ...(Object.keys(baseImages).length === 0 ? {} : { baseImages }),
+    ...(values.has('insecure-registry') ? { insecureRegistries: values.get('insecure-registry') as string[] } : {}),
+    ...(pull === undefined ? {} : { pull }),
+    ...(env.DOCKER_CONFIG ? { dockerConfigDir: env.DOCKER_CONFIG } : {}),
   };
   return { options, progress, quiet: flags.has('quiet'), ...(iidfile === undefined ? {} : { iidfile }) };
 }

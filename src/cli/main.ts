@@ -17,8 +17,11 @@ const USAGE = `Usage:
       -t, --tag NAME[:TAG]             name the image (repeatable)
       --build-arg K[=V]                set a build-time variable (repeatable)
       --target STAGE                   build this stage
-      -o, --output PATH | type=oci|oci-dir,dest=PATH
+      -o, --output PATH | type=oci|oci-dir,dest=PATH | type=registry
                                        write the image (a tar for docker load, or an OCI folder)
+      --push                           push to the registry each tag names
+      --pull missing|always|never      how to get base images from registries (default missing)
+      --insecure-registry HOST[:PORT]  speak plain HTTP to this registry (loopback always is)
       --cache-dir DIR                  the cache (default $KEEL_CACHE_DIR, ~/.cache/keel)
       --no-cache                       accepted; keel has no instruction cache yet
       --progress auto|plain|tty|quiet  how to show progress on stderr
@@ -87,7 +90,8 @@ async function buildCommand(args: readonly string[]): Promise<number> {
     if (cmd.quiet) process.stdout.write(`${result.configDigest}\n`);
     else {
       const out = cmd.options.output;
-      write(`image ${result.configDigest} (manifest ${result.manifestDigest})${out === undefined ? '' : ` written to ${out.path}`}\n`);
+      write(`image ${result.configDigest} (manifest ${result.manifestDigest})${out === undefined || out.type === 'registry' ? '' : ` written to ${out.path}`}\n`);
+      for (const p of result.pushed ?? []) write(`pushed ${p.reference}@${p.digest}\n`);
       for (const t of result.tags) write(`naming to ${t}\n`);
     }
     return 0;

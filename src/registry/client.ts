@@ -74,17 +74,35 @@ export class RegistryClient {
     return this.credential;
   }
 
-  /** One request with auth and retries; the caller consumes or cancels the body. */
-  private async request(method: 'GET' | 'HEAD', path: string, accept?: string): Promise<Response> {
-    const attempts = this.opts.attempts ?? 4;
+  /** Pull-only, or pull and push: what a token is asked for. */
+  private access: 'pull' | 'pull,push' = 'pull';
+
+  /**
+   * One request with auth and retries; the caller consumes or cancels the body. `path` is below
+   * /v2/<repository>, or an absolute URL (an upload location). A body that is a stream cannot be
+   * sent twice, so such a request is not retried.
+   */
+  private async request(
+    method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH',
+    path: string,
+    extra: { accept?: string; contentType?: string; body?: Buffer | Readable } = {},
+  ): Promise<Response> {
+    const attempts = extra.body instanceof Readable ? 1 : (this.opts.attempts ?? 4);
     let authTried = false;
     for (let attempt = 1; ; attempt++) {
       const headers: Record<string, string> = {};
-      if (accept !== undefined) headers.accept = accept;
+      if (extra.accept !== undefined) headers.accept = extra.accept;
+      if (extra.contentType !== undefined) headers['content-type'] = extra.contentType;
       if (this.authorization !== undefined) headers.authorization = this.authorization;
+      const url = /^https?:\/\//.test(path) ? path : `${this.base}${path}`;
+      const body = extra.body instanceof Readable ? (Readable.toWeb(extra.body) as unknown as ReadableStream<Uint8Array>) : extra.body;
       let response: Response;
       try {
-        response = await fetch(`${this.base}${path}`, { method, headers, redirect: 'follow', ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
+        response = await fetch(url, {
+          method, headers, redirect: 'follow',
+          ...(body === undefined ? {} : { body, duplex: 'half' }),
+          ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+        } as RequestInit);
       } catch (e) {
         if (this.opts.signal?.aborted) throw new KeelError('E_ABORTED', 'pull aborted');
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
@@ -94,7 +112,7 @@ export class RegistryClient {
         }
         throw new KeelError('E_REGISTRY', `registry ${this.registry} is not reachable: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
       }
-      if (response.status === 401 && !authTried) {
+      if (response.status === 401 && !authTried && !(extra.body instanceof Readable)) {
         authTried = true;
         const challenge = parseChallenge(response.headers.get('www-authenticate'));
         await response.body?.cancel();
@@ -121,7 +139,7 @@ export class RegistryClient {
     }
     const url = new URL(challenge.realm);
     if (challenge.service) url.searchParams.set('service', challenge.service);
-    url.searchParams.set('scope', challenge.scope ?? `repository:${this.repository}:pull`);
+    url.searchParams.set('scope', challenge.scope ?? `repository:${this.repository}:${this.access}`);
     const headers: Record<string, string> = {};
     if (cred !== undefined) headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
     let r: Response;
@@ -161,7 +179,7 @@ export class RegistryClient {
 
   /** The digest a tag points at, with a HEAD request (undefined when the registry does not say). */
   async resolveTag(tag: string): Promise<Digest | undefined> {
-    const r = await this.request('HEAD', `/manifests/${tag}`, MANIFEST_TYPES.join(', '));
+    const r = await this.request('HEAD', `/manifests/${tag}`, { accept: MANIFEST_TYPES.join(', ') });
     if (!r.ok) return this.failure(r, `tag ${tag}`);
     const d = r.headers.get('docker-content-digest');
     return d !== null && /^sha256:[a-f0-9]{64}$/.test(d) ? (d as Digest) : undefined;
@@ -169,7 +187,7 @@ export class RegistryClient {
 
   /** A manifest or index by tag or digest; by digest, its bytes are checked against it. */
   async manifest(tagOrDigest: string): Promise<FetchedManifest> {
-    const r = await this.request('GET', `/manifests/${tagOrDigest}`, MANIFEST_TYPES.join(', '));
+    const r = await this.request('GET', `/manifests/${tagOrDigest}`, { accept: MANIFEST_TYPES.join(', ') });
     if (!r.ok) return this.failure(r, `manifest ${tagOrDigest}`);
     const bytes = Buffer.from(await r.arrayBuffer());
     if (bytes.length > 4 << 20) throw new KeelError('E_REGISTRY', `${this.registry}: manifest ${tagOrDigest} is larger than 4 MiB`);
@@ -179,6 +197,67 @@ export class RegistryClient {
     }
     const mediaType = (r.headers.get('content-type') ?? '').split(';')[0]?.trim() || ((JSON.parse(bytes.toString()) as { mediaType?: string }).mediaType ?? '');
     return { bytes, digest, mediaType };
+  }
+
+  // --- push ---
+
+  /** Ask for push access from now on (the token is fetched again on the next challenge). */
+  forPush(): void {
+    if (this.access !== 'pull,push') {
+      this.access = 'pull,push';
+      this.authorization = undefined;
+    }
+  }
+
+  async blobExists(digest: Digest): Promise<boolean> {
+    const r = await this.request('HEAD', `/blobs/${digest}`);
+    await r.body?.cancel();
+    if (r.status === 200) return true;
+    if (r.status === 404) return false;
+    return this.failure(r, `blob ${digest}`);
+  }
+
+  /** Mount a blob from another repository of the same registry; false when the registry will not. */
+  async mountBlob(digest: Digest, from: string): Promise<boolean> {
+    const r = await this.request('POST', `/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`);
+    await r.body?.cancel();
+    if (r.status === 201) return true;
+    if (r.status === 202) {
+      // the registry opened an upload instead; close it by starting ours afresh
+      return false;
+    }
+    return this.failure(r, `mount of ${digest} from ${from}`);
+  }
+
+  /** Upload a blob: open a session, stream it in one PATCH, close it with PUT ?digest=. */
+  async uploadBlob(digest: Digest, size: number, open: () => Promise<Readable>): Promise<void> {
+    const start = await this.request('POST', '/blobs/uploads/');
+    await start.body?.cancel();
+    if (start.status !== 202) return this.failure(start, `upload of ${digest}`);
+    const location = (where: Response): string => {
+      const loc = where.headers.get('location');
+      if (loc === null) throw new KeelError('E_REGISTRY', `${this.registry}: upload answer without a Location`);
+      return new URL(loc, this.base).toString();
+    };
+    let at = location(start);
+    if (size > 0) {
+      const patch = await this.request('PATCH', at, { contentType: 'application/octet-stream', body: await open() });
+      await patch.body?.cancel();
+      if (patch.status !== 202) return this.failure(patch, `upload of ${digest}`);
+      at = location(patch);
+    }
+    const sep = at.includes('?') ? '&' : '?';
+    const done = await this.request('PUT', `${at}${sep}digest=${encodeURIComponent(digest)}`, { contentType: 'application/octet-stream', body: Buffer.alloc(0) });
+    await done.body?.cancel();
+    if (done.status !== 201) return this.failure(done, `upload of ${digest}`);
+  }
+
+  async putManifest(tag: string, bytes: Buffer, mediaType: string): Promise<Digest> {
+    const r = await this.request('PUT', `/manifests/${tag}`, { contentType: mediaType, body: bytes });
+    await r.body?.cancel();
+    if (r.status !== 201) return this.failure(r, `manifest ${tag}`);
+    const d = r.headers.get('docker-content-digest');
+    return d !== null && /^sha256:[a-f0-9]{64}$/.test(d) ? (d as Digest) : sha256(bytes);
   }
 
   /** Stream a blob into the store, verified against its digest (nothing is stored on a mismatch). */

@@ -97,6 +97,30 @@ describeIntegration('FROM an image in a registry', ['docker', 'busybox', 'skopeo
     expect((e as Error).message).toContain('linux/amd64, linux/arm64');
   });
 
+  test('push: the registry holds the same manifest; docker pulls and runs it; pushing again and mounting work', async () => {
+    const ctx = join(dir, 'push');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY msg.txt /\nCMD ["cat", "/msg.txt"]\n`);
+    await writeFile(join(ctx, 'msg.txt'), 'pushed by keel\n');
+    const target = `${REGISTRY}/keel-test/pushed:1`;
+    const r = await build({ context: ctx, cacheDir: join(dir, 'cache'), tags: [target], output: { type: 'registry' } });
+    expect(r.pushed).toEqual([{ reference: target, digest: r.manifestDigest }]);
+    const inspect = JSON.parse(run('skopeo', ['inspect', '--tls-verify=false', `docker://${target}`]).stdout) as { Digest: string };
+    expect(inspect.Digest).toBe(r.manifestDigest);
+    docker(['pull', '-q', target]);
+    expect(docker(['run', '--rm', '--network=none', target]).stdout).toBe('pushed by keel\n');
+    docker(['rmi', '-f', target], { check: false });
+    // again (every blob is there) and into another repository (base blobs mounted from theirs)
+    const again = await build({ context: ctx, cacheDir: join(dir, 'cache'), tags: [target, `${REGISTRY}/keel-test/elsewhere:2`], output: { type: 'registry' } });
+    expect(again.pushed?.map((p) => p.digest)).toEqual([r.manifestDigest, r.manifestDigest]);
+    const elsewhere = JSON.parse(run('skopeo', ['inspect', '--tls-verify=false', `docker://${REGISTRY}/keel-test/elsewhere:2`]).stdout) as { Digest: string };
+    expect(elsewhere.Digest).toBe(r.manifestDigest);
+    // the CLI: --push
+    const cli = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+    const out = run(process.execPath, [cli, 'build', '--push', '-t', `${REGISTRY}/keel-test/cli:1`, '--cache-dir', join(dir, 'cache'), '--progress', 'quiet', ctx]);
+    expect(out.stderr).toContain(`pushed ${REGISTRY}/keel-test/cli:1@${r.manifestDigest}`);
+  });
+
   test('an unknown tag is E_NOT_FOUND; a registry that is down is E_REGISTRY', async () => {
     const ctx = join(dir, 'missing');
     await mkdir(ctx, { recursive: true });
