@@ -9,49 +9,63 @@ ROOT="${KEEL_TEST_ROOT:-/tmp/keel-test-env}"
 D="$ROOT/docker"
 R="$ROOT/registry"
 REGISTRY_ADDR="${KEEL_REGISTRY_ADDR:-127.0.0.1:5000}"
+# a second registry behind htpasswd Basic auth, with a test-only account
+AUTH_ADDR="${KEEL_AUTH_REGISTRY_ADDR:-127.0.0.1:5001}"
+AUTH_USER=keel-test
+AUTH_PASSWORD=keel-test-password
 
 start() {
   start_docker
-  start_registry
+  start_registry "$R" "$REGISTRY_ADDR" KEEL_REGISTRY ""
+  mkdir -p "$R-auth"
+  htpasswd -Bbn "$AUTH_USER" "$AUTH_PASSWORD" >"$R-auth/htpasswd"
+  start_registry "$R-auth" "$AUTH_ADDR" KEEL_AUTH_REGISTRY "$(printf 'auth:\n  htpasswd:\n    realm: keel-test\n    path: %s' "$R-auth/htpasswd")"
+  echo "KEEL_AUTH_REGISTRY_USER=$AUTH_USER"
+  echo "KEEL_AUTH_REGISTRY_PASSWORD=$AUTH_PASSWORD"
 }
 
+# start_registry DIR ADDR VARIABLE EXTRA_CONFIG: a docker-registry on ADDR, its data in DIR
 start_registry() {
-  mkdir -p "$R/data"
-  if curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; then
-    echo "KEEL_REGISTRY=$REGISTRY_ADDR"
+  local dir="$1" addr="$2" var="$3" extra="$4"
+  mkdir -p "$dir/data"
+  if curl -sS -o /dev/null "http://$addr/v2/" 2>/dev/null; then
+    echo "$var=$addr"
     return
   fi
-  cat >"$R/config.yml" <<YAML
+  cat >"$dir/config.yml" <<YAML
 version: 0.1
 log:
   level: warn
 storage:
   filesystem:
-    rootdirectory: $R/data
+    rootdirectory: $dir/data
   delete:
     enabled: true
 http:
-  addr: $REGISTRY_ADDR
+  addr: $addr
+$extra
 YAML
-  docker-registry serve "$R/config.yml" >"$R/registry.log" 2>&1 &
-  echo $! >"$R/registry.pid"
+  docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+  echo $! >"$dir/registry.pid"
   for _ in $(seq 1 40); do
-    if curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; then
-      echo "KEEL_REGISTRY=$REGISTRY_ADDR"
+    if curl -sS -o /dev/null "http://$addr/v2/" 2>/dev/null; then
+      echo "$var=$addr"
       return
     fi
     sleep 0.25
   done
-  echo "the registry did not start; its log:" >&2
-  tail -20 "$R/registry.log" >&2
+  echo "the registry on $addr did not start; its log:" >&2
+  tail -20 "$dir/registry.log" >&2
   exit 1
 }
 
 stop_registry() {
-  if [ -f "$R/registry.pid" ]; then
-    kill "$(cat "$R/registry.pid")" 2>/dev/null || true
-    rm -f "$R/registry.pid"
-  fi
+  for dir in "$R" "$R-auth"; do
+    if [ -f "$dir/registry.pid" ]; then
+      kill "$(cat "$dir/registry.pid")" 2>/dev/null || true
+      rm -f "$dir/registry.pid"
+    fi
+  done
 }
 
 start_docker() {

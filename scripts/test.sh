@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(docker.io runc skopeo umoci busybox-static bzip2 xz-utils zstd docker-registry curl)
+PACKAGES=(docker.io runc skopeo umoci busybox-static bzip2 xz-utils zstd docker-registry curl apache2-utils)
 if [ "$(id -u)" = 0 ]; then
   missing=()
   for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -24,7 +24,7 @@ npm install --no-audit --no-fund --loglevel=error
 
 started=""
 if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null 2>&1 && [ -z "${KEEL_DOCKER_HOST:-}" ]; then
-  # exports KEEL_DOCKER_HOST and KEEL_REGISTRY
+  # exports KEEL_DOCKER_HOST, KEEL_REGISTRY and the KEEL_AUTH_REGISTRY settings
   while read -r line; do export "${line?}"; done < <(bash scripts/test-env.sh start)
   started=1
 fi

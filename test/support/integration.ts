@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry';
+export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry' | 'auth-registry';
 
 const required = process.env.KEEL_REQUIRE_INTEGRATION === '1';
 export const DOCKER_HOST = process.env.KEEL_DOCKER_HOST ?? process.env.DOCKER_HOST;
@@ -16,6 +16,10 @@ const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 export const BUSYBOX = '/bin/busybox';
 /** An open registry on loopback (scripts/test-env.sh starts one at 127.0.0.1:5000). */
 export const REGISTRY = process.env.KEEL_REGISTRY;
+/** A registry behind htpasswd Basic auth, and its test-only account. */
+export const AUTH_REGISTRY = process.env.KEEL_AUTH_REGISTRY;
+export const AUTH_USER = process.env.KEEL_AUTH_REGISTRY_USER ?? '';
+export const AUTH_PASSWORD = process.env.KEEL_AUTH_REGISTRY_PASSWORD ?? '';
 
 function present(c: Component): boolean {
   switch (c) {
@@ -26,6 +30,8 @@ function present(c: Component): boolean {
       return run('which', [c], { check: false }).status === 0;
     case 'registry':
       return REGISTRY !== undefined && run('curl', ['-fsS', `http://${REGISTRY}/v2/`], { check: false }).status === 0;
+    case 'auth-registry':
+      return AUTH_REGISTRY !== undefined && run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://${AUTH_REGISTRY}/v2/`], { check: false }).stdout === '401';
     case 'busybox':
       // Debian's busybox-static (the plain busybox package is dynamically linked)
       return existsSync(BUSYBOX) && run('dpkg', ['-s', 'busybox-static'], { check: false }).status === 0;
