@@ -17,6 +17,7 @@ AUTH_PASSWORD=keel-test-password
 start() {
   start_docker
   start_registry "$R" "$REGISTRY_ADDR" KEEL_REGISTRY ""
+  echo "KEEL_REGISTRY_DATA=$R/data"
   mkdir -p "$R-auth"
   htpasswd -Bbn "$AUTH_USER" "$AUTH_PASSWORD" >"$R-auth/htpasswd"
   start_registry "$R-auth" "$AUTH_ADDR" KEEL_AUTH_REGISTRY "$(printf 'auth:\n  htpasswd:\n    realm: keel-test\n    path: %s' "$R-auth/htpasswd")"

@@ -260,16 +260,29 @@ export class RegistryClient {
     return d !== null && /^sha256:[a-f0-9]{64}$/.test(d) ? (d as Digest) : sha256(bytes);
   }
 
-  /** Stream a blob into the store, verified against its digest (nothing is stored on a mismatch). */
+  /**
+   * Stream a blob into the store, verified against its digest (nothing is stored on a mismatch).
+   * A connection that drops mid-body is tried again from the start (the store never keeps a
+   * partial blob); a digest mismatch is final.
+   */
   async fetchBlob(digest: Digest, store: BlobStore, size: number): Promise<void> {
     if ((await store.stat(digest)) === size) return;
-    const r = await this.request('GET', `/blobs/${digest}`);
-    if (!r.ok || r.body === null) return this.failure(r, `blob ${digest}`);
-    try {
-      await store.put(Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), digest, this.opts.signal);
-    } catch (e) {
-      if (e instanceof KeelError) throw e;
-      throw new KeelError('E_REGISTRY', `${this.registry}: download of ${digest} broke off: ${(e as Error).message}`);
+    const attempts = this.opts.attempts ?? 4;
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.request('GET', `/blobs/${digest}`);
+      if (!r.ok || r.body === null) return this.failure(r, `blob ${digest}`);
+      try {
+        await store.put(Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), digest, this.opts.signal);
+        return;
+      } catch (e) {
+        if (e instanceof KeelError) throw e; // a digest mismatch, an abort: trying again would not help
+        if (this.opts.signal?.aborted) throw new KeelError('E_ABORTED', 'pull aborted');
+        if (attempt >= attempts) {
+          throw new KeelError('E_REGISTRY', `${this.registry}: the download of ${digest} broke off ${attempts} times: ${(e as Error).message}`);
+        }
+        await sleep(200 * 2 ** (attempt - 1));
+      }
     }
   }
+
 }

@@ -18,6 +18,8 @@ export const BUSYBOX = '/bin/busybox';
 export const REGISTRY = process.env.KEEL_REGISTRY;
 /** A registry behind htpasswd Basic auth, and its test-only account. */
 export const AUTH_REGISTRY = process.env.KEEL_AUTH_REGISTRY;
+/** Where the open registry keeps its data (for tests that damage a blob). */
+export const REGISTRY_DATA = process.env.KEEL_REGISTRY_DATA;
 export const AUTH_USER = process.env.KEEL_AUTH_REGISTRY_USER ?? '';
 export const AUTH_PASSWORD = process.env.KEEL_AUTH_REGISTRY_PASSWORD ?? '';
 

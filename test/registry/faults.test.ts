@@ -1,0 +1,118 @@
+/**
+ * Pulls that go wrong: a blob damaged in the registry's own storage, connections that drop in the
+ * middle of a blob (through a proxy of the test's own on 127.0.0.1). Each ends in the expected
+ * error or in a retry that succeeds, and the cache stays intact either way.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, request, type Server } from 'node:http';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build, isKeelError } from '../../src';
+import { REGISTRY, REGISTRY_DATA, describeIntegration } from '../support/integration';
+
+describeIntegration('registry faults', ['registry'], () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'keel-faults-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Push a FROM scratch image with `size` random bytes; returns its big layer's digest. */
+  async function pushRandom(repo: string, size: number): Promise<string> {
+    const ctx = join(dir, repo.replace(/\W/g, '-'));
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY blob /blob\n');
+    await writeFile(join(ctx, 'blob'), randomBytes(size));
+    const r = await build({ context: ctx, cacheDir: join(dir, 'push-cache'), tags: [`${REGISTRY}/${repo}:1`], output: { type: 'registry' }, compression: 'none' });
+    return (r.layers[0] as { digest: string }).digest;
+  }
+
+  async function fromImage(image: string, cache: string) {
+    const ctx = join(dir, `from-${randomBytes(4).toString('hex')}`);
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${image}\nLABEL pulled=yes\n`);
+    return build({ context: ctx, cacheDir: cache });
+  }
+
+  async function storeHasNoPartials(cache: string, digest: string): Promise<void> {
+    const blobs = join(cache, 'blobs', 'sha256');
+    const names = await readdir(blobs).catch(() => [] as string[]);
+    expect(names).not.toContain(digest.slice(7));
+    expect(names.filter((n) => n.startsWith('.ingest'))).toEqual([]);
+  }
+
+  test('a blob damaged in the registry storage is E_DIGEST_MISMATCH; nothing is stored; the cache stays usable', async () => {
+    const digest = await pushRandom('keel-test/damaged', 256 * 1024);
+    const hex = digest.slice(7);
+    const data = join(REGISTRY_DATA as string, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+    const { size } = await stat(data);
+    await writeFile(data, randomBytes(size)); // same size, other bytes
+    const cache = join(dir, 'cache-damaged');
+    const e = await fromImage(`${REGISTRY}/keel-test/damaged:1`, cache).then(() => undefined, (x: unknown) => x);
+    expect(isKeelError(e, 'E_DIGEST_MISMATCH')).toBe(true);
+    await storeHasNoPartials(cache, digest);
+    const other = await pushRandom('keel-test/healthy', 1024);
+    await expect(fromImage(`${REGISTRY}/keel-test/healthy:1`, cache)).resolves.toMatchObject({ layers: [expect.objectContaining({ digest: other })] });
+  });
+
+  describe('connections dropped in the middle of a blob', () => {
+    let proxy: Server;
+    let cutsLeft = 0;
+    let blobGets = 0;
+    let target = '';
+
+    beforeAll(async () => {
+      target = await pushRandom('keel-test/flaky', 2 * 1024 * 1024);
+      proxy = createServer((req, res) => {
+        const [host, port] = (REGISTRY as string).split(':');
+        const upstream = request({ host, port: Number(port), path: req.url, method: req.method, headers: req.headers }, (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          const isBlob = req.method === 'GET' && req.url?.endsWith(`/blobs/${target}`);
+          if (isBlob) blobGets++;
+          if (isBlob && cutsLeft > 0) {
+            cutsLeft--;
+            let sent = 0;
+            up.on('data', (chunk: Buffer) => {
+              sent += chunk.length;
+              if (sent > 512 * 1024) {
+                up.destroy();
+                res.socket?.destroy(); // the connection drops half-way through the body
+              } else res.write(chunk);
+            });
+            return;
+          }
+          up.pipe(res);
+        });
+        req.pipe(upstream);
+      });
+      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    });
+    afterAll(() => new Promise<void>((r) => proxy.close(() => r())));
+
+    const viaProxy = () => `127.0.0.1:${(proxy.address() as AddressInfo).port}/keel-test/flaky:1`;
+
+    test('one drop: the blob is fetched again and the build succeeds', async () => {
+      cutsLeft = 1;
+      blobGets = 0;
+      const r = await fromImage(viaProxy(), join(dir, 'cache-flaky'));
+      expect(r.layers.map((l) => l.digest)).toEqual([target]);
+      expect(blobGets).toBe(2);
+    });
+
+    test('drops every time: E_REGISTRY, no partial blob, and the next build from the registry works', async () => {
+      cutsLeft = 100;
+      const cache = join(dir, 'cache-broken');
+      const e = await fromImage(viaProxy(), cache).then(() => undefined, (x: unknown) => x);
+      expect(isKeelError(e, 'E_REGISTRY')).toBe(true);
+      expect((e as Error).message).toMatch(/broke off 4 times/);
+      await storeHasNoPartials(cache, target);
+      const r = await fromImage(`${REGISTRY}/keel-test/flaky:1`, cache);
+      expect(r.layers.map((l) => l.digest)).toEqual([target]);
+    });
+  });
+});
