@@ -13,6 +13,10 @@ REGISTRY_ADDR="${KEEL_REGISTRY_ADDR:-127.0.0.1:5000}"
 AUTH_ADDR="${KEEL_AUTH_REGISTRY_ADDR:-127.0.0.1:5001}"
 AUTH_USER=keel-test
 AUTH_PASSWORD=keel-test-password
+# a third registry with `auth: token`: it trusts a certificate made here; the tests run the token
+# issuer (on TOKEN_REALM) that signs with the matching key
+TOKEN_ADDR="${KEEL_TOKEN_REGISTRY_ADDR:-127.0.0.1:5002}"
+TOKEN_REALM="http://${KEEL_TOKEN_REALM_ADDR:-127.0.0.1:5003}/token"
 
 start() {
   start_docker
@@ -23,6 +27,15 @@ start() {
   start_registry "$R-auth" "$AUTH_ADDR" KEEL_AUTH_REGISTRY "$(printf 'auth:\n  htpasswd:\n    realm: keel-test\n    path: %s' "$R-auth/htpasswd")"
   echo "KEEL_AUTH_REGISTRY_USER=$AUTH_USER"
   echo "KEEL_AUTH_REGISTRY_PASSWORD=$AUTH_PASSWORD"
+  mkdir -p "$R-token"
+  if [ ! -f "$R-token/cert.pem" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$R-token/key.pem" -out "$R-token/cert.pem" \
+      -subj /CN=keel-test-token-issuer -days 3 >/dev/null 2>&1
+  fi
+  start_registry "$R-token" "$TOKEN_ADDR" KEEL_TOKEN_REGISTRY "$(printf 'auth:\n  token:\n    realm: %s\n    service: keel-test-registry\n    issuer: keel-test-issuer\n    rootcertbundle: %s' "$TOKEN_REALM" "$R-token/cert.pem")"
+  echo "KEEL_TOKEN_REALM=$TOKEN_REALM"
+  echo "KEEL_TOKEN_KEY=$R-token/key.pem"
+  echo "KEEL_TOKEN_CERT=$R-token/cert.pem"
 }
 
 # start_registry DIR ADDR VARIABLE EXTRA_CONFIG: a docker-registry on ADDR, its data in DIR
@@ -61,7 +74,7 @@ YAML
 }
 
 stop_registry() {
-  for dir in "$R" "$R-auth"; do
+  for dir in "$R" "$R-auth" "$R-token"; do
     if [ -f "$dir/registry.pid" ]; then
       kill "$(cat "$dir/registry.pid")" 2>/dev/null || true
       rm -f "$dir/registry.pid"

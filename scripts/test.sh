@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(docker.io runc skopeo umoci busybox-static bzip2 xz-utils zstd docker-registry curl apache2-utils)
+PACKAGES=(docker.io runc skopeo umoci busybox-static bzip2 xz-utils zstd docker-registry curl apache2-utils openssl)
 if [ "$(id -u)" = 0 ]; then
   missing=()
   for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

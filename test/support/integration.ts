@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry' | 'auth-registry';
+export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry' | 'auth-registry' | 'token-registry';
 
 const required = process.env.KEEL_REQUIRE_INTEGRATION === '1';
 export const DOCKER_HOST = process.env.KEEL_DOCKER_HOST ?? process.env.DOCKER_HOST;
@@ -18,6 +18,11 @@ export const BUSYBOX = '/bin/busybox';
 export const REGISTRY = process.env.KEEL_REGISTRY;
 /** A registry behind htpasswd Basic auth, and its test-only account. */
 export const AUTH_REGISTRY = process.env.KEEL_AUTH_REGISTRY;
+/** A registry with `auth: token` trusting KEEL_TOKEN_CERT; the tests serve its realm with KEEL_TOKEN_KEY. */
+export const TOKEN_REGISTRY = process.env.KEEL_TOKEN_REGISTRY;
+export const TOKEN_REALM = process.env.KEEL_TOKEN_REALM ?? '';
+export const TOKEN_KEY = process.env.KEEL_TOKEN_KEY ?? '';
+export const TOKEN_CERT = process.env.KEEL_TOKEN_CERT ?? '';
 /** Where the open registry keeps its data (for tests that damage a blob). */
 export const REGISTRY_DATA = process.env.KEEL_REGISTRY_DATA;
 export const AUTH_USER = process.env.KEEL_AUTH_REGISTRY_USER ?? '';
@@ -34,6 +39,8 @@ function present(c: Component): boolean {
       return REGISTRY !== undefined && run('curl', ['-fsS', `http://${REGISTRY}/v2/`], { check: false }).status === 0;
     case 'auth-registry':
       return AUTH_REGISTRY !== undefined && run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://${AUTH_REGISTRY}/v2/`], { check: false }).stdout === '401';
+    case 'token-registry':
+      return TOKEN_REGISTRY !== undefined && TOKEN_KEY !== '' && run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://${TOKEN_REGISTRY}/v2/`], { check: false }).stdout === '401';
     case 'busybox':
       // Debian's busybox-static (the plain busybox package is dynamically linked)
       return existsSync(BUSYBOX) && run('dpkg', ['-s', 'busybox-static'], { check: false }).status === 0;
