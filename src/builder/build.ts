@@ -86,6 +86,8 @@ export interface BuildOptions {
   readonly auth?: AuthOption;
   /** Where Docker's config.json is. @default ~/.docker */
   readonly dockerConfigDir?: string;
+  /** Push: blobs up to this size go up in one request, larger ones in chunks of it. @default 16 MiB */
+  readonly uploadChunkSize?: number;
 }
 
 export interface BuildResult {
@@ -474,6 +476,7 @@ class Builder {
       ...(this.opts.insecureRegistries === undefined ? {} : { insecureRegistries: this.opts.insecureRegistries }),
       ...(this.opts.auth === undefined ? {} : { auth: this.opts.auth }),
       ...(this.opts.dockerConfigDir === undefined ? {} : { dockerConfigDir: this.opts.dockerConfigDir }),
+      ...(this.opts.uploadChunkSize === undefined ? {} : { uploadChunkSize: this.opts.uploadChunkSize }),
       ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
     };
   }

@@ -30,6 +30,8 @@ export interface RegistryOptions {
   readonly signal?: AbortSignal;
   /** Tries per request for 429/5xx/dropped connections. @default 4 */
   readonly attempts?: number;
+  /** Blobs up to this size are uploaded in one PUT; larger ones in PATCH chunks of this size. @default 16 MiB */
+  readonly uploadChunkSize?: number;
 }
 
 export interface FetchedManifest {
@@ -55,6 +57,23 @@ function parseChallenge(header: string | null): Challenge | undefined {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A stream re-cut into Buffers of exactly `size` bytes (the last may be shorter). */
+async function* chunks(source: Readable, size: number): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let bytes = 0;
+  for await (const c of source) {
+    pending.push(c as Buffer);
+    bytes += (c as Buffer).length;
+    while (bytes >= size) {
+      const all = Buffer.concat(pending);
+      yield all.subarray(0, size);
+      pending = [all.subarray(size)];
+      bytes = all.length - size;
+    }
+  }
+  if (bytes > 0) yield Buffer.concat(pending);
+}
 
 export class RegistryClient {
   private readonly base: string;
@@ -85,7 +104,7 @@ export class RegistryClient {
   private async request(
     method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH',
     path: string,
-    extra: { accept?: string; contentType?: string; body?: Buffer | Readable } = {},
+    extra: { accept?: string; contentType?: string; contentRange?: string; body?: Buffer | Readable } = {},
   ): Promise<Response> {
     const attempts = extra.body instanceof Readable ? 1 : (this.opts.attempts ?? 4);
     let authTried = false;
@@ -93,6 +112,7 @@ export class RegistryClient {
       const headers: Record<string, string> = {};
       if (extra.accept !== undefined) headers.accept = extra.accept;
       if (extra.contentType !== undefined) headers['content-type'] = extra.contentType;
+      if (extra.contentRange !== undefined) headers['content-range'] = extra.contentRange;
       if (this.authorization !== undefined) headers.authorization = this.authorization;
       const url = /^https?:\/\//.test(path) ? path : `${this.base}${path}`;
       const body = extra.body instanceof Readable ? (Readable.toWeb(extra.body) as unknown as ReadableStream<Uint8Array>) : extra.body;
@@ -229,8 +249,13 @@ export class RegistryClient {
     return this.failure(r, `mount of ${digest} from ${from}`);
   }
 
-  /** Upload a blob: open a session, stream it in one PATCH, close it with PUT ?digest=. */
+  /**
+   * Upload a blob: open a session, then either one PUT with the whole blob (monolithic, up to
+   * `uploadChunkSize`) or PATCH requests of `uploadChunkSize` bytes with Content-Range (chunked),
+   * closed by PUT ?digest=.
+   */
   async uploadBlob(digest: Digest, size: number, open: () => Promise<Readable>): Promise<void> {
+    const chunkSize = this.opts.uploadChunkSize ?? 16 << 20;
     const start = await this.request('POST', '/blobs/uploads/');
     await start.body?.cancel();
     if (start.status !== 202) return this.failure(start, `upload of ${digest}`);
@@ -239,15 +264,30 @@ export class RegistryClient {
       if (loc === null) throw new KeelError('E_REGISTRY', `${this.registry}: upload answer without a Location`);
       return new URL(loc, this.base).toString();
     };
+    const withDigest = (at: string): string => `${at}${at.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
     let at = location(start);
-    if (size > 0) {
-      const patch = await this.request('PATCH', at, { contentType: 'application/octet-stream', body: await open() });
-      await patch.body?.cancel();
-      if (patch.status !== 202) return this.failure(patch, `upload of ${digest}`);
-      at = location(patch);
+    if (size <= chunkSize) {
+      const parts: Buffer[] = [];
+      for await (const c of await open()) parts.push(c as Buffer);
+      const body = Buffer.concat(parts);
+      const done = await this.request('PUT', withDigest(at), { contentType: 'application/octet-stream', body });
+      await done.body?.cancel();
+      if (done.status !== 201) return this.failure(done, `upload of ${digest}`);
+      return;
     }
-    const sep = at.includes('?') ? '&' : '?';
-    const done = await this.request('PUT', `${at}${sep}digest=${encodeURIComponent(digest)}`, { contentType: 'application/octet-stream', body: Buffer.alloc(0) });
+    let offset = 0;
+    for await (const chunk of chunks(await open(), chunkSize)) {
+      const patch = await this.request('PATCH', at, {
+        contentType: 'application/octet-stream',
+        contentRange: `${offset}-${offset + chunk.length - 1}`,
+        body: chunk,
+      });
+      await patch.body?.cancel();
+      if (patch.status !== 202) return this.failure(patch, `upload of ${digest} (bytes ${offset}+)`);
+      at = location(patch);
+      offset += chunk.length;
+    }
+    const done = await this.request('PUT', withDigest(at), { contentType: 'application/octet-stream', body: Buffer.alloc(0) });
     await done.body?.cancel();
     if (done.status !== 201) return this.failure(done, `upload of ${digest}`);
   }

@@ -60,6 +60,41 @@ describeIntegration('registry faults', ['registry'], () => {
     await expect(fromImage(`${REGISTRY}/keel-test/healthy:1`, cache)).resolves.toMatchObject({ layers: [expect.objectContaining({ digest: other })] });
   });
 
+  test('uploads: small blobs in one PUT, large ones in PATCH chunks with Content-Range; both pull back intact', async () => {
+    const seen: string[] = [];
+    const counter = createServer((req, res) => {
+      seen.push(`${req.method} ${req.headers['content-range'] ?? ''}`);
+      const [host, port] = (REGISTRY as string).split(':');
+      const upstream = request({ host, port: Number(port), path: req.url, method: req.method, headers: req.headers }, (up) => {
+        // keep upload Locations pointing at this proxy
+        const headers = { ...up.headers };
+        if (typeof headers.location === 'string') headers.location = headers.location.replace(`http://${REGISTRY as string}`, '');
+        res.writeHead(up.statusCode ?? 502, headers);
+        up.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((r) => counter.listen(0, '127.0.0.1', r));
+    try {
+      const at = `127.0.0.1:${(counter.address() as AddressInfo).port}`;
+      const ctx = join(dir, 'chunked');
+      await mkdir(ctx, { recursive: true });
+      await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY big /big\n');
+      await writeFile(join(ctx, 'big'), randomBytes(700 * 1024));
+      const r = await build({
+        context: ctx, cacheDir: join(dir, 'chunk-cache'), tags: [`${at}/keel-test/chunked:1`], output: { type: 'registry' },
+        compression: 'none', uploadChunkSize: 256 * 1024,
+      });
+      const patches = seen.filter((s) => s.startsWith('PATCH'));
+      expect(patches).toEqual(['PATCH 0-262143', 'PATCH 262144-524287', expect.stringMatching(/^PATCH 524288-\d+$/)]);
+      expect(seen.filter((s) => s.startsWith('PUT')).length).toBe(3); // the layer's closing PUT, the small config's one PUT, the manifest
+      const back = await fromImage(`${REGISTRY}/keel-test/chunked:1`, join(dir, 'chunk-back'));
+      expect(back.layers.map((l) => l.digest)).toEqual(r.layers.map((l) => l.digest));
+    } finally {
+      await new Promise<void>((res) => counter.close(() => res()));
+    }
+  });
+
   describe('connections dropped in the middle of a blob', () => {
     let proxy: Server;
     let cutsLeft = 0;
