@@ -60,6 +60,40 @@ export class BlobStore implements BlobReader, BlobWriter {
     return createReadStream(this.path(digest));
   }
 
+  /**
+   * Where a download of `digest` keeps its bytes until it is complete (never a final name): a
+   * broken download leaves them here, and the next attempt resumes from their length.
+   */
+  partialPath(digest: Digest): string {
+    return join(this.root, 'ingest', `${hexOf(digest)}.partial`);
+  }
+
+  /**
+   * Move a complete download into the store: its bytes are hashed and must be `expected`; on a
+   * mismatch the file is removed and nothing is stored.
+   */
+  async adopt(path: string, expected: Digest): Promise<BlobInfo> {
+    const hash = new HashCounter();
+    await pipeline(createReadStream(path), hash, async function* (source: AsyncIterable<Buffer>) {
+      for await (const _ of source) yield* [];
+    });
+    const digest = hash.digest();
+    if (digest !== expected) {
+      await rm(path, { force: true });
+      throw new KeelError('E_DIGEST_MISMATCH', `blob should be ${expected} but its content is ${digest}`);
+    }
+    const fh = await open(path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await mkdir(this.dir, { recursive: true });
+    await rename(path, this.path(digest));
+    await syncDir(this.dir);
+    return { digest, size: hash.size };
+  }
+
   async put(source: Readable | AsyncIterable<Uint8Array>, expected?: Digest, signal?: AbortSignal): Promise<BlobInfo> {
     await mkdir(this.dir, { recursive: true });
     const tmp = join(this.dir, `.ingest-${process.pid}-${randomBytes(6).toString('hex')}`);

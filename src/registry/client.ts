@@ -5,7 +5,11 @@
  * challenge's service and scope; Docker Hub, GHCR, ECR style) or Basic. 429, 5xx and dropped
  * connections are retried with backoff. No secret or token ever appears in an error.
  */
+import { createWriteStream } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { BlobStore } from '../cache/blob-store.js';
 import { KeelError } from '../errors.js';
@@ -104,7 +108,7 @@ export class RegistryClient {
   private async request(
     method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH',
     path: string,
-    extra: { accept?: string; contentType?: string; contentRange?: string; body?: Buffer | Readable } = {},
+    extra: { accept?: string; contentType?: string; contentRange?: string; range?: string; body?: Buffer | Readable } = {},
   ): Promise<Response> {
     const attempts = extra.body instanceof Readable ? 1 : (this.opts.attempts ?? 4);
     let authTried = false;
@@ -113,6 +117,7 @@ export class RegistryClient {
       if (extra.accept !== undefined) headers.accept = extra.accept;
       if (extra.contentType !== undefined) headers['content-type'] = extra.contentType;
       if (extra.contentRange !== undefined) headers['content-range'] = extra.contentRange;
+      if (extra.range !== undefined) headers.range = extra.range;
       if (this.authorization !== undefined) headers.authorization = this.authorization;
       const url = /^https?:\/\//.test(path) ? path : `${this.base}${path}`;
       const body = extra.body instanceof Readable ? (Readable.toWeb(extra.body) as unknown as ReadableStream<Uint8Array>) : extra.body;
@@ -301,28 +306,36 @@ export class RegistryClient {
   }
 
   /**
-   * Stream a blob into the store, verified against its digest (nothing is stored on a mismatch).
-   * A connection that drops mid-body is tried again from the start (the store never keeps a
-   * partial blob); a digest mismatch is final.
+   * Download a blob into the store, verified against its digest (nothing is stored on a mismatch).
+   * The bytes go to a partial file first; when a connection drops, the next attempt (or the next
+   * build) asks for the rest with a Range request and appends (a registry that answers 200 instead
+   * of 206 sends it all again). A digest mismatch is final and the partial file is dropped.
    */
   async fetchBlob(digest: Digest, store: BlobStore, size: number): Promise<void> {
     if ((await store.stat(digest)) === size) return;
+    const partial = store.partialPath(digest);
+    await mkdir(dirname(partial), { recursive: true });
     const attempts = this.opts.attempts ?? 4;
     for (let attempt = 1; ; attempt++) {
-      const r = await this.request('GET', `/blobs/${digest}`);
-      if (!r.ok || r.body === null) return this.failure(r, `blob ${digest}`);
+      let have = (await stat(partial).catch(() => undefined))?.size ?? 0;
+      if (size >= 0 && have >= size) have = 0; // complete but not adopted, or bigger than it should be: start over
+      const r = await this.request('GET', `/blobs/${digest}`, have > 0 ? { range: `bytes=${have}-` } : {});
+      if (!(r.status === 200 || r.status === 206) || r.body === null) return this.failure(r, `blob ${digest}`);
+      const append = r.status === 206 && have > 0;
       try {
-        await store.put(Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), digest, this.opts.signal);
-        return;
+        await pipeline(Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), createWriteStream(partial, { flags: append ? 'a' : 'w' }), this.opts.signal === undefined ? {} : { signal: this.opts.signal });
       } catch (e) {
-        if (e instanceof KeelError) throw e; // a digest mismatch, an abort: trying again would not help
         if (this.opts.signal?.aborted) throw new KeelError('E_ABORTED', 'pull aborted');
         if (attempt >= attempts) {
-          throw new KeelError('E_REGISTRY', `${this.registry}: the download of ${digest} broke off ${attempts} times: ${(e as Error).message}`);
+          throw new KeelError('E_REGISTRY', `${this.registry}: the download of ${digest} broke off ${attempts} times (what arrived is kept, and the next try resumes): ${(e as Error).message}`);
         }
         await sleep(200 * 2 ** (attempt - 1));
+        continue;
       }
+      await store.adopt(partial, digest);
+      return;
     }
   }
+
 
 }

@@ -98,8 +98,10 @@ describeIntegration('registry faults', ['registry'], () => {
   describe('connections dropped in the middle of a blob', () => {
     let proxy: Server;
     let cutsLeft = 0;
+    let tamperManifests = false;
     let blobGets = 0;
     let target = '';
+    const ranges: Array<[string, number]> = []; // the Range header of each blob GET, and the answer's status
 
     beforeAll(async () => {
       target = await pushRandom('keel-test/flaky', 2 * 1024 * 1024);
@@ -107,8 +109,22 @@ describeIntegration('registry faults', ['registry'], () => {
         const [host, port] = (REGISTRY as string).split(':');
         const upstream = request({ host, port: Number(port), path: req.url, method: req.method, headers: req.headers }, (up) => {
           res.writeHead(up.statusCode ?? 502, up.headers);
+          if (tamperManifests && req.method === 'GET' && /\/manifests\/sha256:/.test(req.url ?? '')) {
+            // a manifest fetched by digest, with one byte changed on the way
+            const parts: Buffer[] = [];
+            up.on('data', (c: Buffer) => parts.push(c));
+            up.on('end', () => {
+              const body = Buffer.concat(parts);
+              body[body.length - 2] = 0x20;
+              res.end(body);
+            });
+            return;
+          }
           const isBlob = req.method === 'GET' && req.url?.endsWith(`/blobs/${target}`);
-          if (isBlob) blobGets++;
+          if (isBlob) {
+            blobGets++;
+            ranges.push([String(req.headers.range ?? ''), up.statusCode ?? 0]);
+          }
           if (isBlob && cutsLeft > 0) {
             cutsLeft--;
             let sent = 0;
@@ -131,12 +147,29 @@ describeIntegration('registry faults', ['registry'], () => {
 
     const viaProxy = () => `127.0.0.1:${(proxy.address() as AddressInfo).port}/keel-test/flaky:1`;
 
-    test('one drop: the blob is fetched again and the build succeeds', async () => {
+    test('a manifest whose content does not match the digest asked for is E_DIGEST_MISMATCH', async () => {
+      const good = await fromImage(`${REGISTRY}/keel-test/flaky:1`, join(dir, 'cache-manifest-good'));
+      const digest = good.image.manifest.annotations?.['org.opencontainers.image.base.digest'] as string;
+      tamperManifests = true;
+      try {
+        const e = await fromImage(`127.0.0.1:${(proxy.address() as AddressInfo).port}/keel-test/flaky@${digest}`, join(dir, 'cache-manifest'))
+          .then(() => undefined, (x: unknown) => x);
+        expect(isKeelError(e, 'E_DIGEST_MISMATCH')).toBe(true);
+      } finally {
+        tamperManifests = false;
+      }
+    });
+
+    test('one drop: the rest is asked for with a Range request, and the build succeeds', async () => {
       cutsLeft = 1;
       blobGets = 0;
+      ranges.length = 0;
       const r = await fromImage(viaProxy(), join(dir, 'cache-flaky'));
       expect(r.layers.map((l) => l.digest)).toEqual([target]);
       expect(blobGets).toBe(2);
+      expect(ranges[0]).toEqual(['', 200]);
+      expect(ranges[1]?.[0]).toMatch(/^bytes=\d+-$/);
+      expect(ranges[1]?.[1]).toBe(206);
     });
 
     test('drops every time: E_REGISTRY, no partial blob, and the next build from the registry works', async () => {
@@ -144,10 +177,16 @@ describeIntegration('registry faults', ['registry'], () => {
       const cache = join(dir, 'cache-broken');
       const e = await fromImage(viaProxy(), cache).then(() => undefined, (x: unknown) => x);
       expect(isKeelError(e, 'E_REGISTRY')).toBe(true);
-      expect((e as Error).message).toMatch(/broke off 4 times/);
+      expect((e as Error).message).toMatch(/broke off 4 times .*the next try resumes/);
       await storeHasNoPartials(cache, target);
-      const r = await fromImage(`${REGISTRY}/keel-test/flaky:1`, cache);
+      // what arrived waits in ingest/, not under a final name; the next build resumes it
+      const kept = (await stat(join(cache, 'ingest', `${target.slice(7)}.partial`))).size;
+      expect(kept).toBeGreaterThan(0);
+      cutsLeft = 0;
+      ranges.length = 0;
+      const r = await fromImage(viaProxy(), cache);
       expect(r.layers.map((l) => l.digest)).toEqual([target]);
+      expect(ranges[0]?.[0]).toMatch(/^bytes=\d+-$/);
     });
   });
 });
