@@ -37,6 +37,7 @@ export const KEEL_ERROR_CODES = [
   'E_UNSUPPORTED',
   'E_STAGE',
   'E_ABORTED',
+  'E_RUN',
   // a bug in keel
   'E_INTERNAL',
 ] as const;

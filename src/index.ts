@@ -7,3 +7,4 @@ export { KeelError, isKeelError, KEEL_ERROR_CODES, type KeelErrorCode } from './
 export { build, type BuildOptions, type BuildResult, type BuildOutput } from './builder/build.js';
 export type { BuildEvent } from './builder/progress.js';
 export { DockerfileError } from './builder/errors.js';
+export { RunError } from './builder/run.js';

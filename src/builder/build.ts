@@ -4,7 +4,8 @@
  * (COPY, ADD, WORKDIR: one layer each, made by storeLayer) or only its config (metadata.ts).
  * Words are expanded here, at dispatch, with the stage's variables, as BuildKit does.
  */
-import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { isAbsolute, join } from 'node:path';
 import { BlobStore } from '../cache/blob-store.js';
@@ -13,10 +14,11 @@ import { defaultCacheDir } from '../cache/location.js';
 import { StepCache } from '../cache/step-cache.js';
 import { KeelError, isKeelError } from '../errors.js';
 import { sha256, type Digest } from '../image/digest.js';
-import { assembleImage, type BuiltImage, type ContainerConfig, type HistoryEntry, type ImageConfig, type Platform } from '../image/image.js';
+import { assembleImage, canonicalJson, type BuiltImage, type ContainerConfig, type HistoryEntry, type ImageConfig, type Platform } from '../image/image.js';
 import { storeLayer, type Compression, type Layer, type LayerEntry } from '../image/layer.js';
 import { writeOciArchive, writeOciDir } from '../image/layout.js';
 import { parseTag } from '../image/reference.js';
+import { MEDIA_TYPES } from '../image/media-types.js';
 import { chompHeredocContent, expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
 import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-key.js';
 import { download, isRemote, redactUrl } from './download.js';
@@ -35,7 +37,8 @@ import { applyMetadata, DEFAULT_PATH, isMetadata, setEnv, type StageConfig } fro
 import { planStages, requiredStages, stageRef, targetStage, type Plan, type StagePlan } from './plan.js';
 import type { BuildEvent } from './progress.js';
 import { cleanPath, openSource, parentOf, StageFs, type FsNode } from './stage-fs.js';
-import { resolveOwner } from './users.js';
+import { resolveOwner, resolveUser } from './users.js';
+import { diffRootfs, materialize, runc } from './run.js';
 
 export type BuildOutput =
   | { readonly type: 'oci-archive'; readonly path: string }
@@ -205,6 +208,14 @@ class Builder {
   }
 
   async run(): Promise<BuildResult> {
+    try {
+      return await this.build();
+    } finally {
+      if (this.runDirPath !== undefined) await rm(this.runDirPath, { recursive: true, force: true });
+    }
+  }
+
+  private async build(): Promise<BuildResult> {
     const ast = await this.readDockerfile();
     this.escape = ast.escapeToken;
     const plan = planStages(ast);
@@ -340,12 +351,80 @@ class Builder {
       case 'ADD':
         return this.copy(ins, s, plan, stage, built);
       case 'RUN':
-        throw new KeelError('E_UNSUPPORTED', 'RUN is not supported yet (it lands with the RUN issue)');
+        return this.runInstruction(ins, s);
       case 'FROM':
         throw new KeelError('E_INTERNAL', 'FROM inside a stage');
       default:
         return assertNever(ins);
     }
+  }
+
+  /** RUN: from the cache (its layer replayed into the tree), or under runc on the tree written out (run.ts). */
+  private async runInstruction(ins: Extract<Instruction, { kind: 'RUN' }>, s: StageState): Promise<void> {
+    if (ins.mounts.length > 0) throw new KeelError('E_UNSUPPORTED', 'RUN --mount is not supported yet');
+    if (ins.devices.length > 0 || ins.security === 'insecure') throw new KeelError('E_UNSUPPORTED', 'RUN --device and --security=insecure are not supported');
+    const shell = s.cfg.shell ?? ['/bin/sh', '-c'];
+    let args: string[];
+    const command = ins.command;
+    const only = ins.heredocs.length === 1 && command.form === 'shell' && /^<<-?['"]?[^'"\s]+['"]?$/.test(command.script.trim()) ? ins.heredocs[0] : undefined;
+    if (only !== undefined) {
+      // a RUN that is one heredoc runs its body as the script (dockerfile2llb dispatchRun)
+      args = [...shell, only.chomp ? chompHeredocContent(only.content) : only.content];
+    } else if (command.form === 'exec') {
+      args = command.args.map((a) => a.value);
+    } else {
+      // heredocs inside a longer command line are given to the shell with their bodies
+      let script = command.script;
+      for (const h of ins.heredocs) script += `\n${h.content}${h.name}`;
+      args = [...shell, script];
+    }
+    const env = [...s.vars.entries()];
+    const cwd = `/${s.cfg.workdir ?? ''}`;
+    const user = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(s.cfg.user, s.fs);
+    const network = ins.network === 'none' ? 'none' : 'host';
+    const text = `RUN ${args.join(' ')}`;
+    // the output of a RUN depends on everything before it: the key includes the layer chain
+    const key = sha256(canonicalJson({ kind: 'RUN', version: 1, parent: s.layers.map((l) => l.diffId), args, env, cwd, user, network, platform: platformString(this.platform) }));
+    const hit = this.opts.noCache === true ? undefined : await this.stepCache.get(key);
+    if (hit !== undefined) {
+      if (hit.layer !== null) {
+        const layer = { ...hit.layer, mediaType: hit.layer.mediaType as Layer['mediaType'] };
+        const compression = layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : layer.mediaType === MEDIA_TYPES.layerZstd ? 'zstd' : 'none';
+        await applyTar(s.fs, await this.store.open(layer.digest), compression, { dest: '', contentDir: join(this.cacheDir, 'extract', layer.diffId.slice(7)), whiteouts: true, createdMtime: 0 });
+        s.layers.push(layer);
+        this.cachedLayers.add(layer.digest);
+      }
+      this.stepOutcome = { cached: true };
+      s.history.push(this.history(`${text} # buildkit`, hit.layer !== null));
+      return;
+    }
+    const bundle = join(this.runDir(), `${++this.runs}`);
+    const rootfs = join(bundle, 'rootfs');
+    await materialize(s.fs, rootfs);
+    await mkdir(join(rootfs, cwd), { recursive: true }); // BuildKit makes the working folder for the command
+    const step = this.stepCount;
+    await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { args, env, cwd, uid: user.uid, gid: user.gid, network, hostname: 'buildkitsandbox' },
+      (line) => this.opts.onProgress?.({ type: 'log', step, line }), this.opts.signal);
+    const changes = await diffRootfs(s.fs, rootfs);
+    for (const c of changes) {
+      if (c.node === undefined) {
+        for (const p of s.fs.descendants(c.path)) s.fs.delete(p);
+        s.fs.delete(c.path);
+      } else s.fs.set(c.path, c.node);
+    }
+    const layer = await this.layer(s, changes.map((c) => c.path), `${s.id}:${ins.range.start.line}`, text);
+    await this.stepCache.put(key, { layer: layer ?? null });
+    this.stepOutcome = { cached: false, reason: this.opts.noCache === true ? '--no-cache' : 'ran' };
+    s.history.push(this.history(`${text} # buildkit`, layer !== undefined));
+  }
+
+  private runDirPath: string | undefined;
+  private runs = 0;
+
+  /** Scratch space for RUN root filesystems, removed when the build ends. */
+  private runDir(): string {
+    this.runDirPath ??= join(this.cacheDir, 'run', `${process.pid}-${randomBytes(6).toString('hex')}`);
+    return this.runDirPath;
   }
 
   private async copy(ins: Extract<Instruction, { kind: 'COPY' | 'ADD' }>, s: StageState, plan: Plan, stage: StagePlan, built: Map<number, StageState>): Promise<void> {
@@ -501,7 +580,7 @@ class Builder {
       version: 1,
       instruction,
       compression,
-      entries: await Promise.all(entries.map((e) => this.recipeEntry(e, s.fs.get(e.path) as FsNode))),
+      entries: await Promise.all(entries.map((e) => this.recipeEntry(e, s.fs.get(e.path)))),
     };
     const key = cacheKey(recipe);
     const hit = this.opts.noCache === true ? undefined : await this.stepCache.get(key);
@@ -525,7 +604,7 @@ class Builder {
     return layer;
   }
 
-  private async recipeEntry(entry: LayerEntry, node: FsNode): Promise<RecipeEntry> {
+  private async recipeEntry(entry: LayerEntry, node: FsNode | undefined): Promise<RecipeEntry> {
     if (entry.type === 'whiteout') return [entry.path, 'whiteout', 0, 0, 0, 0, 0, '', ''];
     const head = [entry.path, entry.type, entry.mode, entry.uid, entry.gid, entry.mtime] as const;
     switch (entry.type) {
@@ -642,8 +721,9 @@ function assertNever(x: never): never {
  */
 function layerEntries(paths: readonly string[], fs: StageFs): LayerEntry[] {
   const firstPathOf = new Map<string, string>();
-  return paths.map((path) => {
-    const node = fs.get(path) as FsNode;
+  return paths.map((path): LayerEntry => {
+    const node = fs.get(path);
+    if (node === undefined) return { type: 'whiteout', path }; // deleted (by a RUN)
     const base = { path, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime };
     switch (node.type) {
       case 'directory':

@@ -36,3 +36,21 @@ export async function resolveOwner(spec: string, fs: StageFs): Promise<Owner> {
   if (uid > 0xffffffff || gid > 0xffffffff) throw new KeelError('E_BUILD_INPUT', `invalid owner ${JSON.stringify(spec)}`);
   return { uid, gid };
 }
+
+/**
+ * USER for a process: `name` or `uid`, with an optional `:group`. Without a group, the gid is the
+ * user's primary group from /etc/passwd (0 for a uid it does not list), as Docker resolves it.
+ */
+export async function resolveUser(spec: string, fs: StageFs): Promise<Owner> {
+  const colon = spec.indexOf(':');
+  const user = colon < 0 ? spec : spec.slice(0, colon);
+  const group = colon < 0 ? undefined : spec.slice(colon + 1);
+  const passwd = ((await fs.readSmallFile('etc/passwd'))?.toString('utf8') ?? '').split('\n').map((l) => l.split(':'));
+  const entry = passwd.find((f) => (NUMERIC.test(user) ? f[2] === user : f[0] === user));
+  if (entry === undefined && !NUMERIC.test(user)) {
+    throw new KeelError('E_BUILD_INPUT', `unable to find user ${user}: no matching entries in passwd file`);
+  }
+  const uid = NUMERIC.test(user) ? Number(user) : Number(entry?.[2]);
+  if (group !== undefined && group !== '') return { uid, gid: (await resolveOwner(`0:${group}`, fs)).gid };
+  return { uid, gid: entry?.[3] !== undefined && NUMERIC.test(entry[3]) ? Number(entry[3]) : 0 };
+}
