@@ -5,7 +5,8 @@
  * Words are expanded here, at dispatch, with the stage's variables, as BuildKit does.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { isAbsolute, join } from 'node:path';
 import { BlobStore } from '../cache/blob-store.js';
@@ -38,7 +39,8 @@ import { planStages, requiredStages, stageRef, targetStage, type Plan, type Stag
 import type { BuildEvent } from './progress.js';
 import { cleanPath, openSource, parentOf, StageFs, type FsNode } from './stage-fs.js';
 import { resolveOwner, resolveUser } from './users.js';
-import { diffRootfs, materialize, runc } from './run.js';
+import { diffRootfs, materialize, runc, type RuntimeMount } from './run.js';
+import { MountError, parseMount, type Mount } from '../parser/index.js';
 
 export type BuildOutput =
   | { readonly type: 'oci-archive'; readonly path: string }
@@ -91,6 +93,8 @@ export interface BuildOptions {
   readonly dockerConfigDir?: string;
   /** Push: blobs up to this size go up in one request, larger ones in chunks of it. @default 16 MiB */
   readonly uploadChunkSize?: number;
+  /** For RUN --mount=type=secret,id=ID: a file to read, or the value itself. Never in a layer or a cache key. */
+  readonly secrets?: Readonly<Record<string, { readonly path: string } | { readonly value: string }>>;
 }
 
 export interface BuildResult {
@@ -313,6 +317,8 @@ class Builder {
   }
 
   private async dispatch(ins: Instruction, s: StageState, plan: Plan, stage: StagePlan, globals: Map<string, string>, built: Map<number, StageState>): Promise<void> {
+    this.currentPlan = { plan, stage };
+    this.currentBuilt = built;
     const word = (w: string): string => expandWord(w, s.vars, { escape: this.escape });
     if (isMetadata(ins)) {
       const text = applyMetadata(ins, s.cfg, s.vars, this.escape);
@@ -361,8 +367,6 @@ class Builder {
 
   /** RUN: from the cache (its layer replayed into the tree), or under runc on the tree written out (run.ts). */
   private async runInstruction(ins: Extract<Instruction, { kind: 'RUN' }>, s: StageState): Promise<void> {
-    if (ins.mounts.length > 0) throw new KeelError('E_UNSUPPORTED', 'RUN --mount is not supported yet');
-    if (ins.devices.length > 0 || ins.security === 'insecure') throw new KeelError('E_UNSUPPORTED', 'RUN --device and --security=insecure are not supported');
     const shell = s.cfg.shell ?? ['/bin/sh', '-c'];
     let args: string[];
     const command = ins.command;
@@ -380,11 +384,15 @@ class Builder {
     }
     const env = [...s.vars.entries()];
     const cwd = `/${s.cfg.workdir ?? ''}`;
+    const mounts = await this.runMounts(ins, s, cwd, env);
     const user = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(s.cfg.user, s.fs);
     const network = ins.network === 'none' ? 'none' : 'host';
     const text = `RUN ${args.join(' ')}`;
     // the output of a RUN depends on everything before it: the key includes the layer chain
-    const key = sha256(canonicalJson({ kind: 'RUN', version: 1, parent: s.layers.map((l) => l.diffId), args, env, cwd, user, network, platform: platformString(this.platform) }));
+    const key = sha256(canonicalJson({
+      kind: 'RUN', version: 1, parent: s.layers.map((l) => l.diffId), args, env: env.filter(([k]) => !mounts.secretEnv.has(k)), cwd, user, network,
+      platform: platformString(this.platform), mounts: mounts.keys,
+    }));
     const hit = this.opts.noCache === true ? undefined : await this.stepCache.get(key);
     if (hit !== undefined) {
       if (hit.layer !== null) {
@@ -403,9 +411,9 @@ class Builder {
     await materialize(s.fs, rootfs);
     await mkdir(join(rootfs, cwd), { recursive: true }); // BuildKit makes the working folder for the command
     const step = this.stepCount;
-    await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { args, env, cwd, uid: user.uid, gid: user.gid, network, hostname: 'buildkitsandbox' },
+    await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { args, env, cwd, uid: user.uid, gid: user.gid, network, hostname: 'buildkitsandbox', mounts: mounts.runtime },
       (line) => this.opts.onProgress?.({ type: 'log', step, line }), this.opts.signal);
-    const changes = await diffRootfs(s.fs, rootfs);
+    const changes = await diffRootfs(s.fs, rootfs, mounts.runtime.map((m) => m.target.replace(/^\/+/, '')));
     for (const c of changes) {
       if (c.node === undefined) {
         for (const p of s.fs.descendants(c.path)) s.fs.delete(p);
@@ -417,6 +425,105 @@ class Builder {
     this.stepOutcome = { cached: false, reason: this.opts.noCache === true ? '--no-cache' : 'ran' };
     s.history.push(this.history(`${text} # buildkit`, layer !== undefined));
   }
+
+  /**
+   * RUN --mount values, expanded and checked (parseMount), as runtime mounts, plus what of them
+   * goes into the cache key (a bind source by content, a cache by id, a secret by id only).
+   * Secrets given as env= are added to `env` (and kept out of the key).
+   */
+  private async runMounts(ins: Extract<Instruction, { kind: 'RUN' }>, s: StageState, cwd: string, env: Array<[string, string]>) {
+    const runtime: RuntimeMount[] = [];
+    const keys: unknown[] = [];
+    const secretEnv = new Set<string>();
+    for (const flag of ins.mounts) {
+      let m: Mount;
+      try {
+        m = parseMount(flag.value, (w) => expandWord(w, s.vars, { escape: this.escape }));
+      } catch (e) {
+        if (e instanceof MountError) throw new KeelError('E_BUILD_INPUT', e.message);
+        throw e;
+      }
+      const target = m.target === undefined ? undefined : posix.resolve(cwd, m.target);
+      switch (m.type) {
+        case 'cache': {
+          if (target === undefined) throw new KeelError('E_BUILD_INPUT', 'a cache mount needs a target');
+          const id = m.cacheId ?? target;
+          const host = join(this.cacheDir, 'mounts', 'cache', sha256(id).slice(7, 39));
+          const fresh = !(await stat(host).then(() => true, () => false));
+          await mkdir(host, { recursive: true });
+          if (fresh) {
+            await chmod(host, m.mode ?? 0o755);
+            await chown(host, m.uid ?? 0, m.gid ?? 0);
+          }
+          runtime.push({ kind: 'bind', target, source: host, readOnly: m.readOnly });
+          keys.push({ type: 'cache', target, id, readOnly: m.readOnly });
+          break;
+        }
+        case 'tmpfs':
+          if (target === undefined) throw new KeelError('E_BUILD_INPUT', 'a tmpfs mount needs a target');
+          runtime.push({ kind: 'tmpfs', target, ...(m.sizeLimit === undefined ? {} : { size: m.sizeLimit }) });
+          keys.push({ type: 'tmpfs', target, size: m.sizeLimit ?? 0 });
+          break;
+        case 'bind': {
+          if (target === undefined) throw new KeelError('E_BUILD_INPUT', 'a bind mount needs a target');
+          const from = m.from === undefined ? (await this.loadContext()).fs : await this.mountSource(m.from);
+          const src = from.resolve(cleanPath(m.source ?? '/'), true);
+          const node = from.get(src);
+          if (node === undefined) throw new KeelError('E_SOURCE_NOT_FOUND', `RUN --mount source ${JSON.stringify(m.source ?? '/')} not found`);
+          // a copy of just that source (the context's .dockerignore holds; a read-write mount's writes are dropped)
+          const sub = new StageFs();
+          if (node.type === 'directory') {
+            sub.set('', node);
+            for (const p of from.descendants(src)) sub.set(src === '' ? p : p.slice(src.length + 1), from.get(p) as FsNode);
+          } else {
+            sub.set('', { type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0 });
+            sub.set('file', node);
+          }
+          const host = join(this.runDir(), `bind-${++this.runs}`);
+          await materialize(sub, host);
+          runtime.push({ kind: 'bind', target, source: node.type === 'directory' ? host : join(host, 'file'), readOnly: m.readOnly });
+          const entries = await Promise.all(sub.paths().map((p) => this.recipeEntry(layerEntries([p], sub)[0] as LayerEntry, sub.get(p))));
+          keys.push({ type: 'bind', target, from: m.from ?? '', source: m.source ?? '/', readOnly: m.readOnly, content: sha256(canonicalJson(entries)) });
+          break;
+        }
+        case 'secret': {
+          const id = m.cacheId ?? (m.target === undefined ? undefined : posix.basename(m.target));
+          const given = id === undefined ? undefined : this.opts.secrets?.[id];
+          if (given === undefined) {
+            if (m.required) throw new KeelError('E_BUILD_INPUT', `secret ${id ?? '(no id)'} is required but was not given`);
+            break; // BuildKit skips a secret it does not have unless required
+          }
+          const value = 'value' in given ? Buffer.from(given.value) : await readFile(given.path);
+          if (m.env !== undefined) {
+            env.push([m.env, value.toString('utf8')]);
+            secretEnv.add(m.env);
+          }
+          if (m.env === undefined || m.target !== undefined) {
+            const host = join(this.runDir(), `secret-${++this.runs}`);
+            await writeFile(host, value, { mode: m.mode ?? 0o400 });
+            await chown(host, m.uid ?? 0, m.gid ?? 0);
+            runtime.push({ kind: 'bind', target: target ?? `/run/secrets/${id as string}`, source: host, readOnly: true });
+          }
+          keys.push({ type: 'secret', id, target: target ?? '', env: m.env ?? '' }); // the id, never the value
+          break;
+        }
+        case 'ssh':
+          throw new KeelError('E_UNSUPPORTED', 'RUN --mount=type=ssh is not supported');
+      }
+    }
+    return { runtime, keys, secretEnv };
+  }
+
+  /** A `from=` of a bind mount: an earlier stage (by name or index) or an image. */
+  private async mountSource(from: string): Promise<StageFs> {
+    const plan = this.currentPlan;
+    const dep = plan === undefined ? undefined : stageRef(plan.plan, from, plan.stage.index, true);
+    if (dep !== undefined) return (this.currentBuilt?.get(dep.index) as StageState).fs;
+    return (await this.baseImage(from)).fs;
+  }
+
+  private currentPlan: { plan: Plan; stage: StagePlan } | undefined;
+  private currentBuilt: Map<number, StageState> | undefined;
 
   private runDirPath: string | undefined;
   private runs = 0;

@@ -6,6 +6,7 @@
 import type { ArgInstruction, Dockerfile, FromInstruction, Instruction } from '../parser/index.js';
 import { expandWord, type Env } from '../parser/index.js';
 import { KeelError } from '../errors.js';
+import { csvFields } from '../parser/mount.js';
 
 export interface StagePlan {
   readonly index: number;
@@ -72,6 +73,14 @@ export function requiredStages(plan: Plan, target: StagePlan, globals: Env): Sta
       if (ins.kind === 'COPY' && ins.from !== undefined) {
         const dep = stageRef(plan, ins.from, stage.index, true);
         if (dep !== undefined) visit(dep);
+      }
+      if (ins.kind === 'RUN') {
+        // RUN --mount=...,from=<stage> needs that stage too
+        for (const m of ins.mounts) {
+          const from = csvFields(m.value, 'mounts').find((f) => f.toLowerCase().startsWith('from='))?.slice(5);
+          const dep = from === undefined ? undefined : stageRef(plan, from, stage.index, true);
+          if (dep !== undefined) visit(dep);
+        }
       }
     }
     order.push(stage);

@@ -71,8 +71,15 @@ export interface Change {
   readonly node?: FsNode;
 }
 
-/** What the command changed in `dir`, against the tree it was made from. */
-export async function diffRootfs(fs: StageFs, dir: string): Promise<Change[]> {
+/**
+ * What the command changed in `dir`, against the tree it was made from. `mountPoints` are the
+ * tree paths of RUN --mount targets: their contents belong to the mount, and the folders runc made
+ * for them (when absent before, and holding nothing else) are stubs like /proc.
+ */
+export async function diffRootfs(fs: StageFs, dir: string, mountPoints: readonly string[] = []): Promise<Change[]> {
+  const targets = new Set(mountPoints);
+  const madeForMounts = new Set<string>();
+  for (const t of mountPoints) for (let p = t; p !== '' && fs.get(p) === undefined; p = parentOf(p)) madeForMounts.add(p);
   const changes: Change[] = [];
   const seen = new Set<string>();
   const walk = async (rel: string): Promise<void> => {
@@ -82,7 +89,15 @@ export async function diffRootfs(fs: StageFs, dir: string): Promise<Change[]> {
       seen.add(path);
       const before = fs.get(path);
       if (before === undefined && STUBS.has(path)) continue;
+      if (targets.has(path) && before === undefined) continue; // a mount point runc made
       const host = join(dir, path);
+      if (before === undefined && madeForMounts.has(path)) {
+        const inside = await readdir(host);
+        if (inside.every((n) => madeForMounts.has(`${path}/${n}`))) {
+          await walk(path); // only what runc made for a mount below: not a change itself
+          continue;
+        }
+      }
       const st = await lstat(host, { bigint: true });
       const mtime = Number(st.mtimeNs / 1_000_000_000n);
       const marked = st.mtimeNs % 1_000_000_000n === MARK_NS;
@@ -99,7 +114,7 @@ export async function diffRootfs(fs: StageFs, dir: string): Promise<Change[]> {
           (node.type !== 'symlink' || (before.type === 'symlink' && before.target === node.target));
         if (!same) changes.push({ path, node });
       }
-      if (st.isDirectory() && !(before === undefined && STUBS.has(path))) await walk(path);
+      if (st.isDirectory() && !(before === undefined && STUBS.has(path)) && !targets.has(path)) await walk(path);
     }
   };
   await walk('');
@@ -111,8 +126,14 @@ export async function diffRootfs(fs: StageFs, dir: string): Promise<Change[]> {
   return changes;
 }
 
+/** A RUN --mount as the runtime sees it. */
+export type RuntimeMount =
+  | { readonly kind: 'bind'; readonly target: string; readonly source: string; readonly readOnly: boolean }
+  | { readonly kind: 'tmpfs'; readonly target: string; readonly size?: number };
+
 export interface RunSpec {
   readonly args: readonly string[];
+  readonly mounts?: readonly RuntimeMount[];
   readonly env: ReadonlyArray<readonly [string, string]>;
   readonly cwd: string;
   readonly uid: number;
@@ -152,6 +173,11 @@ export function runtimeSpec(spec: RunSpec): unknown {
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       { destination: '/etc/resolv.conf', type: 'bind', source: '/etc/resolv.conf', options: ['rbind', 'ro'] },
       { destination: '/etc/hosts', type: 'bind', source: 'hosts', options: ['rbind', 'ro'] },
+      ...(spec.mounts ?? []).map((m) =>
+        m.kind === 'bind'
+          ? { destination: m.target, type: 'bind', source: m.source, options: ['rbind', m.readOnly ? 'ro' : 'rw'] }
+          : { destination: m.target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(m.size === undefined ? [] : [`size=${m.size}`])] },
+      ),
     ],
     linux: {
       namespaces,

@@ -20,7 +20,7 @@ const VALUE_FLAGS: Record<string, string> = {
   '-f': 'file', '--file': 'file', '-t': 'tag', '--tag': 'tag', '--build-arg': 'build-arg', '--target': 'target',
   '--cache-dir': 'cache-dir', '-o': 'output', '--output': 'output', '--progress': 'progress', '--iidfile': 'iidfile',
   '--platform': 'platform', '--compression': 'compression', '--base-image': 'base-image',
-  '--insecure-registry': 'insecure-registry', '--pull': 'pull',
+  '--insecure-registry': 'insecure-registry', '--pull': 'pull', '--secret': 'secret',
 };
 const BOOL_FLAGS: Record<string, string> = {
   '--no-cache': 'no-cache', '--push': 'push', '-q': 'quiet', '--quiet': 'quiet', '--preserve-timestamps': 'preserve-timestamps',
@@ -90,6 +90,17 @@ export function parseBuildArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     if (i <= 0 || i === kv.length - 1) throw new UsageError(`--base-image wants NAME=PATH, not ${kv}`);
     baseImages[kv.slice(0, i)] = kv.slice(i + 1);
   }
+  const secrets: Record<string, { path: string } | { value: string }> = {};
+  for (const spec of values.get('secret') ?? []) {
+    const f = new Map(spec.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const));
+    const id = f.get('id');
+    if (!id) throw new UsageError(`--secret wants id=ID,src=PATH or id=ID,env=VAR, not ${spec}`);
+    const src = f.get('src') ?? f.get('source');
+    const fromEnv = f.get('env');
+    if (src !== undefined) secrets[id] = { path: src };
+    else if (fromEnv !== undefined && env[fromEnv] !== undefined) secrets[id] = { value: env[fromEnv] as string };
+    else if (env[id] !== undefined) secrets[id] = { value: env[id] as string };
+  }
   const pull = last('pull') as 'missing' | 'always' | 'never' | undefined;
   if (pull !== undefined && !['missing', 'always', 'never'].includes(pull)) throw new UsageError('--pull: missing, always or never');
   const file = last('file');
@@ -114,6 +125,7 @@ export function parseBuildArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     ...(values.has('insecure-registry') ? { insecureRegistries: values.get('insecure-registry') as string[] } : {}),
     ...(pull === undefined ? {} : { pull }),
     ...(env.DOCKER_CONFIG ? { dockerConfigDir: env.DOCKER_CONFIG } : {}),
+    ...(Object.keys(secrets).length === 0 ? {} : { secrets }),
   };
   return { options, progress, quiet: flags.has('quiet'), ...(iidfile === undefined ? {} : { iidfile }) };
 }

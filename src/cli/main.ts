@@ -22,6 +22,7 @@ const USAGE = `Usage:
       --push                           push to the registry each tag names
       --pull missing|always|never      how to get base images from registries (default missing)
       --insecure-registry HOST[:PORT]  speak plain HTTP to this registry (loopback always is)
+      --secret id=ID,src=PATH|env=VAR  a secret for RUN --mount=type=secret (never in the image)
       --cache-dir DIR                  the cache (default $KEEL_CACHE_DIR, ~/.cache/keel)
       --no-cache                       accepted; keel has no instruction cache yet
       --progress auto|plain|tty|quiet  how to show progress on stderr

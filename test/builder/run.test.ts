@@ -4,6 +4,7 @@
  * modes, USER by name, WORKDIR, ENV and ARG, SHELL, exec form; and, on keel alone, heredoc RUNs,
  * a failing RUN and the cache.
  */
+import { readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,19 +43,28 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function compare(name: string, dockerfile: string, runs?: string): Promise<void> {
+  async function compare(name: string, dockerfile: string, runs?: string, extra: { files?: Record<string, string>; secret?: string; stubs?: string[] } = {}): Promise<void> {
     const ctx = join(dir, name);
     await mkdir(ctx, { recursive: true });
     await writeFile(join(ctx, 'Dockerfile'), dockerfile);
+    for (const [p, c] of Object.entries(extra.files ?? {})) {
+      await mkdir(join(ctx, p, '..'), { recursive: true });
+      await writeFile(join(ctx, p), c);
+    }
+    const secretFile = join(dir, `${name}.secret`);
+    if (extra.secret !== undefined) await writeFile(secretFile, extra.secret);
     const ours = join(dir, `${name}.keel.tar`);
-    await build({ context: ctx, tags: [`keel-test/${name}:keel`], cacheDir: join(dir, 'cache'), baseImages: { [BASE]: baseTar }, output: { type: 'oci-archive', path: ours } });
-    docker(['build', '--network=none', '-q', '-t', `keel-test/${name}:docker`, ctx]);
+    await build({
+      context: ctx, tags: [`keel-test/${name}:keel`], cacheDir: join(dir, 'cache'), baseImages: { [BASE]: baseTar }, output: { type: 'oci-archive', path: ours },
+      ...(extra.secret === undefined ? {} : { secrets: { tok: { path: secretFile } } }),
+    });
+    docker(['build', '--network=none', '-q', ...(extra.secret === undefined ? [] : ['--secret', `id=tok,src=${secretFile}`]), '-t', `keel-test/${name}:docker`, ctx]);
     const theirs = join(dir, `${name}.docker.tar`);
     docker(['save', '-o', theirs, `keel-test/${name}:docker`]);
     const [a, b] = await Promise.all([flattenArchive(ours), flattenArchive(theirs)]);
     // docker 20.10's BuildKit leaves the runtime's mount stubs in RUN layers; current BuildKit removes
     // them (executor/stubs.go) and so does keel (SPEC.md section 7): set those aside, and check keel's are gone
-    for (const stub of ['dev', 'proc', 'sys']) {
+    for (const stub of ['dev', 'proc', 'sys', ...(extra.stubs ?? [])]) {
       expect(a.tree[stub]).toBeUndefined();
       delete b.tree[stub];
     }
@@ -91,6 +101,42 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
       'RUN echo shell > /shell.txt',
       'RUN ["/bin/sh", "-c", "echo exec > /exec.txt"]',
     ].join('\n'));
+  });
+
+  test('RUN --mount: cache, bind from the context and from a stage, tmpfs, secret', async () => {
+    await compare('run-mounts', [
+      `FROM ${BASE} AS tools`,
+      'RUN mkdir /tools && echo tool > /tools/t',
+      `FROM ${BASE}`,
+      'RUN --mount=type=cache,target=/cache sh -c "echo run1 >> /cache/log; cat /cache/log > /seen1"',
+      'RUN --mount=type=bind,source=data,target=/mnt/data cp -r /mnt/data /copied',
+      'RUN --mount=type=bind,from=tools,source=/tools,target=/mnt/tools cat /mnt/tools/t > /from-stage',
+      'RUN --mount=type=tmpfs,target=/scratch sh -c "echo tmp > /scratch/t; ls /scratch > /tmpls"',
+      'RUN --mount=type=secret,id=tok sh -c "cat /run/secrets/tok | sed s/s3cret/hidden/ > /secret-seen"',
+    ].join('\n'), undefined, {
+      files: { 'data/a.txt': 'a', 'data/sub/b.txt': 'b' },
+      secret: 'the-s3cret',
+      // docker 20.10 also leaves the stubs of these mount points behind
+      stubs: ['cache', 'mnt', 'mnt/data', 'mnt/tools', 'scratch', 'run', 'run/secrets', 'run/secrets/tok'],
+    });
+  });
+
+  test('keel alone: a cache mount persists across builds; a secret is in no layer and no cache key', async () => {
+    const ctx = join(dir, 'mount-keel');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${BASE}\nRUN --mount=type=cache,id=shared,target=/c sh -c "echo x >> /c/count; cat /c/count > /n"\nRUN --mount=type=secret,id=tok,env=TOKEN sh -c "echo \\\${#TOKEN} > /len"\n`);
+    const opts = { context: ctx, cacheDir: join(dir, 'cache'), baseImages: { [BASE]: baseTar } };
+    const first = await build({ ...opts, secrets: { tok: { value: 'first-secret-value' } }, output: { type: 'oci-archive', path: join(dir, 'm1.tar') } });
+    await build({ ...opts, noCache: true, secrets: { tok: { value: 'first-secret-value' } }, output: { type: 'oci-archive', path: join(dir, 'm2.tar') } });
+    const t1 = (await flattenArchive(join(dir, 'm1.tar'))).tree;
+    const t2 = (await flattenArchive(join(dir, 'm2.tar'))).tree;
+    expect([t1.n?.size, t2.n?.size]).toEqual([2, 4]); // the second build saw the first one's line
+    expect(t1.len?.size).toBe(3); // "18\n": the secret reached the command through the environment
+    expect(readFileSync(join(dir, 'm1.tar')).includes('first-secret-value')).toBe(false);
+    expect(JSON.stringify(first.image.config)).not.toContain('first-secret-value');
+    const events: BuildEvent[] = [];
+    await build({ ...opts, secrets: { tok: { value: 'another-value' } }, onProgress: (e) => events.push(e) });
+    expect(events.filter((e) => e.type === 'step-done' && e.name.includes('RUN')).map((e) => (e as { cached: boolean }).cached)).toEqual([true, true]);
   });
 
   test('keel alone: heredoc RUNs, a failing RUN, and the cache', async () => {
