@@ -69,13 +69,14 @@ export function parseMount(value: string, expand: (word: string) => string): Mou
   for (const field of csvFields(value, 'mounts')) {
     const eq = field.indexOf('=');
     const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
+    const notForType = (): MountError => new MountError(`unexpected key '${key}' for mount type '${type}'`);
     if (eq < 0) {
       switch (key) {
         case 'readonly': case 'ro': readOnly = true; roAuto = false; continue;
         case 'readwrite': case 'rw': readOnly = false; roAuto = false; continue;
         case 'required':
           if (type === 'secret' || type === 'ssh') { required = true; continue; }
-          throw new MountError(`unexpected key '${key}' for mount type '${type}'`);
+          throw notForType();
         default:
           throw new MountError(`invalid field '${field}' must be a key=value pair`);
       }
@@ -89,11 +90,11 @@ export function parseMount(value: string, expand: (word: string) => string): Mou
       case 'readonly': case 'ro': readOnly = goParseBool(key, v); roAuto = false; break;
       case 'readwrite': case 'rw': readOnly = !goParseBool(key, v); roAuto = false; break;
       case 'required':
-        if (type !== 'secret' && type !== 'ssh') throw new MountError(`unexpected key '${key}' for mount type '${type}'`);
+        if (type !== 'secret' && type !== 'ssh') throw notForType();
         required = goParseBool(key, v);
         break;
       case 'size': {
-        if (type !== 'tmpfs') throw new MountError(`unexpected key '${key}' for mount type '${type}'`);
+        if (type !== 'tmpfs') throw notForType();
         const n = ramInBytes(v);
         if (n === undefined) throw new MountError(`invalid value for ${key}: ${v}`);
         sizeLimit = n;
