@@ -46,7 +46,8 @@ function time(fn) {
 }
 
 function keel(cacheDir, type, path) {
-  const r = spawnSync(process.execPath, [join(__dirname, 'keel-run.js'), CTX, cacheDir, type, path], { encoding: 'utf8' });
+  const options = { context: CTX, cacheDir, tags: ['keel-bench:1'], output: { type, path } };
+  const r = spawnSync(process.execPath, [join(__dirname, 'keel-run.js'), JSON.stringify({ options })], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`keel failed: ${r.stderr}`);
   return { rss: JSON.parse(r.stdout).rss };
 }

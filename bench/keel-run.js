@@ -1,14 +1,23 @@
 #!/usr/bin/env node
-// One keel build in a fresh Node process (as a user's tool would run it), for bench/build.js.
-// Prints {"ms": build() time, "rss": peak RSS in bytes} on stdout.
+// keel builds in a fresh Node process (as a user's tool would run them), for the benchmarks.
+// Argument: JSON {"options": build() options, "runs": [overrides, one object per build]}: the builds
+// run one after another in this process, each with the options and its overrides (a missing
+// "runs" is one build). Prints {"ms": [each build() time], "rss": peak RSS in bytes} on stdout.
 'use strict';
 const { build } = require('../dist');
-const [context, cacheDir, type, path] = process.argv.slice(2);
-const t0 = performance.now();
-build({ context, cacheDir, tags: ['keel-bench:1'], output: { type, path } }).then(
-  () => process.stdout.write(JSON.stringify({ ms: performance.now() - t0, rss: process.resourceUsage().maxRSS * 1024 })),
-  (e) => {
-    console.error(e);
-    process.exitCode = 1;
-  },
-);
+
+async function main() {
+  const { options, runs = [{}] } = JSON.parse(process.argv[2]);
+  const ms = [];
+  for (const overrides of runs) {
+    const t0 = performance.now();
+    await build({ ...options, ...overrides });
+    ms.push(performance.now() - t0);
+  }
+  process.stdout.write(JSON.stringify({ ms, rss: process.resourceUsage().maxRSS * 1024 }));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

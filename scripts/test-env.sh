@@ -3,7 +3,8 @@
 #   bash scripts/test-env.sh start   # dockerd (overlay2, no iptables, no bridge) and an open registry
 #                                    # (Debian's docker-registry on 127.0.0.1:5000), under $KEEL_TEST_ROOT
 #   bash scripts/test-env.sh stop    # stops what start started, by the pids it recorded
-# start prints the environment to export: KEEL_DOCKER_HOST=... and KEEL_REGISTRY=...
+# start prints the environment to export: KEEL_DOCKER_HOST=..., KEEL_REGISTRY=..., the other registries'
+# settings, and KEEL_DEBIAN_IMAGE / KEEL_DEBIAN_ARCHIVE (scripts/debian-base.sh) where debootstrap is installed
 set -euo pipefail
 ROOT="${KEEL_TEST_ROOT:-/tmp/keel-test-env}"
 D="$ROOT/docker"
@@ -36,6 +37,10 @@ start() {
   echo "KEEL_TOKEN_REALM=$TOKEN_REALM"
   echo "KEEL_TOKEN_KEY=$R-token/key.pem"
   echo "KEEL_TOKEN_CERT=$R-token/cert.pem"
+  # the Debian base for RUN tests: made once (debootstrap), loaded into dockerd, pushed to the open registry
+  if command -v debootstrap >/dev/null 2>&1 && command -v skopeo >/dev/null 2>&1; then
+    DOCKER_HOST="unix://$D/docker.sock" bash "$(dirname "$0")/debian-base.sh" "$ROOT/debian" "$REGISTRY_ADDR"
+  fi
 }
 
 # start_registry DIR ADDR VARIABLE EXTRA_CONFIG: a docker-registry on ADDR, its data in DIR

@@ -38,6 +38,8 @@ export const KEEL_ERROR_CODES = [
   'E_STAGE',
   'E_ABORTED',
   'E_RUN',
+  // RUN could not get a sandbox: no runtime, no root or user namespaces, a mount refused
+  'E_RUN_SETUP',
   // a bug in keel
   'E_INTERNAL',
 ] as const;

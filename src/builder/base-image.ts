@@ -1,7 +1,8 @@
 /**
  * Base images given as archives (`baseImages`): finding one by the name FROM or `COPY --from`
- * uses, and turning it into a starting point for a stage: its tree (layers applied with whiteouts),
- * its config as the stage's config, its history and layers.
+ * uses, and turning it into a starting point for a stage: its config as the stage's config, its
+ * history and layers; and a stack of layers as a tree (layers applied with whiteouts), which a
+ * stage makes only when a step needs it.
  */
 import { join } from 'node:path';
 import type { BlobStore } from '../cache/blob-store.js';
@@ -15,7 +16,6 @@ import { DEFAULT_PATH, type StageConfig } from './metadata.js';
 import { StageFs } from './stage-fs.js';
 
 export interface BaseImage {
-  readonly fs: StageFs;
   readonly cfg: StageConfig;
   readonly history: readonly HistoryEntry[];
   readonly layers: readonly Layer[];
@@ -36,18 +36,12 @@ export function findBaseImage(given: Readonly<Record<string, string>>, name: str
 }
 
 /** A base image from an archive file (docker save or OCI). */
-export async function loadBaseImage(
-  path: string,
-  opts: { readonly store: BlobStore; readonly platform: Platform; readonly extractDir: string },
-): Promise<BaseImage> {
-  return baseFromImage(await readImageArchive(path, opts.store, opts.platform), opts);
+export async function loadBaseImage(path: string, opts: { readonly store: BlobStore; readonly platform: Platform }): Promise<BaseImage> {
+  return baseFromImage(await readImageArchive(path, opts.store, opts.platform));
 }
 
 /** An image whose config and layers are in the store, as the start of a stage. */
-export async function baseFromImage(
-  image: { readonly config: ImageConfig; readonly layers: readonly Layer[] },
-  opts: { readonly store: BlobStore; readonly extractDir: string },
-): Promise<BaseImage> {
+export function baseFromImage(image: { readonly config: ImageConfig; readonly layers: readonly Layer[] }): BaseImage {
   const c = image.config.config ?? {};
   const env = (c.Env ?? []).map((e) => {
     const i = e.indexOf('=');
@@ -72,8 +66,13 @@ export async function baseFromImage(
     ...(c.Healthcheck ? { healthcheck: c.Healthcheck } : {}),
     ...(image.config.author ? { author: image.config.author } : {}),
   };
+  return { cfg, history: image.config.history ?? [], layers: image.layers };
+}
+
+/** The tree of a stack of layers (bottom first), file bodies kept under `extractDir/<diffID hex>/`. */
+export async function treeFromLayers(layers: readonly Layer[], opts: { readonly store: BlobStore; readonly extractDir: string }): Promise<StageFs> {
   const fs = new StageFs();
-  for (const layer of image.layers) {
+  for (const layer of layers) {
     const compression = layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : layer.mediaType === MEDIA_TYPES.layerZstd ? 'zstd' : 'none';
     await applyTar(fs, await opts.store.open(layer.digest), compression, {
       dest: '',
@@ -82,5 +81,5 @@ export async function baseFromImage(
       createdMtime: 0,
     });
   }
-  return { fs, cfg, history: image.config.history ?? [], layers: image.layers };
+  return fs;
 }

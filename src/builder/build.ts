@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { BlobStore } from '../cache/blob-store.js';
 import { FileHasher } from '../cache/file-hasher.js';
 import { defaultCacheDir } from '../cache/location.js';
@@ -25,7 +25,7 @@ import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-ke
 import { download, isRemote, redactUrl } from './download.js';
 import { loadContext, ignorePatterns, type BuildContext } from './context.js';
 import { applyTar, sniffArchive, type Compression as ArchiveCompression } from './apply-tar.js';
-import { baseFromImage, findBaseImage, loadBaseImage, type BaseImage } from './base-image.js';
+import { baseFromImage, findBaseImage, loadBaseImage, treeFromLayers, type BaseImage } from './base-image.js';
 import { pullImage, type PullPolicy } from '../registry/pull.js';
 import { formatReference, parseReference, type Reference } from '../registry/reference.js';
 import type { AuthOption } from '../registry/credentials.js';
@@ -38,8 +38,10 @@ import { applyMetadata, DEFAULT_PATH, isMetadata, setEnv, type StageConfig } fro
 import { planStages, requiredStages, stageRef, targetStage, type Plan, type StagePlan } from './plan.js';
 import type { BuildEvent } from './progress.js';
 import { cleanPath, openSource, parentOf, StageFs, type FsNode } from './stage-fs.js';
-import { resolveOwner, resolveUser } from './users.js';
+import { resolveOwner, resolveUser, rootReader } from './users.js';
 import { diffRootfs, materialize, runc, type RuntimeMount } from './run.js';
+import { commitLayerDir, ensureLayerDir, layerDirPath } from './layer-dirs.js';
+import { MAX_OVERLAY_LAYERS, mountOverlay, overlayChanges, overlayUsable, removeStubs, type OverlayChanges } from './overlay.js';
 import { MountError, parseMount, type Mount } from '../parser/index.js';
 
 export type BuildOutput =
@@ -116,11 +118,28 @@ interface StageState {
   readonly id: string;
   /** The registry image it started from (for the output's base annotations). */
   readonly base?: { readonly name: string; readonly digest: Digest };
-  readonly fs: StageFs;
+  /**
+   * The file tree, when a step has needed it (COPY, WORKDIR, a bind mount, the copy path of RUN);
+   * undefined means "the layers stacked", made only when asked for (Builder.treeOf).
+   */
+  tree: StageFs | undefined;
   readonly cfg: StageConfig;
   readonly vars: Map<string, string>;
   readonly layers: Layer[];
   readonly history: HistoryEntry[];
+}
+
+/** A RUN's command and sandbox settings, before a root filesystem and a user are chosen for it. */
+interface RunCommand {
+  readonly args: readonly string[];
+  readonly env: ReadonlyArray<readonly [string, string]>;
+  readonly cwd: string;
+  readonly network: 'host' | 'none';
+  readonly mounts: readonly RuntimeMount[];
+  /** The step's name across builds and its text, for the layer's cache recipe. */
+  readonly stepId: string;
+  readonly text: string;
+  readonly log: (line: string) => void;
 }
 
 function hostPlatform(spec?: string): Platform {
@@ -137,7 +156,7 @@ const platformString = (p: Platform): string => `${p.os}/${p.architecture}${p.va
 function emptyStage(id: string): StageState {
   return {
     id,
-    fs: new StageFs(),
+    tree: new StageFs(),
     cfg: {
       env: [['PATH', DEFAULT_PATH]],
       labels: new Map(),
@@ -165,7 +184,7 @@ function inherit(base: StageState, id: string): StageState {
     cmdSetInStage: false,
   };
   return {
-    id, fs: base.fs.clone(), cfg, vars: new Map(cfg.env), layers: [...base.layers], history: [...base.history],
+    id, tree: base.tree?.clone(), cfg, vars: new Map(cfg.env), layers: [...base.layers], history: [...base.history],
     ...(base.base === undefined ? {} : { base: base.base }),
   };
 }
@@ -343,13 +362,14 @@ class Builder {
         const tree = wd.replace(/^\/+/, '').replace(/\/+$/, '');
         s.cfg.workdir = tree;
         const created: string[] = [];
-        const owner = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveOwner(s.cfg.user, s.fs);
+        const fs = await this.treeOf(s);
+        const owner = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveOwner(s.cfg.user, fs);
         for (let dir = tree; dir !== ''; dir = parentOf(dir)) {
-          if (s.fs.get(s.fs.resolve(dir, true)) === undefined) created.unshift(dir);
+          if (fs.get(fs.resolve(dir, true)) === undefined) created.unshift(dir);
         }
-        for (const dir of created) s.fs.set(dir, { type: 'directory', mode: 0o755, ...owner, mtime: this.createdMtime() });
+        for (const dir of created) fs.set(dir, { type: 'directory', mode: 0o755, ...owner, mtime: this.createdMtime() });
         const text = `WORKDIR /${tree}`;
-        const layer = await this.layer(s, created, `${s.id}:${ins.range.start.line}`, text);
+        const layer = await this.layer(s, fs, created, `${s.id}:${ins.range.start.line}`, text);
         s.history.push(this.history(text, layer !== undefined));
         return;
       }
@@ -365,7 +385,7 @@ class Builder {
     }
   }
 
-  /** RUN: from the cache (its layer replayed into the tree), or under runc on the tree written out (run.ts). */
+  /** RUN: from the cache, or under runc on the stage's layers stacked (overlay.ts) or written out (run.ts). */
   private async runInstruction(ins: Extract<Instruction, { kind: 'RUN' }>, s: StageState): Promise<void> {
     const shell = s.cfg.shell ?? ['/bin/sh', '-c'];
     let args: string[];
@@ -385,20 +405,22 @@ class Builder {
     const env = [...s.vars.entries()];
     const cwd = `/${s.cfg.workdir ?? ''}`;
     const mounts = await this.runMounts(ins, s, cwd, env);
-    const user = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(s.cfg.user, s.fs);
     const network = ins.network === 'none' ? 'none' : 'host';
     const text = `RUN ${args.join(' ')}`;
-    // the output of a RUN depends on everything before it: the key includes the layer chain
+    // the output of a RUN depends on everything before it: the key includes the layer chain (and
+    // USER as written: with the chain fixed, it names the same ids)
     const key = sha256(canonicalJson({
-      kind: 'RUN', version: 1, parent: s.layers.map((l) => l.diffId), args, env: env.filter(([k]) => !mounts.secretEnv.has(k)), cwd, user, network,
-      platform: platformString(this.platform), mounts: mounts.keys,
+      kind: 'RUN', version: 2, parent: s.layers.map((l) => l.diffId), args, env: env.filter(([k]) => !mounts.secretEnv.has(k)), cwd,
+      user: s.cfg.user ?? '', network, platform: platformString(this.platform), mounts: mounts.keys,
     }));
     const hit = this.opts.noCache === true ? undefined : await this.stepCache.get(key);
     if (hit !== undefined) {
       if (hit.layer !== null) {
         const layer = { ...hit.layer, mediaType: hit.layer.mediaType as Layer['mediaType'] };
-        const compression = layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : layer.mediaType === MEDIA_TYPES.layerZstd ? 'zstd' : 'none';
-        await applyTar(s.fs, await this.store.open(layer.digest), compression, { dest: '', contentDir: join(this.cacheDir, 'extract', layer.diffId.slice(7)), whiteouts: true, createdMtime: 0 });
+        if (s.tree !== undefined) {
+          const compression = layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : layer.mediaType === MEDIA_TYPES.layerZstd ? 'zstd' : 'none';
+          await applyTar(s.tree, await this.store.open(layer.digest), compression, { dest: '', contentDir: join(this.cacheDir, 'extract', layer.diffId.slice(7)), whiteouts: true, createdMtime: 0 });
+        }
         s.layers.push(layer);
         this.cachedLayers.add(layer.digest);
       }
@@ -406,25 +428,88 @@ class Builder {
       s.history.push(this.history(`${text} # buildkit`, hit.layer !== null));
       return;
     }
-    const bundle = join(this.runDir(), `${++this.runs}`);
-    const rootfs = join(bundle, 'rootfs');
-    await materialize(s.fs, rootfs);
-    await mkdir(join(rootfs, cwd), { recursive: true }); // BuildKit makes the working folder for the command
     const step = this.stepCount;
-    await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { args, env, cwd, uid: user.uid, gid: user.gid, network, hostname: 'buildkitsandbox', mounts: mounts.runtime },
-      (line) => this.opts.onProgress?.({ type: 'log', step, line }), this.opts.signal);
-    const changes = await diffRootfs(s.fs, rootfs, mounts.runtime.map((m) => m.target.replace(/^\/+/, '')));
-    for (const c of changes) {
-      if (c.node === undefined) {
-        for (const p of s.fs.descendants(c.path)) s.fs.delete(p);
-        s.fs.delete(c.path);
-      } else s.fs.set(c.path, c.node);
-    }
-    const layer = await this.layer(s, changes.map((c) => c.path), `${s.id}:${ins.range.start.line}`, text);
+    const run: RunCommand = {
+      args, env, cwd, network, mounts: mounts.runtime, stepId: `${s.id}:${ins.range.start.line}`, text,
+      log: (line) => this.opts.onProgress?.({ type: 'log', step, line }),
+    };
+    const layersRoot = join(this.cacheDir, 'layers');
+    const overlay = await overlayUsable(this.runDir()) && s.layers.length <= MAX_OVERLAY_LAYERS;
+    const layer = overlay ? await this.runOnOverlay(s, run, layersRoot) : await this.runOnCopy(s, run);
     await this.stepCache.put(key, { layer: layer ?? null });
     this.stepOutcome = { cached: false, reason: this.opts.noCache === true ? '--no-cache' : 'ran' };
     s.history.push(this.history(`${text} # buildkit`, layer !== undefined));
   }
+
+  /** RUN on the stage's layer folders stacked with overlayfs; the upper folder becomes the new layer's folder. */
+  private async runOnOverlay(s: StageState, c: RunCommand, layersRoot: string): Promise<Layer | undefined> {
+    await mkdir(layersRoot, { recursive: true });
+    const lowers: string[] = [];
+    for (const l of s.layers) lowers.unshift(basename(await ensureLayerDir(layersRoot, this.store, l, this.opts.signal)));
+    if (lowers.length === 0) {
+      await mkdir(join(layersRoot, 'empty'), { recursive: true }); // FROM scratch: nothing below
+      lowers.push('empty');
+    }
+    const bundle = join(this.runDir(), `${++this.runs}`);
+    const upper = join(bundle, 'upper');
+    await mkdir(upper, { recursive: true });
+    await mkdir(join(bundle, 'work'));
+    const ov = await mountOverlay(layersRoot, lowers, upper, join(bundle, 'work'), join(bundle, 'rootfs'));
+    let changes: OverlayChanges;
+    try {
+      const user = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(s.cfg.user, rootReader(ov.before));
+      await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { ...c, uid: user.uid, gid: user.gid, hostname: 'buildkitsandbox' }, c.log, this.opts.signal);
+      changes = await overlayChanges(ov, c.mounts.map((m) => m.target.replace(/^\/+/, '')));
+    } finally {
+      await ov.unmount();
+    }
+    const layer = await this.layer(s, changes.fs, changes.paths, c.stepId, c.text);
+    if (layer === undefined) return undefined;
+    await removeStubs(upper, changes);
+    const dir = layerDirPath(layersRoot, layer);
+    await commitLayerDir(upper, dir);
+    if (s.tree !== undefined) {
+      // keep a tree a step made current: its new files are in the layer's folder now
+      for (const path of changes.paths) if (changes.fs.get(path) === undefined) s.tree.deleteTree(path);
+      for (const path of changes.fs.paths()) {
+        const node = changes.fs.get(path) as FsNode;
+        s.tree.set(path, node.type === 'file' && node.source.kind === 'host' ? { ...node, source: { ...node.source, path: join(dir, path) } } : node);
+      }
+    }
+    return layer;
+  }
+
+  /** RUN on the stage's tree written out to a plain folder (no overlayfs here), changes found by comparing. */
+  private async runOnCopy(s: StageState, c: RunCommand): Promise<Layer | undefined> {
+    const fs = await this.treeOf(s);
+    const bundle = join(this.runDir(), `${++this.runs}`);
+    const rootfs = join(bundle, 'rootfs');
+    await materialize(fs, rootfs);
+    const user = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(s.cfg.user, fs);
+    await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { ...c, uid: user.uid, gid: user.gid, hostname: 'buildkitsandbox' }, c.log, this.opts.signal);
+    const changes = await diffRootfs(fs, rootfs, c.mounts.map((m) => m.target.replace(/^\/+/, '')));
+    for (const change of changes) {
+      if (change.node === undefined) fs.deleteTree(change.path);
+      else fs.set(change.path, change.node);
+    }
+    return this.layer(s, fs, changes.map((change) => change.path), c.stepId, c.text);
+  }
+
+  /** A stage's tree: made from its layers the first time a step needs it (each stack once per build). */
+  private async treeOf(s: StageState): Promise<StageFs> {
+    if (s.tree === undefined) {
+      const chain = s.layers.map((l) => l.diffId).join(',');
+      let made = this.trees.get(chain);
+      if (made === undefined) {
+        made = treeFromLayers(s.layers, { store: this.store, extractDir: join(this.cacheDir, 'extract') });
+        this.trees.set(chain, made);
+      }
+      s.tree = (await made).clone();
+    }
+    return s.tree;
+  }
+
+  private readonly trees = new Map<string, Promise<StageFs>>();
 
   /**
    * RUN --mount values, expanded and checked (parseMount), as runtime mounts, plus what of them
@@ -518,8 +603,7 @@ class Builder {
   private async mountSource(from: string): Promise<StageFs> {
     const plan = this.currentPlan;
     const dep = plan === undefined ? undefined : stageRef(plan.plan, from, plan.stage.index, true);
-    if (dep !== undefined) return (this.currentBuilt?.get(dep.index) as StageState).fs;
-    return (await this.baseImage(from)).fs;
+    return this.treeOf(dep !== undefined ? (this.currentBuilt?.get(dep.index) as StageState) : await this.baseImage(from));
   }
 
   private currentPlan: { plan: Plan; stage: StagePlan } | undefined;
@@ -540,7 +624,7 @@ class Builder {
     let source: StageFs;
     if (from !== undefined) {
       const dep = stageRef(plan, from, stage.index, true);
-      source = dep === undefined ? (await this.baseImage(from)).fs : (built.get(dep.index) as StageState).fs;
+      source = await this.treeOf(dep === undefined ? await this.baseImage(from) : (built.get(dep.index) as StageState));
     } else {
       source = (await this.loadContext()).fs;
     }
@@ -553,7 +637,8 @@ class Builder {
     const dest = word(ins.dest.value);
     const chown = ins.chown === undefined ? undefined : word(ins.chown);
     const chmod = ins.chmod === undefined ? undefined : parseChmod(word(ins.chmod));
-    const owner: Owner | undefined = chown === undefined ? undefined : await resolveOwner(chown, s.fs);
+    const fs = await this.treeOf(s);
+    const owner: Owner | undefined = chown === undefined ? undefined : await resolveOwner(chown, fs);
     const mtime = (m: number): number => this.mtime(m);
 
     // heredoc sources become files in a tree of their own, copied like any other source
@@ -567,7 +652,7 @@ class Builder {
         const bytes = Buffer.from(data);
         docs.set(h.heredoc.name, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: this.createdMtime(), size: bytes.length, source: { kind: 'bytes', data: bytes } });
       }
-      written.push(...copyInto(s.fs, {
+      written.push(...copyInto(fs, {
         instruction: ins.kind, from: docs, fromContext: true, sources: heredocs.map((h) => h.heredoc.name), dest, workdir: s.cfg.workdir ?? '',
         ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: [], mtime, createdMtime: this.createdMtime(),
       }));
@@ -576,7 +661,7 @@ class Builder {
     const archives = ins.kind === 'ADD' && ins.unpack !== false ? await this.archivesAmong(source, paths) : new Map<string, ArchiveCompression>();
     const plain = paths.filter((p) => !archives.has(p));
     if (plain.length > 0) {
-      written.push(...copyInto(s.fs, {
+      written.push(...copyInto(fs, {
         instruction: ins.kind, from: source, fromContext: from === undefined, sources: plain, dest, workdir: s.cfg.workdir ?? '',
         ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: ins.exclude, mtime, createdMtime: this.createdMtime(),
         parents: ins.kind === 'COPY' && ins.parents,
@@ -592,7 +677,7 @@ class Builder {
           size: file.size, source: { kind: 'host', path: this.store.path(file.digest), fingerprint: `blob:${file.digest}` },
         });
       }
-      written.push(...copyInto(s.fs, {
+      written.push(...copyInto(fs, {
         instruction: 'ADD', from: downloads, fromContext: true, sources: [...downloads.paths()], dest, workdir: s.cfg.workdir ?? '',
         ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }), exclude: [], mtime: (m) => m, createdMtime: this.createdMtime(),
       }));
@@ -600,7 +685,7 @@ class Builder {
     for (const [archive, compression] of archives) {
       const node = source.get(source.resolve(cleanPath(archive), true)) as Extract<FsNode, { type: 'file' }>;
       const id = node.source.kind === 'bytes' ? sha256(node.source.data).slice(7) : await this.hasher.hash(node.source.path, node.source.fingerprint);
-      written.push(...await applyTar(s.fs, toStream(openSource(node.source, node.size)), compression, {
+      written.push(...await applyTar(fs, toStream(openSource(node.source, node.size)), compression, {
         dest: destination(dest, s.cfg.workdir ?? '').path,
         contentDir: join(this.cacheDir, 'extract', id),
         whiteouts: false,
@@ -612,7 +697,7 @@ class Builder {
     const flags = `${ins.kind === 'COPY' && ins.parents ? ' --parents' : ''}${chown === undefined ? '' : ` --chown=${chown}`}${chmod === undefined ? '' : ` --chmod=${ins.chmod ?? ''}`}`;
     const srcs = [...paths, ...urls.map(redactUrl), ...heredocs.map((h) => `<<${h.heredoc.name}`)].join(' ');
     const text = `${ins.kind}${flags} ${srcs} ${dest}`;
-    const layer = await this.layer(s, written, `${s.id}:${ins.range.start.line}`, text);
+    const layer = await this.layer(s, fs, written, `${s.id}:${ins.range.start.line}`, text);
     s.history.push(this.history(`${text} # buildkit`, layer !== undefined));
   }
 
@@ -641,20 +726,19 @@ class Builder {
   }
 
   private async loadBase(name: string, path: string | undefined): Promise<StageState> {
-    const extractDir = join(this.cacheDir, 'extract');
     // stages start from inherit(base): the loaded image itself is never changed
     const asStage = (base: BaseImage, origin?: StageState['base']): StageState => ({
-      id: '', fs: base.fs, cfg: base.cfg, vars: new Map(base.cfg.env), layers: [...base.layers], history: [...base.history],
+      id: '', tree: undefined, cfg: base.cfg, vars: new Map(base.cfg.env), layers: [...base.layers], history: [...base.history],
       ...(origin === undefined ? {} : { base: origin }),
     });
-    if (path !== undefined) return asStage(await loadBaseImage(path, { store: this.store, platform: this.platform, extractDir }));
+    if (path !== undefined) return asStage(await loadBaseImage(path, { store: this.store, platform: this.platform }));
     const ref = parseReference(name);
     const pulled = await pullImage(ref, this.store, this.platform, {
       refsDir: join(this.cacheDir, 'refs'),
       ...(this.opts.pull === undefined ? {} : { pull: this.opts.pull }),
       ...this.registryOptions(),
     });
-    return asStage(await baseFromImage(pulled, { store: this.store, extractDir }), { name: formatReference({ ...ref, digest: undefined } as Reference), digest: pulled.digest });
+    return asStage(baseFromImage(pulled), { name: formatReference({ ...ref, digest: undefined } as Reference), digest: pulled.digest });
   }
 
   private registryOptions(): RegistryOptions {
@@ -676,18 +760,18 @@ class Builder {
    * The layer of `paths` (and their parent folders) from the stage's tree: from the cache when a
    * step with the same recipe made it before, else written now. None when nothing changed.
    */
-  private async layer(s: StageState, paths: readonly string[], stepId: string, instruction: string): Promise<Layer | undefined> {
+  private async layer(s: StageState, fs: StageFs, paths: readonly string[], stepId: string, instruction: string): Promise<Layer | undefined> {
     if (paths.length === 0) return undefined;
     const all = new Set<string>();
     for (const p of paths) for (let q = p; q !== '' && !all.has(q); q = parentOf(q)) all.add(q);
     const sorted = [...all].sort();
-    const entries = layerEntries(sorted, s.fs);
+    const entries = layerEntries(sorted, fs);
     const compression = this.opts.compression ?? 'gzip';
     const recipe: Recipe = {
       version: 1,
       instruction,
       compression,
-      entries: await Promise.all(entries.map((e) => this.recipeEntry(e, s.fs.get(e.path)))),
+      entries: await Promise.all(entries.map((e) => this.recipeEntry(e, fs.get(e.path)))),
     };
     const key = cacheKey(recipe);
     const hit = this.opts.noCache === true ? undefined : await this.stepCache.get(key);

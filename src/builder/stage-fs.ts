@@ -62,6 +62,12 @@ export class StageFs {
     this.nodes.delete(path);
   }
 
+  /** Remove `path` and everything below it. */
+  deleteTree(path: string): void {
+    for (const p of this.descendants(path)) this.nodes.delete(p);
+    this.nodes.delete(path);
+  }
+
   /** Every path below `dir` (not `dir` itself), sorted. */
   descendants(dir: string): string[] {
     const prefix = dir === '' ? '' : `${dir}/`;

@@ -3,13 +3,50 @@
  * they are, names are looked up in the destination stage's /etc/passwd and /etc/group. Without a
  * group, the gid is the uid's number (reference.md, COPY --chown).
  */
+import { lstat, readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import type { Owner } from './copy.js';
-import type { StageFs } from './stage-fs.js';
+import { cleanPath, parentOf } from './stage-fs.js';
+
+/** Where /etc/passwd and /etc/group are read from: a stage's tree, or a root folder on this machine. */
+export interface RootFiles {
+  /** A file's bytes by tree path (symlinks followed inside the root), or undefined when it is not a regular file. */
+  readSmallFile(path: string): Promise<Buffer | undefined>;
+}
+
+/** A root folder on this machine as RootFiles: links are resolved inside it, as a chroot would. */
+export function rootReader(root: string): RootFiles {
+  const resolve = async (path: string, depth: number): Promise<string | undefined> => {
+    if (depth > 40) return undefined;
+    const parts = path === '' ? [] : path.split('/');
+    let current = '';
+    for (const part of parts) {
+      const next = current === '' ? part : `${current}/${part}`;
+      const st = await lstat(join(root, next)).catch(() => undefined);
+      if (st === undefined) return undefined;
+      if (st.isSymbolicLink()) {
+        const target = await readlink(join(root, next));
+        const resolved = await resolve(target.startsWith('/') ? cleanPath(target) : cleanPath(target, parentOf(next)), depth + 1);
+        if (resolved === undefined) return undefined;
+        current = resolved;
+      } else current = next;
+    }
+    return current;
+  };
+  return {
+    async readSmallFile(path) {
+      const resolved = await resolve(cleanPath(path), 0);
+      if (resolved === undefined) return undefined;
+      const st = await lstat(join(root, resolved)).catch(() => undefined);
+      return st?.isFile() === true ? readFile(join(root, resolved)) : undefined;
+    },
+  };
+}
 
 const NUMERIC = /^[0-9]+$/;
 
-async function lookup(fs: StageFs, file: '/etc/passwd' | '/etc/group', name: string): Promise<number | undefined> {
+async function lookup(fs: RootFiles, file: '/etc/passwd' | '/etc/group', name: string): Promise<number | undefined> {
   const text = (await fs.readSmallFile(file.slice(1)))?.toString('utf8');
   if (text === undefined) return undefined;
   for (const line of text.split('\n')) {
@@ -19,7 +56,7 @@ async function lookup(fs: StageFs, file: '/etc/passwd' | '/etc/group', name: str
   return undefined;
 }
 
-export async function resolveOwner(spec: string, fs: StageFs): Promise<Owner> {
+export async function resolveOwner(spec: string, fs: RootFiles): Promise<Owner> {
   const colon = spec.indexOf(':');
   const user = colon < 0 ? spec : spec.slice(0, colon);
   const group = colon < 0 ? undefined : spec.slice(colon + 1);
@@ -41,7 +78,7 @@ export async function resolveOwner(spec: string, fs: StageFs): Promise<Owner> {
  * USER for a process: `name` or `uid`, with an optional `:group`. Without a group, the gid is the
  * user's primary group from /etc/passwd (0 for a uid it does not list), as Docker resolves it.
  */
-export async function resolveUser(spec: string, fs: StageFs): Promise<Owner> {
+export async function resolveUser(spec: string, fs: RootFiles): Promise<Owner> {
   const colon = spec.indexOf(':');
   const user = colon < 0 ? spec : spec.slice(0, colon);
   const group = colon < 0 ? undefined : spec.slice(colon + 1);

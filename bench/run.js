@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+/**
+ * RUN-heavy build, keel vs docker build (BuildKit, overlay2), in one run (issue 5, SPEC.md section 9):
+ * the Debian minbase base (scripts/debian-base.sh), 20 RUN steps each writing a few files, and one RUN
+ * writing 5,000 files. Per round, alternating:
+ * - cold: keel build({ noCache: true }) in a fresh Node process; docker build --no-cache. Both have the
+ *   base image already (keel in its cache dir, pulled once before the rounds; docker in its store).
+ * - warm, in-process: a second build() in that same process (everything cached);
+ * - warm, CLI: `keel build` as a whole new process; docker build (cached) as a whole command.
+ * No output is written by either side (docker keeps the image in its store, keel in its cache).
+ *
+ * Needs the test environment: `bash scripts/test-env.sh start` prints KEEL_DOCKER_HOST, KEEL_REGISTRY
+ * and KEEL_DEBIAN_IMAGE. Usage: npm run build && node bench/run.js [rounds]
+ */
+'use strict';
+const { execFileSync, spawnSync } = require('node:child_process');
+const { mkdirSync, rmSync, writeFileSync, existsSync } = require('node:fs');
+const { join } = require('node:path');
+
+const ROUNDS = Number(process.argv[2] ?? 3);
+const WORK = join(__dirname, '.work-run');
+const CTX = join(WORK, 'ctx');
+const CACHE = join(WORK, 'cache');
+const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
+const DOCKER_HOST = process.env.KEEL_DOCKER_HOST ?? process.env.DOCKER_HOST;
+const BASE = process.env.KEEL_DEBIAN_IMAGE;
+if (!DOCKER_HOST || !BASE) {
+  console.error('bench/run.js needs the test environment: run `bash scripts/test-env.sh start` and export what it prints');
+  process.exit(2);
+}
+const REGISTRY = BASE.split('/')[0];
+const env = { ...process.env, DOCKER_HOST, DOCKER_BUILDKIT: '1' };
+
+function generate() {
+  rmSync(WORK, { recursive: true, force: true });
+  mkdirSync(CTX, { recursive: true });
+  const lines = [`FROM ${BASE}`];
+  for (let i = 1; i <= 20; i++) {
+    lines.push(`RUN mkdir -p /opt/step${i} && echo ${i} > /opt/step${i}/a && echo "step ${i}" > /opt/step${i}/b && cp /etc/os-release /opt/step${i}/c`);
+  }
+  lines.push('RUN mkdir /opt/many && cd /opt/many && i=0 && while [ $i -lt 5000 ]; do i=$((i+1)); echo $i > f$i; done');
+  writeFileSync(join(CTX, 'Dockerfile'), `${lines.join('\n')}\n`);
+}
+
+const options = { context: CTX, cacheDir: CACHE, tags: ['keel-bench-run:1'], insecureRegistries: [REGISTRY] };
+
+function keelProcess(runs) {
+  const r = spawnSync(process.execPath, [join(__dirname, 'keel-run.js'), JSON.stringify({ options, runs })], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`keel failed: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+function timed(cmd, args, extraEnv) {
+  const t0 = performance.now();
+  execFileSync(cmd, args, { env: extraEnv ?? process.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  return performance.now() - t0;
+}
+
+const dockerBuild = (noCache) => timed(DOCKER, ['build', '--network=host', '-q', ...(noCache ? ['--no-cache'] : []), '-t', 'keel-bench-run:docker', CTX], env);
+const keelCli = () => timed(process.execPath, [join(__dirname, '..', 'dist', 'cli', 'main.js'), 'build', '-q', '--cache-dir', CACHE, '--insecure-registry', REGISTRY, '-t', 'keel-bench-run:1', CTX]);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function main() {
+  generate();
+  keelProcess([{}]); // pulls the base into keel's cache dir, as docker has it in its store
+  dockerBuild(false);
+  const r = { cold: { keel: [], docker: [] }, warm: { keel: [], docker: [] }, cli: { keel: [] } };
+  let rss = 0;
+  for (let i = 0; i < ROUNDS; i++) {
+    const k = keelProcess([{ noCache: true }, {}]);
+    r.cold.keel.push(k.ms[0]);
+    r.warm.keel.push(k.ms[1]);
+    rss = Math.max(rss, k.rss);
+    r.cold.docker.push(dockerBuild(true));
+    r.cli.keel.push(keelCli());
+    r.warm.docker.push(dockerBuild(false));
+  }
+  const row = (name, k, d) => console.log(`${name.padEnd(40)} keel ${median(k).toFixed(0).padStart(6)} ms   docker ${median(d).toFixed(0).padStart(6)} ms   keel/docker ${(median(k) / median(d)).toFixed(2)}`);
+  console.log(`Debian minbase + 20 small RUNs + one RUN writing 5,000 files; ${ROUNDS} rounds, medians; node ${process.version}`);
+  row('cold (no cache; base present)', r.cold.keel, r.cold.docker);
+  row('warm, build() in a running process', r.warm.keel, r.warm.docker);
+  row('warm, keel CLI process', r.cli.keel, r.warm.docker);
+  console.log(`keel peak RSS ${(rss / 1024 / 1024).toFixed(0)} MiB`);
+  execFileSync(DOCKER, ['rmi', '-f', 'keel-bench-run:docker'], { env, stdio: 'ignore' });
+}
+
+main();

@@ -1,0 +1,274 @@
+/**
+ * RUN on overlayfs (SPEC.md section 7), the path taken as root where overlayfs mounts: the stage's
+ * layer folders (layer-dirs.ts) stacked read-only under a fresh upper folder, so nothing of the
+ * tree is written out. After the command the upper folder holds exactly what changed, read the
+ * way BuildKit reads it (util/overlay/overlay_linux.go, Changes and sameDirent):
+ * - a 0/0 character device is a deletion; a folder marked `trusted.overlay.opaque` deletes what
+ *   the lower folders had in it and the upper one does not (explicit deletions, as BuildKit writes);
+ * - an entry copied up but not changed is no change: same mode, owner and device, and for
+ *   non-folders the same size and mtime (nanoseconds included; when both have none, as files from
+ *   a tar do, the bytes are compared); folders are compared without their mtime;
+ * - the stubs runc makes for its mounts (/proc, /sys, /dev, /etc/hosts, /etc/resolv.conf, mount
+ *   targets), when the lower folders lacked them, are no change.
+ * A second, read-only overlay of the lower folders alone ("before") answers what was there.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, readdir, readlink, rm, rmdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { KeelError } from '../errors.js';
+import { helper } from './layer-dirs.js';
+import { parentOf, StageFs, type FsNode } from './stage-fs.js';
+
+/** Paths runc creates for its own mounts when the image lacks them. */
+export const RUNTIME_STUBS: ReadonlySet<string> = new Set(['proc', 'sys', 'dev', 'etc/hosts', 'etc/resolv.conf']);
+
+/** The mount option string the kernel takes is one page; longer stacks use the plain path. */
+const MAX_OPTIONS = 4000;
+/** Layers one overlay mount takes here: 65 characters each (a diffID's hex and a colon) within the page. */
+export const MAX_OVERLAY_LAYERS = 50;
+
+export interface Overlay {
+  /** What the command sees (the bundle's rootfs). */
+  readonly merged: string;
+  readonly upper: string;
+  /** The lower folders alone, read-only. */
+  readonly before: string;
+  /** Unmount both views (idempotent). */
+  unmount(): Promise<void>;
+}
+
+let probe: Promise<boolean> | undefined;
+
+/** Whether overlayfs mounts here (root, a kernel with overlay, a cache folder it accepts); asked once per process. */
+export function overlayUsable(scratch: string): Promise<boolean> {
+  probe ??= (async () => {
+    if (process.getuid?.() !== 0 || process.env.KEEL_RUN_ROOTFS === 'copy') return false;
+    const dir = join(scratch, `overlay-probe-${process.pid}`);
+    try {
+      for (const d of ['lower1', 'lower2', 'upper', 'work', 'merged']) await mkdir(join(dir, d), { recursive: true });
+      const ov = await mountOverlay(dir, ['lower1', 'lower2'], join(dir, 'upper'), join(dir, 'work'), join(dir, 'merged'));
+      await ov.unmount();
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  })();
+  return probe;
+}
+
+/**
+ * Mount `lowers` (names relative to `layersRoot`, topmost first) under `upper` at `merged`, and the
+ * lowers alone at `${merged}.before`. Names are passed relative to `layersRoot` (mount runs there),
+ * as containerd does, so that more layers fit in the option page.
+ */
+export async function mountOverlay(layersRoot: string, lowers: readonly string[], upper: string, work: string, merged: string): Promise<Overlay> {
+  const before = `${merged}.before`;
+  await mkdir(merged, { recursive: true });
+  await mkdir(before, { recursive: true });
+  const options = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`;
+  if (options.length > MAX_OPTIONS || lowers.some((l) => /[:,\\]/.test(l))) {
+    throw new KeelError('E_RUN_SETUP', 'too many layers for one overlay mount');
+  }
+  await mount(layersRoot, ['-t', 'overlay', 'overlay', '-o', options, merged]);
+  const mounted = [merged];
+  try {
+    // one lower folder is its own "before" view; overlayfs wants two or more without an upper
+    if (lowers.length === 1) await mount(layersRoot, ['--bind', '-o', 'ro', lowers[0] as string, before]);
+    else await mount(layersRoot, ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lowers.join(':')}`, before]);
+    mounted.push(before);
+  } catch (e) {
+    await umount(merged);
+    throw e;
+  }
+  let done = false;
+  return {
+    merged,
+    upper,
+    before,
+    unmount: async () => {
+      if (done) return;
+      done = true;
+      for (const m of mounted) await umount(m);
+      await rmdir(before).catch(() => undefined);
+    },
+  };
+}
+
+function mount(cwd: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('mount', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', (e) => reject(new KeelError('E_RUN_SETUP', `mount: ${e.message}`)));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new KeelError('E_RUN_SETUP', `overlay mount failed: ${err.trim()}`))));
+  });
+}
+
+async function umount(target: string): Promise<void> {
+  try {
+    await helper('umount', [target]);
+  } catch {
+    await helper('umount', ['-l', target]); // busy (a process the runtime left): detach now, freed when it ends
+  }
+}
+
+type Stat = Awaited<ReturnType<typeof lstatBig>>;
+const lstatBig = (path: string) => lstat(path, { bigint: true });
+const lstatOrUndefined = (path: string): Promise<Stat | undefined> => lstatBig(path).catch(() => undefined);
+const isWhiteout = (st: Stat): boolean => st.isCharacterDevice() && st.rdev === 0n;
+
+/** What a RUN changed: tree paths (sorted; deleted ones are absent from `fs`) and a tree holding each changed node and its parent folders. */
+export interface OverlayChanges {
+  readonly paths: readonly string[];
+  readonly fs: StageFs;
+  /** Runtime stubs in the upper folder: removed before it becomes a layer folder (removeStubs). */
+  readonly stubs: readonly string[];
+  /** Folders runc made on the way to mount targets: removed too when nothing else is in them. */
+  readonly stubFolders: readonly string[];
+}
+
+/** Read the change out of a mounted overlay (before unmounting it). `mountPoints`: RUN --mount targets, as tree paths. */
+export async function overlayChanges(ov: Overlay, mountPoints: readonly string[]): Promise<OverlayChanges> {
+  const targets = new Set(mountPoints);
+  const opaque = await opaqueFolders(ov.upper);
+  const changed = new Map<string, FsNode | undefined>();
+  const stubs: string[] = [];
+  const stubFolders: string[] = [];
+
+  const walk = async (rel: string): Promise<void> => {
+    const names = (await readdir(join(ov.upper, rel))).sort();
+    if (opaque.has(rel) && rel !== '') {
+      // everything the lower folders had here and the upper one does not is deleted
+      const kept = new Set(names);
+      for (const name of await readdir(join(ov.before, rel)).catch(() => [] as string[])) {
+        if (!kept.has(name)) changed.set(`${rel}/${name}`, undefined);
+      }
+    }
+    for (const name of names) {
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const st = await lstatBig(join(ov.upper, path));
+      const base = await lstatOrUndefined(join(ov.before, path));
+      if (isWhiteout(st)) {
+        if (base !== undefined) changed.set(path, undefined);
+        continue;
+      }
+      if (base === undefined) {
+        if (RUNTIME_STUBS.has(path) || targets.has(path)) {
+          stubs.push(path);
+          continue;
+        }
+        if (st.isDirectory() && madeForMount(path, targets)) {
+          const inside = await readdir(join(ov.upper, path));
+          if (inside.every((n) => targets.has(`${path}/${n}`) || madeForMount(`${path}/${n}`, targets))) {
+            stubFolders.push(path); // made by runc on the way to a mount target: only what is below counts
+            await walk(path);
+            continue;
+          }
+        }
+      }
+      const node = await nodeOf(st, join(ov.upper, path));
+      if (node === undefined) continue; // sockets and the like are not kept
+      if (base === undefined || !(await sameEntry(base, st, join(ov.before, path), join(ov.upper, path)))) changed.set(path, node);
+      if (st.isDirectory() && !targets.has(path)) await walk(path);
+    }
+  };
+  await walk('');
+
+  // the layer carries each change's parent folders too, as they are now (BuildKit's ChangeWriter)
+  const fs = new StageFs();
+  for (const [path, node] of changed) {
+    if (node !== undefined) fs.set(path, node);
+    for (let p = parentOf(path); p !== '' && fs.get(p) === undefined; p = parentOf(p)) {
+      const parent = await nodeOf(await lstatBig(join(ov.merged, p)), join(ov.merged, p));
+      if (parent !== undefined) fs.set(p, parent);
+    }
+  }
+  return { paths: [...changed.keys()].sort(), fs, stubs, stubFolders };
+}
+
+/** A folder on the way to a mount target that was not there before (runc made it). */
+function madeForMount(path: string, targets: ReadonlySet<string>): boolean {
+  for (const t of targets) if (t.startsWith(`${path}/`)) return true;
+  return false;
+}
+
+async function nodeOf(st: Stat, host: string): Promise<FsNode | undefined> {
+  const meta = { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid), mtime: Number(st.mtimeNs / 1_000_000_000n) };
+  if (st.isDirectory()) return { type: 'directory', ...meta };
+  if (st.isFile()) {
+    // hard links inside the change share an inode, so they share a fingerprint (layerEntries links them)
+    return { type: 'file', ...meta, size: Number(st.size), source: { kind: 'host', path: host, fingerprint: `run:${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}` } };
+  }
+  if (st.isSymbolicLink()) return { type: 'symlink', ...meta, mode: 0o777, target: await readlink(host) };
+  return undefined;
+}
+
+/** BuildKit's sameDirent: is the upper entry the lower one, copied up without a change? */
+async function sameEntry(base: Stat, st: Stat, basePath: string, upperPath: string): Promise<boolean> {
+  if (base.mode !== st.mode || base.uid !== st.uid || base.gid !== st.gid || base.rdev !== st.rdev) return false;
+  if (st.isDirectory()) return true;
+  if (base.size !== st.size || base.mtimeNs / 1_000_000_000n !== st.mtimeNs / 1_000_000_000n) return false;
+  const ns = (s: Stat): bigint => s.mtimeNs % 1_000_000_000n;
+  if (ns(base) !== 0n || ns(st) !== 0n) return ns(base) === ns(st);
+  // both from a tar (no nanoseconds): only the bytes can tell
+  if (st.isSymbolicLink()) return (await readlink(basePath)) === (await readlink(upperPath));
+  return sameBytes(basePath, upperPath);
+}
+
+async function sameBytes(a: string, b: string): Promise<boolean> {
+  const read = async function* (p: string): AsyncGenerator<Buffer> {
+    for await (const chunk of createReadStream(p, { highWaterMark: 1 << 16 })) yield chunk as Buffer;
+  };
+  const ia = read(a);
+  const ib = read(b);
+  let bufA: Buffer = Buffer.alloc(0);
+  let bufB: Buffer = Buffer.alloc(0);
+  for (;;) {
+    if (bufA.length === 0) {
+      const n = await ia.next();
+      bufA = n.done === true ? Buffer.alloc(0) : n.value;
+    }
+    if (bufB.length === 0) {
+      const n = await ib.next();
+      bufB = n.done === true ? Buffer.alloc(0) : n.value;
+    }
+    if (bufA.length === 0 || bufB.length === 0) return bufA.length === bufB.length;
+    const len = Math.min(bufA.length, bufB.length);
+    if (!bufA.subarray(0, len).equals(bufB.subarray(0, len))) return false;
+    bufA = bufA.subarray(len);
+    bufB = bufB.subarray(len);
+  }
+}
+
+/** Folders of the upper folder marked opaque (getfattr, Debian's attr package: Node has no xattr calls). */
+async function opaqueFolders(upper: string): Promise<Set<string>> {
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn('getfattr', ['-R', '-d', '-h', '--absolute-names', '-m', '^trusted\\.overlay\\.opaque$', '-e', 'text', upper], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', (e) => reject(new KeelError('E_RUN_SETUP', `getfattr is needed to read overlayfs changes: ${e.message}`)));
+    child.on('close', (code) => (code === 0 ? resolve(text) : reject(new KeelError('E_RUN_SETUP', `getfattr failed (${code}): ${err.trim()}`))));
+  });
+  const found = new Set<string>();
+  let file: string | undefined;
+  for (const line of out.split('\n')) {
+    if (line.startsWith('# file: ')) file = unescapePath(line.slice('# file: '.length));
+    else if (file !== undefined && line === 'trusted.overlay.opaque="y"') found.add(relative(upper, file));
+  }
+  return found;
+}
+
+/** getfattr's octal escapes back to the path's bytes. */
+const unescapePath = (escaped: string): string =>
+  Buffer.from(escaped.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))), 'latin1').toString('utf8');
+
+/** Take the runtime's stubs out of an upper folder, so that it can serve as the layer's folder. */
+export async function removeStubs(upper: string, changes: Pick<OverlayChanges, 'stubs' | 'stubFolders'>): Promise<void> {
+  for (const path of changes.stubs) await rm(join(upper, path), { recursive: true, force: true });
+  for (const path of [...changes.stubFolders].sort().reverse()) await rmdir(join(upper, path)).catch(() => undefined);
+}
