@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { basename, isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { BlobStore } from '../cache/blob-store.js';
 import { FileHasher } from '../cache/file-hasher.js';
 import { defaultCacheDir } from '../cache/location.js';
@@ -136,9 +136,6 @@ interface RunCommand {
   readonly cwd: string;
   readonly network: 'host' | 'none';
   readonly mounts: readonly RuntimeMount[];
-  /** The step's name across builds and its text, for the layer's cache recipe. */
-  readonly stepId: string;
-  readonly text: string;
   readonly log: (line: string) => void;
 }
 
@@ -219,7 +216,7 @@ class Builder {
 
   constructor(private readonly opts: BuildOptions) {
     this.platform = hostPlatform(opts.platform);
-    const cacheDir = opts.cacheDir ?? defaultCacheDir();
+    const cacheDir = resolvePath(opts.cacheDir ?? defaultCacheDir()); // absolute: mount(8) runs in the layers folder
     this.cacheDir = cacheDir;
     this.store = new BlobStore(cacheDir);
     this.stepCache = new StepCache(cacheDir, this.store);
@@ -363,7 +360,8 @@ class Builder {
         s.cfg.workdir = tree;
         const created: string[] = [];
         const fs = await this.treeOf(s);
-        const owner = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveOwner(s.cfg.user, fs);
+        // the user's primary group from passwd, as for a process (BuildKit runs the mkdir as USER)
+        const owner = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(s.cfg.user, fs);
         for (let dir = tree; dir !== ''; dir = parentOf(dir)) {
           if (fs.get(fs.resolve(dir, true)) === undefined) created.unshift(dir);
         }
@@ -428,9 +426,12 @@ class Builder {
       s.history.push(this.history(`${text} # buildkit`, hit.layer !== null));
       return;
     }
+    if (process.getuid?.() !== 0) {
+      throw new KeelError('E_RUN_SETUP', 'RUN needs root here: keel runs RUN under runc as root (rootless RUN with user namespaces is not supported yet); a Dockerfile without RUN builds as any user');
+    }
     const step = this.stepCount;
     const run: RunCommand = {
-      args, env, cwd, network, mounts: mounts.runtime, stepId: `${s.id}:${ins.range.start.line}`, text,
+      args, env, cwd, network, mounts: mounts.runtime,
       log: (line) => this.opts.onProgress?.({ type: 'log', step, line }),
     };
     const layersRoot = join(this.cacheDir, 'layers');
@@ -463,7 +464,7 @@ class Builder {
     } finally {
       await ov.unmount();
     }
-    const layer = await this.layer(s, changes.fs, changes.paths, c.stepId, c.text);
+    const layer = await this.runLayer(s, changes.fs, changes.paths);
     if (layer === undefined) return undefined;
     await removeStubs(upper, changes);
     const dir = layerDirPath(layersRoot, layer);
@@ -492,7 +493,7 @@ class Builder {
       if (change.node === undefined) fs.deleteTree(change.path);
       else fs.set(change.path, change.node);
     }
-    return this.layer(s, fs, changes.map((change) => change.path), c.stepId, c.text);
+    return this.runLayer(s, fs, changes.map((change) => change.path));
   }
 
   /** A stage's tree: made from its layers the first time a step needs it (each stack once per build). */
@@ -762,10 +763,7 @@ class Builder {
    */
   private async layer(s: StageState, fs: StageFs, paths: readonly string[], stepId: string, instruction: string): Promise<Layer | undefined> {
     if (paths.length === 0) return undefined;
-    const all = new Set<string>();
-    for (const p of paths) for (let q = p; q !== '' && !all.has(q); q = parentOf(q)) all.add(q);
-    const sorted = [...all].sort();
-    const entries = layerEntries(sorted, fs);
+    const entries = layerEntries(withParents(paths), fs);
     const compression = this.opts.compression ?? 'gzip';
     const recipe: Recipe = {
       version: 1,
@@ -795,6 +793,20 @@ class Builder {
     return layer;
   }
 
+  /**
+   * A RUN's layer, written straight away: its cache key is the command's (runInstruction), and a
+   * content recipe would only cost a second read of every file it made.
+   */
+  private async runLayer(s: StageState, fs: StageFs, paths: readonly string[]): Promise<Layer | undefined> {
+    if (paths.length === 0) return undefined;
+    const layer = await storeLayer(layerEntries(withParents(paths), fs), this.store, {
+      compression: this.opts.compression ?? 'gzip',
+      ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
+    });
+    s.layers.push(layer);
+    return layer;
+  }
+
   private async recipeEntry(entry: LayerEntry, node: FsNode | undefined): Promise<RecipeEntry> {
     if (entry.type === 'whiteout') return [entry.path, 'whiteout', 0, 0, 0, 0, 0, '', ''];
     const head = [entry.path, entry.type, entry.mode, entry.uid, entry.gid, entry.mtime] as const;
@@ -806,7 +818,7 @@ class Builder {
         return [...head, 0, entry.target, ''];
       case 'file': {
         const file = node as Extract<FsNode, { type: 'file' }>;
-        const hash = file.source.kind === 'bytes' ? sha256(file.source.data).slice(7) : await this.hasher.hash(file.source.path, file.source.fingerprint);
+        const hash = file.source.kind === 'bytes' ? sha256(file.source.data).slice(7) : await this.hasher.hash(file.source.path, file.source.fingerprint, file.source.scratch !== true);
         return [...head, file.size, '', hash];
       }
     }
@@ -903,6 +915,13 @@ function toStream(body: Readable | Buffer | Promise<Buffer>): Readable {
 
 function assertNever(x: never): never {
   throw new KeelError('E_INTERNAL', `unhandled instruction ${JSON.stringify(x)}`);
+}
+
+/** `paths` and every folder above them, sorted. */
+function withParents(paths: readonly string[]): string[] {
+  const all = new Set<string>();
+  for (const p of paths) for (let q = p; q !== '' && !all.has(q); q = parentOf(q)) all.add(q);
+  return [...all].sort();
 }
 
 /**

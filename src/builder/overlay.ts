@@ -13,8 +13,8 @@
  * A second, read-only overlay of the lower folders alone ("before") answers what was there.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { lstat, mkdir, readdir, readlink, rm, rmdir } from 'node:fs/promises';
+import { createReadStream, lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { mkdir, readlink, rm, rmdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { KeelError } from '../errors.js';
 import { helper } from './layer-dirs.js';
@@ -72,17 +72,11 @@ export async function mountOverlay(layersRoot: string, lowers: readonly string[]
   if (options.length > MAX_OPTIONS || lowers.some((l) => /[:,\\]/.test(l))) {
     throw new KeelError('E_RUN_SETUP', 'too many layers for one overlay mount');
   }
-  await mount(layersRoot, ['-t', 'overlay', 'overlay', '-o', options, merged]);
-  const mounted = [merged];
-  try {
-    // one lower folder is its own "before" view; overlayfs wants two or more without an upper
-    if (lowers.length === 1) await mount(layersRoot, ['--bind', '-o', 'ro', lowers[0] as string, before]);
-    else await mount(layersRoot, ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lowers.join(':')}`, before]);
-    mounted.push(before);
-  } catch (e) {
-    await umount(merged);
-    throw e;
-  }
+  // one lower folder is its own "before" view; overlayfs wants two or more without an upper
+  const beforeArgs = lowers.length === 1 ? ['--bind', '-o', 'ro', lowers[0] as string, before] : ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lowers.join(':')}`, before];
+  // both mounts in one shell: each spawn from a large Node process costs milliseconds
+  const q = (args: readonly string[]): string => args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  await shell(layersRoot, `mount ${q(['-t', 'overlay', 'overlay', '-o', options, merged])} && { mount ${q(beforeArgs)} || { umount ${q([merged])}; exit 1; }; }`);
   let done = false;
   return {
     merged,
@@ -91,15 +85,21 @@ export async function mountOverlay(layersRoot: string, lowers: readonly string[]
     unmount: async () => {
       if (done) return;
       done = true;
-      for (const m of mounted) await umount(m);
+      try {
+        await helper('umount', [merged, before]);
+      } catch {
+        // busy (a process the runtime left behind): detach now, freed when it ends
+        await helper('umount', ['-l', merged]).catch(() => undefined);
+        await helper('umount', ['-l', before]).catch(() => undefined);
+      }
       await rmdir(before).catch(() => undefined);
     },
   };
 }
 
-function mount(cwd: string, args: readonly string[]): Promise<void> {
+function shell(cwd: string, script: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('mount', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('sh', ['-c', script], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.on('error', (e) => reject(new KeelError('E_RUN_SETUP', `mount: ${e.message}`)));
@@ -107,17 +107,7 @@ function mount(cwd: string, args: readonly string[]): Promise<void> {
   });
 }
 
-async function umount(target: string): Promise<void> {
-  try {
-    await helper('umount', [target]);
-  } catch {
-    await helper('umount', ['-l', target]); // busy (a process the runtime left): detach now, freed when it ends
-  }
-}
-
-type Stat = Awaited<ReturnType<typeof lstatBig>>;
-const lstatBig = (path: string) => lstat(path, { bigint: true });
-const lstatOrUndefined = (path: string): Promise<Stat | undefined> => lstatBig(path).catch(() => undefined);
+type Stat = BigIntStats;
 const isWhiteout = (st: Stat): boolean => st.isCharacterDevice() && st.rdev === 0n;
 
 /** What a RUN changed: tree paths (sorted; deleted ones are absent from `fs`) and a tree holding each changed node and its parent folders. */
@@ -138,19 +128,23 @@ export async function overlayChanges(ov: Overlay, mountPoints: readonly string[]
   const stubs: string[] = [];
   const stubFolders: string[] = [];
 
-  const walk = async (rel: string): Promise<void> => {
-    const names = (await readdir(join(ov.upper, rel))).sort();
-    if (opaque.has(rel) && rel !== '') {
+  let visited = 0;
+  /** `fresh`: the folder was not there before, so nothing below it was either. */
+  const walk = async (rel: string, fresh: boolean): Promise<void> => {
+    // metadata calls are synchronous here: a RUN can leave thousands of files, and each async
+    // call is a thread-pool round trip; the loop yields now and then instead
+    const names = readdirSync(join(ov.upper, rel)).sort();
+    if (opaque.has(rel) && rel !== '' && !fresh) {
       // everything the lower folders had here and the upper one does not is deleted
       const kept = new Set(names);
-      for (const name of await readdir(join(ov.before, rel)).catch(() => [] as string[])) {
-        if (!kept.has(name)) changed.set(`${rel}/${name}`, undefined);
-      }
+      const below = lstatSync(join(ov.before, rel), { throwIfNoEntry: false })?.isDirectory() === true ? readdirSync(join(ov.before, rel)) : [];
+      for (const name of below) if (!kept.has(name)) changed.set(`${rel}/${name}`, undefined);
     }
     for (const name of names) {
+      if (++visited % 256 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const path = rel === '' ? name : `${rel}/${name}`;
-      const st = await lstatBig(join(ov.upper, path));
-      const base = await lstatOrUndefined(join(ov.before, path));
+      const st = lstatSync(join(ov.upper, path), { bigint: true });
+      const base = fresh ? undefined : lstatSync(join(ov.before, path), { bigint: true, throwIfNoEntry: false });
       if (isWhiteout(st)) {
         if (base !== undefined) changed.set(path, undefined);
         continue;
@@ -161,28 +155,28 @@ export async function overlayChanges(ov: Overlay, mountPoints: readonly string[]
           continue;
         }
         if (st.isDirectory() && madeForMount(path, targets)) {
-          const inside = await readdir(join(ov.upper, path));
+          const inside = readdirSync(join(ov.upper, path));
           if (inside.every((n) => targets.has(`${path}/${n}`) || madeForMount(`${path}/${n}`, targets))) {
             stubFolders.push(path); // made by runc on the way to a mount target: only what is below counts
-            await walk(path);
+            await walk(path, true);
             continue;
           }
         }
       }
-      const node = await nodeOf(st, join(ov.upper, path));
+      const node = nodeOf(st, join(ov.upper, path));
       if (node === undefined) continue; // sockets and the like are not kept
       if (base === undefined || !(await sameEntry(base, st, join(ov.before, path), join(ov.upper, path)))) changed.set(path, node);
-      if (st.isDirectory() && !targets.has(path)) await walk(path);
+      if (st.isDirectory() && !targets.has(path)) await walk(path, fresh || base === undefined || !base.isDirectory());
     }
   };
-  await walk('');
+  await walk('', false);
 
   // the layer carries each change's parent folders too, as they are now (BuildKit's ChangeWriter)
   const fs = new StageFs();
   for (const [path, node] of changed) {
     if (node !== undefined) fs.set(path, node);
     for (let p = parentOf(path); p !== '' && fs.get(p) === undefined; p = parentOf(p)) {
-      const parent = await nodeOf(await lstatBig(join(ov.merged, p)), join(ov.merged, p));
+      const parent = nodeOf(lstatSync(join(ov.merged, p), { bigint: true }), join(ov.merged, p));
       if (parent !== undefined) fs.set(p, parent);
     }
   }
@@ -195,14 +189,14 @@ function madeForMount(path: string, targets: ReadonlySet<string>): boolean {
   return false;
 }
 
-async function nodeOf(st: Stat, host: string): Promise<FsNode | undefined> {
+function nodeOf(st: Stat, host: string): FsNode | undefined {
   const meta = { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid), mtime: Number(st.mtimeNs / 1_000_000_000n) };
   if (st.isDirectory()) return { type: 'directory', ...meta };
   if (st.isFile()) {
     // hard links inside the change share an inode, so they share a fingerprint (layerEntries links them)
-    return { type: 'file', ...meta, size: Number(st.size), source: { kind: 'host', path: host, fingerprint: `run:${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}` } };
+    return { type: 'file', ...meta, size: Number(st.size), source: { kind: 'host', path: host, fingerprint: `run:${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`, scratch: true } };
   }
-  if (st.isSymbolicLink()) return { type: 'symlink', ...meta, mode: 0o777, target: await readlink(host) };
+  if (st.isSymbolicLink()) return { type: 'symlink', ...meta, mode: 0o777, target: readlinkSync(host) };
   return undefined;
 }
 

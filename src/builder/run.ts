@@ -1,5 +1,5 @@
 /**
- * RUN by the extraction path (SPEC.md section 7's fallback; overlayfs comes later): the stage's
+ * RUN by the extraction path (SPEC.md section 7's fallback where overlayfs does not mount; overlay.ts is the usual path): the stage's
  * tree is written out as a root filesystem, the command runs in it under runc, and a walk of the
  * result against the tree gives what changed (added, changed, deleted). Files are written with a
  * distinctive nanosecond in their mtime, so any write the command makes shows as a new mtime.
@@ -105,7 +105,7 @@ export async function diffRootfs(fs: StageFs, dir: string, mountPoints: readonly
       let node: FsNode | undefined;
       if (st.isDirectory()) node = { type: 'directory', ...meta };
       else if (st.isSymbolicLink()) node = { type: 'symlink', ...meta, target: await readlink(host) };
-      else if (st.isFile()) node = { type: 'file', ...meta, size: Number(st.size), source: { kind: 'host', path: host, fingerprint: `run:${host}:${st.mtimeNs}:${st.size}:${st.ino}` } };
+      else if (st.isFile()) node = { type: 'file', ...meta, size: Number(st.size), source: { kind: 'host', path: host, fingerprint: `run:${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`, scratch: true } };
       // devices, fifos, sockets made by a command are not kept yet
       if (node !== undefined) {
         const same =
@@ -208,7 +208,7 @@ export async function runc(bundle: string, id: string, spec: RunSpec, log: (line
     };
     child.stdout.on('data', lines);
     child.stderr.on('data', lines);
-    child.on('error', (e) => reject(new KeelError('E_UNSUPPORTED', `RUN needs runc and root: ${e.message}`)));
+    child.on('error', (e) => reject(new KeelError('E_RUN_SETUP', `RUN needs runc on PATH (Debian: apt-get install runc): ${e.message}`)));
     child.on('close', (c) => {
       signal?.removeEventListener('abort', onAbort);
       resolve(c ?? 1);

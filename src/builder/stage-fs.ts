@@ -11,8 +11,11 @@ import { KeelError } from '../errors.js';
 import { SMALL_FILE, type FileMeta } from '../image/layer.js';
 
 export type FileSource =
-  /** A file on this machine; `fingerprint` identifies its version without reading it (size, times, inode, mode). */
-  | { readonly kind: 'host'; readonly path: string; readonly fingerprint: string }
+  /**
+   * A file on this machine; `fingerprint` identifies its version without reading it (size, times,
+   * inode, mode). `scratch`: in a build's own scratch space (a RUN's output), so not worth a stat-cache entry.
+   */
+  | { readonly kind: 'host'; readonly path: string; readonly fingerprint: string; readonly scratch?: boolean }
   | { readonly kind: 'bytes'; readonly data: Buffer };
 
 export type FsNode =

@@ -48,8 +48,13 @@ export class FileHasher {
     }
   }
 
-  /** The sha256 (hex) of the file at `path`, whose current fingerprint is `fp`. */
-  async hash(path: string, fp: StatFingerprint): Promise<string> {
+  /**
+   * The sha256 (hex) of the file at `path`, whose current fingerprint is `fp`. `remember: false`
+   * for a file that will not be asked about again (a RUN's output in scratch space): the table
+   * would only grow with it.
+   */
+  async hash(path: string, fp: StatFingerprint, remember = true): Promise<string> {
+    if (!remember) return this.limited(() => hashFile(path));
     await this.load();
     const known = this.table.get(path);
     if (known !== undefined && known.fp === fp) return known.sha256;

@@ -86,6 +86,28 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
     ].join('\n'), 'made\nagain\nchanged\n');
   });
 
+  test('the copy path (no overlayfs) makes the same image as the overlayfs path', async () => {
+    const ctx = join(dir, 'copy-path');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), [
+      `FROM ${BASE}`,
+      'RUN echo made > /made.txt && echo changed > /etc/motd && rm /bin/false && rm -r /old && mkdir -p /old/new && echo n > /old/new/y',
+      'RUN ln /made.txt /hard && chmod 600 /made.txt && mkdir /sticky && chmod 1777 /sticky',
+    ].join('\n'));
+    const overlay = join(dir, 'overlay-path.tar');
+    await build({ context: ctx, cacheDir: join(dir, 'cache-overlay'), baseImages: { [BASE]: baseTar }, output: { type: 'oci-archive', path: overlay } });
+    // the probe is once per process: the copy path runs in a Node process of its own
+    const copy = join(dir, 'copy-path.tar');
+    const script = `require(${JSON.stringify(join(__dirname, '..', '..', 'dist'))}).build(${JSON.stringify({
+      context: ctx, cacheDir: join(dir, 'cache-copy'), baseImages: { [BASE]: baseTar }, output: { type: 'oci-archive', path: copy },
+    })}).catch((e) => { console.error(e); process.exit(1); })`;
+    run(process.execPath, ['-e', script], { env: { KEEL_RUN_ROOTFS: 'copy' } });
+    const [a, b] = await Promise.all([flattenArchive(overlay), flattenArchive(copy)]);
+    expect(a.tree['old/inner']).toBeUndefined();
+    expect(a.tree['bin/false']).toBeUndefined();
+    expect(b.tree).toEqual(a.tree);
+  });
+
   test('USER by name, WORKDIR, ENV and ARG, SHELL, exec form', async () => {
     await compare('run-env', [
       `FROM ${BASE}`,

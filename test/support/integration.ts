@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry' | 'auth-registry' | 'token-registry' | 'runc';
+export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry' | 'auth-registry' | 'token-registry' | 'runc' | 'debian';
 
 const required = process.env.KEEL_REQUIRE_INTEGRATION === '1';
 export const DOCKER_HOST = process.env.KEEL_DOCKER_HOST ?? process.env.DOCKER_HOST;
@@ -23,6 +23,9 @@ export const TOKEN_REGISTRY = process.env.KEEL_TOKEN_REGISTRY;
 export const TOKEN_REALM = process.env.KEEL_TOKEN_REALM ?? '';
 export const TOKEN_KEY = process.env.KEEL_TOKEN_KEY ?? '';
 export const TOKEN_CERT = process.env.KEEL_TOKEN_CERT ?? '';
+/** The Debian minbase image in the open registry, and as an archive (scripts/debian-base.sh). */
+export const DEBIAN_IMAGE = process.env.KEEL_DEBIAN_IMAGE;
+export const DEBIAN_ARCHIVE = process.env.KEEL_DEBIAN_ARCHIVE;
 /** Where the open registry keeps its data (for tests that damage a blob). */
 export const REGISTRY_DATA = process.env.KEEL_REGISTRY_DATA;
 export const AUTH_USER = process.env.KEEL_AUTH_REGISTRY_USER ?? '';
@@ -44,6 +47,8 @@ function present(c: Component): boolean {
       return AUTH_REGISTRY !== undefined && run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://${AUTH_REGISTRY}/v2/`], { check: false }).stdout === '401';
     case 'token-registry':
       return TOKEN_REGISTRY !== undefined && TOKEN_KEY !== '' && run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://${TOKEN_REGISTRY}/v2/`], { check: false }).stdout === '401';
+    case 'debian':
+      return DEBIAN_IMAGE !== undefined && DEBIAN_ARCHIVE !== undefined && existsSync(DEBIAN_ARCHIVE);
     case 'busybox':
       // Debian's busybox-static (the plain busybox package is dynamically linked)
       return existsSync(BUSYBOX) && run('dpkg', ['-s', 'busybox-static'], { check: false }).status === 0;
@@ -77,9 +82,9 @@ export function describeIntegration(name: string, needs: readonly Component[], f
 export function run(
   cmd: string,
   args: readonly string[],
-  opts: { check?: boolean; input?: string; cwd?: string } = {},
+  opts: { check?: boolean; input?: string; cwd?: string; env?: Record<string, string> } = {},
 ): SpawnSyncReturns<string> {
-  const env = { ...process.env, ...(DOCKER_HOST === undefined ? {} : { DOCKER_HOST }), DOCKER_BUILDKIT: '1' };
+  const env = { ...process.env, ...(DOCKER_HOST === undefined ? {} : { DOCKER_HOST }), DOCKER_BUILDKIT: '1', ...opts.env };
   const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 256 * 1024 * 1024, ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.input !== undefined ? { input: opts.input } : {}) });
   if ((opts.check ?? true) && r.status !== 0) {
     throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr || r.error?.message || ''}`);
