@@ -8,6 +8,7 @@
  * - warm, in-process: a second build() in that same process (everything cached);
  * - warm, CLI: `keel build` as a whole new process; docker build (cached) as a whole command.
  * No output is written by either side (docker keeps the image in its store, keel in its cache).
+ * Each timed build starts after `sync`, so neither side pays for writing back the other's files.
  *
  * Needs the test environment: `bash scripts/test-env.sh start` prints KEEL_DOCKER_HOST, KEEL_REGISTRY
  * and KEEL_DEBIAN_IMAGE. Usage: npm run build && node bench/run.js [rounds]
@@ -45,12 +46,17 @@ function generate() {
 const options = { context: CTX, cacheDir: CACHE, tags: ['keel-bench-run:1'], insecureRegistries: [REGISTRY] };
 
 function keelProcess(runs) {
+  settle();
   const r = spawnSync(process.execPath, [join(__dirname, 'keel-run.js'), JSON.stringify({ options, runs })], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`keel failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
 
+/** Dirty pages of the previous build are written back before the next one is timed. */
+const settle = () => execFileSync('sync');
+
 function timed(cmd, args, extraEnv) {
+  settle();
   const t0 = performance.now();
   execFileSync(cmd, args, { env: extraEnv ?? process.env, stdio: ['ignore', 'ignore', 'pipe'] });
   return performance.now() - t0;
