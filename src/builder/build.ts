@@ -82,9 +82,10 @@ export interface BuildOptions {
    */
   readonly baseImages?: Readonly<Record<string, string>>;
   /**
-   * Other base images come from their registry: 'missing' (default) asks for a tag's current digest
-   * (one HEAD request) and downloads only blobs it does not have; 'always' fetches the manifest
-   * again; 'never' uses only what is stored.
+   * Other base images come from their registry: 'missing' (default) uses a tag pulled before as
+   * stored (as `docker build` without --pull) and downloads only what it does not have; 'always'
+   * asks the registry where the tag points now and fetches the manifest again; 'never' uses only
+   * what is stored.
    */
   readonly pull?: PullPolicy;
   /** Registries to speak plain HTTP to (loopback ones always are). */

@@ -69,13 +69,16 @@ export async function pullImage(
   // 1. the digest to use
   let top: Digest | undefined = ref.digest;
   if (top === undefined) {
-    if (policy === 'never') {
-      const known = await readFile(refFile(opts.refsDir, ref), 'utf8').then((t) => (JSON.parse(t) as { digest?: string }).digest, () => undefined);
-      if (known === undefined || !isDigest(known)) throw new KeelError('E_NOT_FOUND', `${name} has not been pulled before, and pulling is off (pull: 'never')`);
-      top = known;
-    } else {
-      top = await client.resolveTag(ref.tag ?? 'latest');
-    }
+    // a tag pulled before is not missing: as `docker build` without --pull, it is used as stored
+    // (no registry round trip); 'always' asks the registry where the tag points now
+    const known = policy === 'always' ? undefined : await readFile(refFile(opts.refsDir, ref), 'utf8').then(
+      (t) => (JSON.parse(t) as { digest?: string }).digest,
+      () => undefined,
+    );
+    const stored = known !== undefined && isDigest(known) && (await storedJson(store, known)) !== undefined;
+    if (stored) top = known;
+    else if (policy === 'never') throw new KeelError('E_NOT_FOUND', `${name} has not been pulled before, and pulling is off (pull: 'never')`);
+    else top = await client.resolveTag(ref.tag ?? 'latest');
   }
 
   // 2. the manifest (or index), from the store when it is there

@@ -62,6 +62,31 @@ describeIntegration('FROM an image in a registry', ['docker', 'busybox', 'skopeo
     expect(isKeelError(fresh, 'E_NOT_FOUND')).toBe(true);
   });
 
+  test('a tag pulled before is used as stored; pull: always follows the tag to where it points now', async () => {
+    const moving = `${REGISTRY}/keel-test/moving:1`;
+    const ctx = join(dir, 'moving');
+    await mkdir(ctx, { recursive: true });
+    const pushVersion = async (v: string): Promise<string> => {
+      await writeFile(join(ctx, 'v.txt'), v);
+      await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY v.txt /\n`);
+      const r = await build({ context: ctx, cacheDir: join(dir, 'moving-push-cache'), tags: [moving], output: { type: 'registry' } });
+      return r.pushed?.[0]?.digest as string;
+    };
+    const v1 = await pushVersion('one');
+    const user = join(dir, 'moving-user');
+    await mkdir(user, { recursive: true });
+    await writeFile(join(user, 'Dockerfile'), `FROM ${moving}\n`);
+    const cacheDir = join(dir, 'moving-cache');
+    const baseOf = async (pull?: 'always'): Promise<unknown> =>
+      (await build({ context: user, cacheDir, ...(pull === undefined ? {} : { pull }) })).image.manifest.annotations?.['org.opencontainers.image.base.digest'];
+    expect(await baseOf()).toBe(v1);
+    const v2 = await pushVersion('two');
+    expect(v2).not.toBe(v1);
+    expect(await baseOf()).toBe(v1); // stored: no registry round trip, as docker build without --pull
+    expect(await baseOf('always')).toBe(v2);
+    expect(await baseOf()).toBe(v2); // and that is what is stored now
+  });
+
   test('a multi-platform index resolves to the platform asked for', async () => {
     const repo = `${REGISTRY}/keel-test/multi`;
     const manifests: Array<{ mediaType: string; digest: string; size: number; platform: { os: string; architecture: string } }> = [];
