@@ -87,6 +87,7 @@ function main() {
   row('warm, build() in a running process', r.warm.keel, r.warm.docker);
   row('warm, keel CLI process', r.cli.keel, r.warm.docker);
   console.log(`keel peak RSS ${(rss / 1024 / 1024).toFixed(0)} MiB`);
+  console.log(`each round (ms): keel cold ${r.cold.keel.map((x) => x.toFixed(0)).join(" ")}; docker cold ${r.cold.docker.map((x) => x.toFixed(0)).join(" ")}`);
   execFileSync(DOCKER, ['rmi', '-f', 'keel-bench-run:docker'], { env, stdio: 'ignore' });
 }
 
