@@ -462,10 +462,18 @@ class Builder {
       const user = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(s.cfg.user, rootReader(ov.before));
       await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { ...c, uid: user.uid, gid: user.gid, hostname: 'buildkitsandbox' }, c.log, this.opts.signal);
       changes = await overlayChanges(ov, c.mounts.map((m) => m.target.replace(/^\/+/, '')));
-    } finally {
+    } catch (e) {
       await ov.unmount();
+      throw e;
     }
-    const layer = await this.runLayer(s, changes.fs, changes.paths);
+    // the layer is read from the upper folder alone, so the unmount runs meanwhile
+    const unmounted = ov.unmount();
+    let layer: Layer | undefined;
+    try {
+      layer = await this.runLayer(s, changes.fs, changes.paths);
+    } finally {
+      await unmounted;
+    }
     if (layer === undefined) return undefined;
     await removeStubs(upper, changes);
     const dir = layerDirPath(layersRoot, layer);

@@ -3,8 +3,10 @@
  * layer folders (layer-dirs.ts) stacked read-only under a fresh upper folder, so nothing of the
  * tree is written out. After the command the upper folder holds exactly what changed, read the
  * way BuildKit reads it (util/overlay/overlay_linux.go, Changes and sameDirent):
- * - a 0/0 character device is a deletion; a folder marked `trusted.overlay.opaque` deletes what
- *   the lower folders had in it and the upper one does not (explicit deletions, as BuildKit writes);
+ * - deletions: in every folder the upper one holds and the lower ones had, what the lower folders
+ *   showed and the merged view no longer does. That covers both overlayfs whiteouts (0/0 devices)
+ *   and opaque folders (a folder deleted and made again) without reading xattrs, and gives the
+ *   explicit deletions BuildKit writes for an opaque folder;
  * - an entry copied up but not changed is no change: same mode, owner and device, and for
  *   non-folders the same size and mtime (nanoseconds included; when both have none, as files from
  *   a tar do, the bytes are compared); folders are compared without their mtime;
@@ -15,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { createReadStream, lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { mkdir, readlink, rm, rmdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import { helper } from './layer-dirs.js';
 import { parentOf, StageFs, type FsNode } from './stage-fs.js';
@@ -123,32 +125,25 @@ export interface OverlayChanges {
 /** Read the change out of a mounted overlay (before unmounting it). `mountPoints`: RUN --mount targets, as tree paths. */
 export async function overlayChanges(ov: Overlay, mountPoints: readonly string[]): Promise<OverlayChanges> {
   const targets = new Set(mountPoints);
-  const opaque = await opaqueFolders(ov.upper);
   const changed = new Map<string, FsNode | undefined>();
   const stubs: string[] = [];
   const stubFolders: string[] = [];
-
   let visited = 0;
   /** `fresh`: the folder was not there before, so nothing below it was either. */
   const walk = async (rel: string, fresh: boolean): Promise<void> => {
     // metadata calls are synchronous here: a RUN can leave thousands of files, and each async
     // call is a thread-pool round trip; the loop yields now and then instead
     const names = readdirSync(join(ov.upper, rel)).sort();
-    if (opaque.has(rel) && rel !== '' && !fresh) {
-      // everything the lower folders had here and the upper one does not is deleted
-      const kept = new Set(names);
-      const below = lstatSync(join(ov.before, rel), { throwIfNoEntry: false })?.isDirectory() === true ? readdirSync(join(ov.before, rel)) : [];
-      for (const name of below) if (!kept.has(name)) changed.set(`${rel}/${name}`, undefined);
+    if (!fresh) {
+      const now = new Set(readdirSync(join(ov.merged, rel)));
+      for (const name of readdirSync(join(ov.before, rel))) if (!now.has(name)) changed.set(rel === '' ? name : `${rel}/${name}`, undefined);
     }
     for (const name of names) {
       if (++visited % 256 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const path = rel === '' ? name : `${rel}/${name}`;
       const st = lstatSync(join(ov.upper, path), { bigint: true });
       const base = fresh ? undefined : lstatSync(join(ov.before, path), { bigint: true, throwIfNoEntry: false });
-      if (isWhiteout(st)) {
-        if (base !== undefined) changed.set(path, undefined);
-        continue;
-      }
+      if (isWhiteout(st)) continue; // a deletion, found above from the two views
       if (base === undefined) {
         if (RUNTIME_STUBS.has(path) || targets.has(path)) {
           stubs.push(path);
@@ -236,30 +231,6 @@ async function sameBytes(a: string, b: string): Promise<boolean> {
     bufB = bufB.subarray(len);
   }
 }
-
-/** Folders of the upper folder marked opaque (getfattr, Debian's attr package: Node has no xattr calls). */
-async function opaqueFolders(upper: string): Promise<Set<string>> {
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn('getfattr', ['-R', '-d', '-h', '--absolute-names', '-m', '^trusted\\.overlay\\.opaque$', '-e', 'text', upper], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (text += c.toString('latin1')));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', (e) => reject(new KeelError('E_RUN_SETUP', `getfattr is needed to read overlayfs changes: ${e.message}`)));
-    child.on('close', (code) => (code === 0 ? resolve(text) : reject(new KeelError('E_RUN_SETUP', `getfattr failed (${code}): ${err.trim()}`))));
-  });
-  const found = new Set<string>();
-  let file: string | undefined;
-  for (const line of out.split('\n')) {
-    if (line.startsWith('# file: ')) file = unescapePath(line.slice('# file: '.length));
-    else if (file !== undefined && line === 'trusted.overlay.opaque="y"') found.add(relative(upper, file));
-  }
-  return found;
-}
-
-/** getfattr's octal escapes back to the path's bytes. */
-const unescapePath = (escaped: string): string =>
-  Buffer.from(escaped.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))), 'latin1').toString('utf8');
 
 /** Take the runtime's stubs out of an upper folder, so that it can serve as the layer's folder. */
 export async function removeStubs(upper: string, changes: Pick<OverlayChanges, 'stubs' | 'stubFolders'>): Promise<void> {
