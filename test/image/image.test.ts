@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { GZIP_CHUNK, ParallelGzip } from '../../src/image/parallel-gzip';
 import { BlobStore } from '../../src/cache/blob-store';
 import { sha256 } from '../../src/image/digest';
@@ -209,5 +210,21 @@ describe('parallel gzip', () => {
   test('empty input is one empty gzip member', async () => {
     const out = await gz(Buffer.alloc(0));
     expect(gunzipSync(out).length).toBe(0);
+  });
+});
+
+describe('compareLayerPaths', () => {
+  // the order of a depth-first walk with sorted names, by the definition: names compared one by one
+  const byNames = (a: string, b: string): number => {
+    const x = a.split('/');
+    const y = b.split('/');
+    for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return (x[i] as string) < (y[i] as string) ? -1 : 1;
+    return x.length - y.length;
+  };
+  test('orders as comparing the names one by one', () => {
+    const name = fc.stringMatching(/^[a-zA-Z0-9.\- _~é]{1,4}$/);
+    const path = fc.array(name, { minLength: 1, maxLength: 4 }).map((xs) => xs.join('/'));
+    fc.assert(fc.property(path, path, (a, b) => Math.sign(compareLayerPaths(a, b)) === Math.sign(byNames(a, b))), { numRuns: 5000 });
+    expect(['a.txt', 'a/b', 'a', 'a-b/c', 'a/b/c'].sort(compareLayerPaths)).toEqual(['a', 'a/b', 'a/b/c', 'a-b/c', 'a.txt']);
   });
 });
