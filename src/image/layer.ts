@@ -5,16 +5,15 @@
  * streams through two hashes and gzip into the blob store in one pass: diffID (uncompressed) and
  * digest (compressed) come out together.
  */
-import type { Readable } from 'node:stream';
-import { PassThrough, type Transform } from 'node:stream';
+import { PassThrough, Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib } from 'node:zlib';
-import { pack, type Header, type Pack } from 'tar-stream';
 import type { BlobWriter } from '../cache/blob-store.js';
 import { KeelError } from '../errors.js';
 import { HashCounter, type Digest } from './digest.js';
 import { MEDIA_TYPES, type LayerMediaType } from './media-types.js';
 import { ParallelGzip } from './parallel-gzip.js';
+import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from './tar-writer.js';
 import { ZstdFrames } from './zstd.js';
 
 /** What a file system entry carries besides its path and content. */
@@ -67,10 +66,6 @@ export function compareLayerPaths(a: string, b: string): number {
   return a.length - b.length;
 }
 
-const WHITEOUT_EPOCH = new Date(0);
-const EMPTY = Buffer.alloc(0);
-
-type Headers = Partial<Header> & { name: string };
 
 /** The entry's path in the tar (without a directory's trailing `/`): `.wh.NAME` for a deletion. */
 function tarPath(e: LayerEntry): string {
@@ -79,11 +74,9 @@ function tarPath(e: LayerEntry): string {
   return slash < 0 ? `.wh.${e.path}` : `${e.path.slice(0, slash)}/.wh.${e.path.slice(slash + 1)}`;
 }
 
-function headerOf(e: LayerEntry): Headers {
-  if (e.type === 'whiteout') {
-    return { name: tarPath(e), type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: WHITEOUT_EPOCH };
-  }
-  const common = { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: new Date(e.mtime * 1000) };
+function headerOf(e: LayerEntry): TarHeader {
+  if (e.type === 'whiteout') return { name: tarPath(e), type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: 0 };
+  const common = { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: e.mtime, size: 0 };
   switch (e.type) {
     case 'directory':
       return { ...common, name: `${e.path}/`, type: 'directory' };
@@ -107,9 +100,7 @@ export function writeLayerTar(entries: readonly LayerEntry[]): Readable {
       throw new KeelError('E_INTERNAL', `duplicate layer entry ${JSON.stringify(sorted[i]?.key)}`);
     }
   }
-  const tar = pack();
-  void fill(tar, sorted.map((x) => x.e)).catch((e: unknown) => tar.destroy(e as Error));
-  return tar as unknown as Readable;
+  return Readable.from(tarChunks(sorted.map((x) => x.e)), { objectMode: false });
 }
 
 /**
@@ -120,8 +111,11 @@ export const SMALL_FILE = 1 << 20;
 /** How far ahead small bodies are read. */
 const READ_AHEAD_BYTES = 16 << 20;
 const READ_AHEAD_FILES = 256;
+/** Headers and small bodies are handed on in pieces of about this size (fewer, larger stream writes). */
+const CHUNK = 1 << 20;
 
-async function fill(tar: Pack, entries: readonly LayerEntry[]): Promise<void> {
+/** The tar's bytes: headers and small bodies gathered into chunks, large bodies streamed through. */
+async function* tarChunks(entries: readonly LayerEntry[]): AsyncGenerator<Buffer> {
   const ahead = new Map<number, Promise<Readable | Buffer>>();
   let next = 0;
   let aheadBytes = 0;
@@ -135,35 +129,54 @@ async function fill(tar: Pack, entries: readonly LayerEntry[]): Promise<void> {
       next++;
     }
   };
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const add = (b: Buffer): void => {
+    pending.push(b);
+    pendingBytes += b.length;
+  };
+  const take = (): Buffer => {
+    const out = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    return out;
+  };
   for (const [i, e] of entries.entries()) {
     readAhead();
-    const header = headerOf(e);
-    if (e.type !== 'file' && e.type !== 'whiteout') {
-      // entries without a body complete on their own
-      await new Promise<void>((resolve, reject) => tar.entry(header, (err) => (err ? reject(err) : resolve())));
-      continue;
-    }
+    for (const b of encodeHeader(headerOf(e))) add(b);
     const size = e.type === 'file' ? e.size : 0;
-    let content: Readable | Buffer;
-    if (e.type === 'whiteout' || size === 0) content = EMPTY;
-    else if (ahead.has(i)) {
-      content = await (ahead.get(i) as Promise<Readable | Buffer>);
-      ahead.delete(i);
-      aheadBytes -= size;
-    } else {
-      const body = e.content();
-      content = body instanceof Promise ? await body : body;
+    if (e.type === 'file' && size > 0) {
+      let content: Readable | Buffer;
+      if (ahead.has(i)) {
+        content = await (ahead.get(i) as Promise<Readable | Buffer>);
+        ahead.delete(i);
+        aheadBytes -= size;
+      } else {
+        const body = e.content();
+        content = body instanceof Promise ? await body : body;
+      }
+      if (Buffer.isBuffer(content)) {
+        if (content.length !== size) throw new KeelError('E_BUILD_INPUT', `${e.path} changed size while it was being read`);
+        add(content);
+      } else {
+        if (pendingBytes > 0) yield take();
+        let seen = 0;
+        for await (const chunk of content as AsyncIterable<Buffer>) {
+          seen += chunk.length;
+          if (seen > size) break;
+          yield chunk;
+        }
+        if (seen !== size) {
+          if (!content.destroyed) content.destroy();
+          throw new KeelError('E_BUILD_INPUT', `${e.path} changed size while it was being read`);
+        }
+      }
+      add(padding(size));
     }
-    if (Buffer.isBuffer(content)) {
-      if (content.length !== size) throw new KeelError('E_BUILD_INPUT', `${e.path} changed size while it was being read`);
-      await new Promise<void>((resolve, reject) => tar.entry(header, content as Buffer, (err) => (err ? reject(err) : resolve())));
-      continue;
-    }
-    // the entry stream applies backpressure; a source of the wrong length is an error from tar-stream
-    const sink = tar.entry(header);
-    await pipeline(content, sink as unknown as NodeJS.WritableStream);
+    if (pendingBytes >= CHUNK) yield take();
   }
-  tar.finalize();
+  add(END_OF_ARCHIVE);
+  yield take();
 }
 
 /** Stream a layer into the blob store: tar -> diffID hash -> gzip -> digest hash -> blob. */

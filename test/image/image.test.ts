@@ -1,10 +1,12 @@
 /** Layers, blobs and archives: deterministic bytes, verified storage, and archives real tools accept. */
 import { mkdtemp, readFile, rm, readdir } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { extract } from 'tar-stream';
+import { pipeline } from 'node:stream/promises';
+import { extract, pack } from 'tar-stream';
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
@@ -226,5 +228,63 @@ describe('compareLayerPaths', () => {
     const path = fc.array(name, { minLength: 1, maxLength: 4 }).map((xs) => xs.join('/'));
     fc.assert(fc.property(path, path, (a, b) => Math.sign(compareLayerPaths(a, b)) === Math.sign(byNames(a, b))), { numRuns: 5000 });
     expect(['a.txt', 'a/b', 'a', 'a-b/c', 'a/b/c'].sort(compareLayerPaths)).toEqual(['a', 'a/b', 'a/b/c', 'a-b/c', 'a.txt']);
+  });
+});
+
+describe('the layer tar writer', () => {
+  // what tar-stream 3 writes for the same entries: the format keel's layers had before its own writer
+  async function viaTarStream(entries: readonly LayerEntry[]): Promise<Buffer> {
+    const p = pack();
+    const parts: Buffer[] = [];
+    p.on('data', (c: unknown) => {
+      parts.push(c as Buffer);
+    });
+    const done = new Promise<void>((resolve) => p.on('end', () => resolve()));
+    for (const e of [...entries].sort((a, b) => compareLayerPaths(a.path, b.path))) {
+      if (e.type === 'whiteout') continue;
+      const common = { mode: e.mode, uid: e.uid, gid: e.gid, mtime: new Date(e.mtime * 1000) };
+      if (e.type === 'directory') p.entry({ ...common, name: `${e.path}/`, type: 'directory' });
+      else if (e.type === 'symlink') p.entry({ ...common, name: e.path, type: 'symlink', linkname: e.target });
+      else if (e.type === 'hardlink') p.entry({ ...common, name: e.path, type: 'link', linkname: e.target });
+      else p.entry({ ...common, name: e.path, type: 'file', size: e.size }, (await e.content()) as Buffer);
+    }
+    p.finalize();
+    await done;
+    return Buffer.concat(parts);
+  }
+  const bytesOf = async (r: Readable): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    for await (const c of r) parts.push(c as Buffer);
+    return Buffer.concat(parts);
+  };
+
+  test('writes the same bytes as tar-stream: long, nested and non-ASCII names, long link targets', async () => {
+    const segment = fc.stringMatching(/^[a-z0-9é_.-]{1,40}$/).filter((s) => s !== '.' && s !== '..');
+    const path = fc.array(segment, { minLength: 1, maxLength: 8 }).map((xs) => xs.join('/'));
+    const meta = fc.record({ mode: fc.integer({ min: 1, max: 0o7777 }), uid: fc.integer({ min: 0, max: 0o777777 }), gid: fc.integer({ min: 0, max: 0o777777 }), mtime: fc.integer({ min: 0, max: 2 ** 31 - 1 }) });
+    const entry = fc.oneof(
+      fc.record({ path, meta, body: fc.uint8Array({ maxLength: 1500 }) }).map(({ path: p, meta: m, body }): LayerEntry => ({ type: 'file', path: p, ...m, size: body.length, content: () => Buffer.from(body) })),
+      fc.record({ path, meta }).map(({ path: p, meta: m }): LayerEntry => ({ type: 'directory', path: p, ...m })),
+      fc.record({ path, meta, target: fc.stringMatching(/^[a-zé/.]{1,160}$/) }).map(({ path: p, meta: m, target }): LayerEntry => ({ type: 'symlink', path: p, ...m, target })),
+      fc.record({ path, meta, target: path }).map(({ path: p, meta: m, target }): LayerEntry => ({ type: 'hardlink', path: p, ...m, target })),
+    );
+    const unique = fc.uniqueArray(entry, { maxLength: 12, selector: (e) => e.path });
+    await fc.assert(fc.asyncProperty(unique, async (entries) => {
+      expect((await bytesOf(writeLayerTar(entries))).equals(await viaTarStream(entries))).toBe(true);
+    }), { numRuns: 300 });
+  });
+
+  test('keeps what tar-stream lost: a mode of 0, ids over 6 octal digits (in PAX), mtimes after 2038', async () => {
+    const entries: LayerEntry[] = [
+      { type: 'file', path: 'locked', mode: 0, uid: 0, gid: 0, mtime: 1, size: 1, content: () => Buffer.from('x') },
+      { type: 'file', path: 'mapped', mode: 0o644, uid: 1_000_000, gid: 2_000_000, mtime: 2 ** 32, size: 0, content: () => Buffer.alloc(0) },
+    ];
+    const dir = await mkdtemp(join(tmpdir(), 'keel-tar-'));
+    const file = join(dir, 'layer.tar');
+    await pipeline(writeLayerTar(entries), createWriteStream(file));
+    // GNU tar reads PAX ids; tar-stream's extract keeps them in `pax` only
+    const listing = spawnSync('tar', ['--numeric-owner', '--full-time', '-tvf', file], { encoding: 'utf8' }).stdout;
+    expect(listing).toMatch(/^---------- 0\/0 .* locked\n-rw-r--r-- 1000000\/2000000 +0 2106-02-07 .*mapped\n$/);
+    await rm(dir, { recursive: true, force: true });
   });
 });
