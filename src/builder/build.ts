@@ -41,6 +41,7 @@ import { cleanPath, openSource, parentOf, StageFs, type FsNode } from './stage-f
 import { resolveOwner, resolveUser, rootReader } from './users.js';
 import { diffRootfs, materialize, runc, type RuntimeMount } from './run.js';
 import { commitLayerDir, ensureLayerDir, layerDirPath } from './layer-dirs.js';
+import { reapStaleRuns, removeRunDir } from './stale-runs.js';
 import { MAX_OVERLAY_LAYERS, mountOverlay, overlayChanges, overlayUsable, removeStubs, type OverlayChanges } from './overlay.js';
 import { MountError, parseMount, type Mount } from '../parser/index.js';
 
@@ -232,7 +233,8 @@ class Builder {
     try {
       return await this.build();
     } finally {
-      if (this.runDirPath !== undefined) await rm(this.runDirPath, { recursive: true, force: true });
+      // a RUN that failed half-way may have left a mount: reap it like a dead build's (stale-runs.ts)
+      if (this.runDirPath !== undefined) await removeRunDir(this.runDirPath);
     }
   }
 
@@ -430,6 +432,8 @@ class Builder {
     if (process.getuid?.() !== 0) {
       throw new KeelError('E_RUN_SETUP', 'RUN needs root here: keel runs RUN under runc as root (rootless RUN with user namespaces is not supported yet); a Dockerfile without RUN builds as any user');
     }
+    this.reaped ??= reapStaleRuns(join(this.cacheDir, 'run')); // what a killed build left, once per build
+    await this.reaped;
     const step = this.stepCount;
     const run: RunCommand = {
       args, env, cwd, network, mounts: mounts.runtime,
@@ -621,6 +625,7 @@ class Builder {
 
   private runDirPath: string | undefined;
   private runs = 0;
+  private reaped: Promise<void> | undefined;
 
   /** Scratch space for RUN root filesystems, removed when the build ends. */
   private runDir(): string {
@@ -891,7 +896,9 @@ class Builder {
     try {
       await fn();
     } catch (e) {
-      const err = this.locate(e, at);
+      // whatever a step was doing when the build was aborted (an extraction, a pipeline) reports the abort
+      const aborted = this.opts.signal?.aborted === true && !isKeelError(e, 'E_ABORTED');
+      const err = this.locate(aborted ? new KeelError('E_ABORTED', 'build aborted', { cause: e }) : e, at);
       this.opts.onProgress?.({ type: 'step-error', step, name, message: err.message });
       throw err;
     }

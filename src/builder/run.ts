@@ -192,10 +192,15 @@ export async function runc(bundle: string, id: string, spec: RunSpec, log: (line
   await writeFile(join(bundle, 'config.json'), JSON.stringify(runtimeSpec(spec)));
   await writeFile(join(bundle, 'hosts'), `127.0.0.1\tlocalhost ${spec.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
   const tail: string[] = [];
+  if (signal?.aborted) throw new KeelError('E_ABORTED', 'build aborted');
   const code = await new Promise<number>((resolve, reject) => {
     const child = spawn('runc', ['run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // the container may not exist yet when the abort comes: ask again until runc run returns
+    let killing: NodeJS.Timeout | undefined;
     const onAbort = (): void => {
-      spawn('runc', ['kill', id, 'KILL'], { stdio: 'ignore' });
+      const kill = (): void => void spawn('runc', ['kill', id, 'KILL'], { stdio: 'ignore' }).on('error', () => undefined);
+      kill();
+      killing = setInterval(kill, 100);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     const lines = (chunk: Buffer): void => {
@@ -211,6 +216,7 @@ export async function runc(bundle: string, id: string, spec: RunSpec, log: (line
     child.on('error', (e) => reject(new KeelError('E_RUN_SETUP', `RUN needs runc on PATH (Debian: apt-get install runc): ${e.message}`)));
     child.on('close', (c) => {
       signal?.removeEventListener('abort', onAbort);
+      if (killing !== undefined) clearInterval(killing);
       resolve(c ?? 1);
     });
   });

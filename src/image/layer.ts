@@ -192,7 +192,12 @@ export async function storeLayer(
     compression === 'gzip' ? [new ParallelGzip(zlib.Z_DEFAULT_COMPRESSION)] : compression === 'zstd' ? [new ZstdFrames()] : [];
   const out = new PassThrough();
   const stored = store.put(out, undefined, options.signal);
-  await pipeline([tar, diff, ...compressed, out], options.signal === undefined ? {} : { signal: options.signal });
+  try {
+    await pipeline([tar, diff, ...compressed, out], options.signal === undefined ? {} : { signal: options.signal });
+  } catch (e) {
+    await stored.catch(() => undefined); // its own failure is this one: never an unhandled rejection
+    throw e;
+  }
   const blob = await stored;
   return {
     mediaType: compression === 'gzip' ? MEDIA_TYPES.layerGzip : compression === 'zstd' ? MEDIA_TYPES.layerZstd : MEDIA_TYPES.layer,

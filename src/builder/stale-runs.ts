@@ -1,0 +1,68 @@
+/**
+ * What a killed keel leaves of its RUNs (SIGKILL, a crash, power loss), cleared by the next build
+ * that runs one: the containers it started (runc ids `keel-<pid>-…`), the overlay mounts under its
+ * scratch folder `<cacheDir>/run/<pid>-<random>/`, and the folder. Only a process that is gone is
+ * reaped: builds running beside this one (same cache, live pid) are left alone.
+ */
+import { spawn } from 'node:child_process';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Reap the scratch folders of dead keel processes under `runRoot` (`<cacheDir>/run`). */
+export async function reapStaleRuns(runRoot: string): Promise<void> {
+  const dead = (await readdir(runRoot).catch(() => [] as string[])).filter((name) => {
+    const pid = Number(name.slice(0, name.indexOf('-')));
+    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid);
+  });
+  if (dead.length === 0) return;
+  const pids = new Set(dead.map((name) => name.slice(0, name.indexOf('-'))));
+  for (const id of await runcIds()) {
+    const pid = /^keel-(\d+)-/.exec(id)?.[1];
+    if (pid !== undefined && pids.has(pid)) await quiet('runc', ['delete', '--force', id]);
+  }
+  for (const name of dead) await removeRunDir(join(runRoot, name));
+}
+
+/** Unmount whatever is still mounted under a run folder (lazily, deepest first), then remove it. */
+export async function removeRunDir(dir: string): Promise<void> {
+  for (const m of (await mountPoints()).filter((p) => p.startsWith(`${dir}/`)).sort().reverse()) await quiet('umount', ['-l', m]);
+  await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // someone else's process: alive
+  }
+}
+
+/** Mount points, from /proc/self/mounts (where spaces and the like are octal escapes). */
+async function mountPoints(): Promise<string[]> {
+  const text = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .map((line) => line.split(' ')[1])
+    .filter((p): p is string => p !== undefined)
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+}
+
+async function runcIds(): Promise<string[]> {
+  return new Promise((resolve) => {
+    const child = spawn('runc', ['list', '-q'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('error', () => resolve([]));
+    child.on('close', () => resolve(out.split('\n').filter((l) => l !== '')));
+  });
+}
+
+/** Run a clean-up command; its failure is not this build's failure. */
+function quiet(cmd: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    child.on('error', () => resolve());
+    child.on('close', () => resolve());
+  });
+}
