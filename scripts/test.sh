@@ -2,7 +2,7 @@
 # The test command: sets up everything on a fresh Debian machine, then runs every test.
 #   bash scripts/test.sh [jest args...]
 # As root it installs the Debian packages the integration tests use (docker.io, runc, skopeo, umoci,
-# busybox-static; bzip2, xz-utils and zstd make ADD test archives; debootstrap makes the Debian base; attr has getfattr and setfattr for overlayfs layer folders) and starts dockerd for the run (scripts/test-env.sh); it stops it afterwards.
+# busybox-static; bzip2, xz-utils and zstd make ADD test archives; debootstrap makes the Debian base; attr has setfattr for overlayfs layer folders; the tests read xattrs with getfattr) and starts dockerd for the run (scripts/test-env.sh); it stops it afterwards.
 # Without root or without those packages, integration tests skip with a notice, unless
 # KEEL_REQUIRE_INTEGRATION=1 (as in CI), which turns a skip into a failure.
 set -euo pipefail

@@ -198,7 +198,7 @@ async function setXattrs(attrs: ReadonlyArray<readonly [string, string, Buffer]>
   await helper('setfattr', ['-h', '--restore=-'], Buffer.from(script, 'latin1'));
 }
 
-/** getfattr/setfattr's escaping of a path in a dump (as latin1 bytes): backslash and control bytes as octal. */
+/** setfattr's escaping of a path in a --restore dump (as latin1 bytes): backslash and control bytes as octal. */
 const escapePath = (path: string): string =>
   [...Buffer.from(path)].map((b) => (b < 0x20 || b === 0x5c || b === 0x7f ? `\\${b.toString(8).padStart(3, '0')}` : String.fromCharCode(b))).join('');
 

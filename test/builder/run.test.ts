@@ -86,6 +86,19 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
     ].join('\n'), 'made\nagain\nchanged\n');
   });
 
+  test('a stage whose tree a step loaded before RUN, copied from after it (COPY --from sees the RUN)', async () => {
+    await compare('run-then-copy', [
+      `FROM ${BASE} AS made`,
+      'WORKDIR /w',
+      'COPY seed.txt .',
+      'RUN echo made > made.txt && cat seed.txt >> made.txt && rm seed.txt && mkdir sub && echo s > sub/s && ln -s made.txt link',
+      'RUN echo again >> made.txt',
+      `FROM ${BASE}`,
+      'COPY --from=made /w/ /copied/',
+      'CMD ["cat", "/copied/made.txt"]',
+    ].join('\n'), 'made\nseed\nagain\n', { files: { 'seed.txt': 'seed\n' } });
+  });
+
   test('the copy path (no overlayfs) makes the same image as the overlayfs path', async () => {
     const ctx = join(dir, 'copy-path');
     await mkdir(ctx, { recursive: true });
