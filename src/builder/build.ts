@@ -42,6 +42,7 @@ import { resolveOwner, resolveUser, rootReader } from './users.js';
 import { diffRootfs, materialize, runc, type RuntimeMount } from './run.js';
 import { commitLayerDir, ensureLayerDir, layerDirPath } from './layer-dirs.js';
 import { reapStaleRuns, removeRunDir } from './stale-runs.js';
+import { sandbox } from './userns.js';
 import { MAX_OVERLAY_LAYERS, mountOverlay, overlayChanges, overlayUsable, removeStubs, type OverlayChanges } from './overlay.js';
 import { MountError, parseMount, type Mount } from '../parser/index.js';
 
@@ -430,16 +431,16 @@ class Builder {
       return;
     }
     if (process.getuid?.() !== 0) {
-      throw new KeelError('E_RUN_SETUP', 'RUN needs root here: keel runs RUN under runc as root (rootless RUN with user namespaces is not supported yet); a Dockerfile without RUN builds as any user');
+      throw new KeelError('E_RUN_SETUP', 'RUN needs root, or a user namespace of your own: run `unshare --user --map-root-user --map-auto --mount keel build …` (with ranges for your user in /etc/subuid and /etc/subgid); a Dockerfile without RUN builds as any user');
     }
-    this.reaped ??= reapStaleRuns(join(this.cacheDir, 'run')); // what a killed build left, once per build
+    this.reaped ??= reapStaleRuns(join(this.cacheDir, 'run'), this.runcRoot()); // what a killed build left, once per build
     await this.reaped;
     const step = this.stepCount;
     const run: RunCommand = {
       args, env, cwd, network, mounts: mounts.runtime,
       log: (line) => this.opts.onProgress?.({ type: 'log', step, line }),
     };
-    const layersRoot = join(this.cacheDir, 'layers');
+    const layersRoot = join(this.cacheDir, sandbox().layersFolder);
     const overlay = await overlayUsable(this.runDir()) && s.layers.length <= MAX_OVERLAY_LAYERS;
     const layer = overlay ? await this.runOnOverlay(s, run, layersRoot) : await this.runOnCopy(s, run);
     await this.stepCache.put(key, { layer: layer ?? null });
@@ -451,7 +452,7 @@ class Builder {
   private async runOnOverlay(s: StageState, c: RunCommand, layersRoot: string): Promise<Layer | undefined> {
     await mkdir(layersRoot, { recursive: true });
     const lowers: string[] = [];
-    for (const l of s.layers) lowers.unshift(basename(await ensureLayerDir(layersRoot, this.store, l, this.opts.signal)));
+    for (const l of s.layers) lowers.unshift(basename(await ensureLayerDir(layersRoot, this.store, l, sandbox().overlayXattr, this.opts.signal)));
     if (lowers.length === 0) {
       await mkdir(join(layersRoot, 'empty'), { recursive: true }); // FROM scratch: nothing below
       lowers.push('empty');
@@ -464,7 +465,7 @@ class Builder {
     let changes: OverlayChanges;
     try {
       const user = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(s.cfg.user, rootReader(ov.before));
-      await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { ...c, uid: user.uid, gid: user.gid, hostname: 'buildkitsandbox' }, c.log, this.opts.signal);
+      await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { ...c, uid: user.uid, gid: user.gid, hostname: 'buildkitsandbox', userNamespace: sandbox().userNamespace }, c.log, this.opts.signal, this.runcRoot());
       changes = await overlayChanges(ov, c.mounts.map((m) => m.target.replace(/^\/+/, '')));
     } catch (e) {
       await ov.unmount();
@@ -500,7 +501,7 @@ class Builder {
     const rootfs = join(bundle, 'rootfs');
     await materialize(fs, rootfs);
     const user = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(s.cfg.user, fs);
-    await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { ...c, uid: user.uid, gid: user.gid, hostname: 'buildkitsandbox' }, c.log, this.opts.signal);
+    await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { ...c, uid: user.uid, gid: user.gid, hostname: 'buildkitsandbox', userNamespace: sandbox().userNamespace }, c.log, this.opts.signal, this.runcRoot());
     const changes = await diffRootfs(fs, rootfs, c.mounts.map((m) => m.target.replace(/^\/+/, '')));
     for (const change of changes) {
       if (change.node === undefined) fs.deleteTree(change.path);
@@ -626,6 +627,11 @@ class Builder {
   private runDirPath: string | undefined;
   private runs = 0;
   private reaped: Promise<void> | undefined;
+
+  /** runc's state folder: its default as root, the cache's in a user namespace (userns.ts). */
+  private runcRoot(): string | undefined {
+    return sandbox().userNamespace ? join(this.cacheDir, 'runc') : undefined;
+  }
 
   /** Scratch space for RUN root filesystems, removed when the build ends. */
   private runDir(): string {

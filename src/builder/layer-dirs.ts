@@ -4,7 +4,8 @@
  * build or a later one, stacks the folders instead of writing the tree out again. As containerd's
  * overlay snapshotter and its archive applier (pkg/archive/tar.go) lay a layer out:
  * - a `.wh.NAME` entry becomes a 0/0 character device NAME (overlayfs' whiteout);
- * - `.wh..wh..opq` sets `trusted.overlay.opaque=y` on its folder;
+ * - `.wh..wh..opq` sets `trusted.overlay.opaque=y` on its folder (`user.overlay.opaque` in a user
+ *   namespace, userns.ts);
  * - modes, owners, mtimes, hard links, symlinks, device files, fifos and extended attributes
  *   (`security.capability` among them) are kept.
  * The archive is hostile: names are cleaned into the folder, an entry never goes through a symlink
@@ -25,6 +26,9 @@ import type { Layer } from '../image/layer.js';
 import { MEDIA_TYPES } from '../image/media-types.js';
 import { decompress, type Compression } from './decompress.js';
 import { baseName, cleanPath, parentOf } from './stage-fs.js';
+import type { Sandbox } from './userns.js';
+
+type OverlayXattr = Sandbox['overlayXattr'];
 
 /** The folder a layer is (or will be) extracted to. */
 export const layerDirPath = (root: string, layer: Pick<Layer, 'diffId'>): string => join(root, layer.diffId.slice('sha256:'.length));
@@ -32,13 +36,13 @@ export const layerDirPath = (root: string, layer: Pick<Layer, 'diffId'>): string
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
 
 /** The layer's folder, extracted from its blob first when no build has done it yet. */
-export async function ensureLayerDir(root: string, store: BlobStore, layer: Layer, signal?: AbortSignal): Promise<string> {
+export async function ensureLayerDir(root: string, store: BlobStore, layer: Layer, xattrPrefix: OverlayXattr, signal?: AbortSignal): Promise<string> {
   const dir = layerDirPath(root, layer);
   if (await exists(dir)) return dir;
   const tmp = `${dir}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const compression: Compression = layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : layer.mediaType === MEDIA_TYPES.layerZstd ? 'zstd' : 'none';
-    await extractLayerDir(decompress(await store.open(layer.digest), compression), tmp, signal);
+    await extractLayerDir(decompress(await store.open(layer.digest), compression), tmp, xattrPrefix, signal);
     await commitLayerDir(tmp, dir);
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -60,7 +64,7 @@ export async function commitLayerDir(from: string, dir: string): Promise<void> {
 type Special = readonly [path: string, kind: 'c' | 'b' | 'p', major: number, minor: number];
 
 /** Extract an uncompressed layer tar into `dir` (which must not exist) in overlayfs' form. */
-export async function extractLayerDir(tar: Readable, dir: string, signal?: AbortSignal): Promise<void> {
+export async function extractLayerDir(tar: Readable, dir: string, xattrPrefix: OverlayXattr = 'trusted.overlay.', signal?: AbortSignal): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const kinds = new Map<string, 'directory' | 'file' | 'other'>([['', 'directory']]);
   const folders = new Map<string, Header>(); // their metadata is set last, deepest first
@@ -173,7 +177,7 @@ export async function extractLayerDir(tar: Readable, dir: string, signal?: Abort
     throw new KeelError('E_BUILD_INPUT', `cannot extract the layer: ${(e as Error).message}`, { cause: e });
   }
   await makeSpecials(specials);
-  await setXattrs([...opaque.map((p): [string, string, Buffer] => [join(dir, p), 'trusted.overlay.opaque', Buffer.from('y')]), ...xattrs]);
+  await setXattrs([...opaque.map((p): [string, string, Buffer] => [join(dir, p), `${xattrPrefix}opaque`, Buffer.from('y')]), ...xattrs]);
   for (const [key, header] of [...folders].sort(([a], [b]) => (a < b ? 1 : -1))) {
     const special = key.startsWith('\0special:');
     const host = join(dir, special ? key.slice('\0special:'.length) : key);

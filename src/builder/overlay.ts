@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import { helper } from './layer-dirs.js';
 import { parentOf, StageFs, type FsNode } from './stage-fs.js';
+import { sandbox } from './userns.js';
 
 /** Paths runc creates for its own mounts when the image lacks them. */
 export const RUNTIME_STUBS: ReadonlySet<string> = new Set(['proc', 'sys', 'dev', 'etc/hosts', 'etc/resolv.conf']);
@@ -70,12 +71,13 @@ export async function mountOverlay(layersRoot: string, lowers: readonly string[]
   const before = `${merged}.before`;
   await mkdir(merged, { recursive: true });
   await mkdir(before, { recursive: true });
-  const options = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`;
+  const extra = sandbox().overlayOptions.map((o) => `,${o}`).join('');
+  const options = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}${extra}`;
   if (options.length > MAX_OPTIONS || lowers.some((l) => /[:,\\]/.test(l))) {
     throw new KeelError('E_RUN_SETUP', 'too many layers for one overlay mount');
   }
   // one lower folder is its own "before" view; overlayfs wants two or more without an upper
-  const beforeArgs = lowers.length === 1 ? ['--bind', '-o', 'ro', lowers[0] as string, before] : ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lowers.join(':')}`, before];
+  const beforeArgs = lowers.length === 1 ? ['--bind', '-o', 'ro', lowers[0] as string, before] : ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lowers.join(':')}${extra}`, before];
   // both mounts in one shell: each spawn from a large Node process costs milliseconds
   const q = (args: readonly string[]): string => args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   await shell(layersRoot, `mount ${q(['-t', 'overlay', 'overlay', '-o', options, merged])} && { mount ${q(beforeArgs)} || { umount ${q([merged])}; exit 1; }; }`);
@@ -125,6 +127,9 @@ export interface OverlayChanges {
 /** Read the change out of a mounted overlay (before unmounting it). `mountPoints`: RUN --mount targets, as tree paths. */
 export async function overlayChanges(ov: Overlay, mountPoints: readonly string[]): Promise<OverlayChanges> {
   const targets = new Set(mountPoints);
+  // what runc may make folders for: mount targets and the files it binds (BuildKit's stubs.go
+  // removes the parent folders it had to create too, /etc on a base without one)
+  const madeFor = new Set([...mountPoints, ...RUNTIME_STUBS]);
   const changed = new Map<string, FsNode | undefined>();
   const stubs: string[] = [];
   const stubFolders: string[] = [];
@@ -149,9 +154,9 @@ export async function overlayChanges(ov: Overlay, mountPoints: readonly string[]
           stubs.push(path);
           continue;
         }
-        if (st.isDirectory() && madeForMount(path, targets)) {
+        if (st.isDirectory() && madeForMount(path, madeFor)) {
           const inside = readdirSync(join(ov.upper, path));
-          if (inside.every((n) => targets.has(`${path}/${n}`) || madeForMount(`${path}/${n}`, targets))) {
+          if (inside.every((n) => madeFor.has(`${path}/${n}`) || madeForMount(`${path}/${n}`, madeFor))) {
             stubFolders.push(path); // made by runc on the way to a mount target: only what is below counts
             await walk(path, true);
             continue;
@@ -178,7 +183,7 @@ export async function overlayChanges(ov: Overlay, mountPoints: readonly string[]
   return { paths: [...changed.keys()].sort(), fs, stubs, stubFolders };
 }
 
-/** A folder on the way to a mount target that was not there before (runc made it). */
+/** A folder on the way to a mount target or a bound file (runc made it when it was not there before). */
 function madeForMount(path: string, targets: ReadonlySet<string>): boolean {
   for (const t of targets) if (t.startsWith(`${path}/`)) return true;
   return false;

@@ -79,7 +79,8 @@ export interface Change {
 export async function diffRootfs(fs: StageFs, dir: string, mountPoints: readonly string[] = []): Promise<Change[]> {
   const targets = new Set(mountPoints);
   const madeForMounts = new Set<string>();
-  for (const t of mountPoints) for (let p = t; p !== '' && fs.get(p) === undefined; p = parentOf(p)) madeForMounts.add(p);
+  // folders runc makes for mount targets and for the files it binds (/etc on a base without one)
+  for (const t of [...mountPoints, 'etc/hosts', 'etc/resolv.conf']) for (let p = t; p !== '' && fs.get(p) === undefined; p = parentOf(p)) madeForMounts.add(p);
   const changes: Change[] = [];
   const seen = new Set<string>();
   const walk = async (rel: string): Promise<void> => {
@@ -132,6 +133,8 @@ export type RuntimeMount =
   | { readonly kind: 'tmpfs'; readonly target: string; readonly size?: number };
 
 export interface RunSpec {
+  /** In a user namespace of keel's user (userns.ts): /sys is bound from the host, not mounted afresh. */
+  readonly userNamespace?: boolean;
   readonly args: readonly string[];
   readonly mounts?: readonly RuntimeMount[];
   readonly env: ReadonlyArray<readonly [string, string]>;
@@ -170,7 +173,9 @@ export function runtimeSpec(spec: RunSpec): unknown {
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      spec.userNamespace === true
+        ? { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+        : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       { destination: '/etc/resolv.conf', type: 'bind', source: '/etc/resolv.conf', options: ['rbind', 'ro'] },
       { destination: '/etc/hosts', type: 'bind', source: 'hosts', options: ['rbind', 'ro'] },
       ...(spec.mounts ?? []).map((m) =>
@@ -187,18 +192,24 @@ export function runtimeSpec(spec: RunSpec): unknown {
   };
 }
 
+/**
+ * runc's global flags: its state under `stateRoot` when given (in a user namespace /run/runc is
+ * not keel's to write), else its default.
+ */
+export const runcGlobals = (stateRoot: string | undefined): string[] => (stateRoot === undefined ? [] : ['--root', stateRoot]);
+
 /** Run under runc in `bundle` (holding rootfs/); lines of output go to `log`. */
-export async function runc(bundle: string, id: string, spec: RunSpec, log: (line: string) => void, signal?: AbortSignal): Promise<void> {
+export async function runc(bundle: string, id: string, spec: RunSpec, log: (line: string) => void, signal?: AbortSignal, stateRoot?: string): Promise<void> {
   await writeFile(join(bundle, 'config.json'), JSON.stringify(runtimeSpec(spec)));
   await writeFile(join(bundle, 'hosts'), `127.0.0.1\tlocalhost ${spec.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
   const tail: string[] = [];
   if (signal?.aborted) throw new KeelError('E_ABORTED', 'build aborted');
   const code = await new Promise<number>((resolve, reject) => {
-    const child = spawn('runc', ['run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('runc', [...runcGlobals(stateRoot), 'run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
     // the container may not exist yet when the abort comes: ask again until runc run returns
     let killing: NodeJS.Timeout | undefined;
     const onAbort = (): void => {
-      const kill = (): void => void spawn('runc', ['kill', id, 'KILL'], { stdio: 'ignore' }).on('error', () => undefined);
+      const kill = (): void => void spawn('runc', [...runcGlobals(stateRoot), 'kill', id, 'KILL'], { stdio: 'ignore' }).on('error', () => undefined);
       kill();
       killing = setInterval(kill, 100);
     };

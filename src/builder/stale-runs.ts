@@ -7,18 +7,19 @@
 import { spawn } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runcGlobals } from './run.js';
 
-/** Reap the scratch folders of dead keel processes under `runRoot` (`<cacheDir>/run`). */
-export async function reapStaleRuns(runRoot: string): Promise<void> {
+/** Reap the scratch folders of dead keel processes under `runRoot` (`<cacheDir>/run`); `runcRoot`: runc's state folder, when not its default. */
+export async function reapStaleRuns(runRoot: string, runcRoot?: string): Promise<void> {
   const dead = (await readdir(runRoot).catch(() => [] as string[])).filter((name) => {
     const pid = Number(name.slice(0, name.indexOf('-')));
     return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid);
   });
   if (dead.length === 0) return;
   const pids = new Set(dead.map((name) => name.slice(0, name.indexOf('-'))));
-  for (const id of await runcIds()) {
+  for (const id of await runcIds(runcRoot)) {
     const pid = /^keel-(\d+)-/.exec(id)?.[1];
-    if (pid !== undefined && pids.has(pid)) await quiet('runc', ['delete', '--force', id]);
+    if (pid !== undefined && pids.has(pid)) await quiet('runc', [...runcGlobals(runcRoot), 'delete', '--force', id]);
   }
   for (const name of dead) await removeRunDir(join(runRoot, name));
 }
@@ -48,9 +49,9 @@ async function mountPoints(): Promise<string[]> {
     .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
 }
 
-async function runcIds(): Promise<string[]> {
+async function runcIds(runcRoot: string | undefined): Promise<string[]> {
   return new Promise((resolve) => {
-    const child = spawn('runc', ['list', '-q'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn('runc', [...runcGlobals(runcRoot), 'list', '-q'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.on('error', () => resolve([]));

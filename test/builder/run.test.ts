@@ -99,6 +99,16 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
     ].join('\n'), 'made\nseed\nagain\n', { files: { 'seed.txt': 'seed\n' } });
   });
 
+  test('a base without /etc: the folder runc makes for /etc/hosts is not in the layer', async () => {
+    await mkdir(join(dir, 'run-no-etc'), { recursive: true });
+    await copyFile(BUSYBOX, join(dir, 'run-no-etc', 'busybox'));
+    await compare('run-no-etc', [
+      'FROM scratch',
+      'COPY busybox /bin/busybox',
+      'RUN ["/bin/busybox", "touch", "/made"]',
+    ].join('\n'), undefined, { stubs: ['etc', 'etc/hosts', 'etc/resolv.conf'] });
+  });
+
   test('the copy path (no overlayfs) makes the same image as the overlayfs path', async () => {
     const ctx = join(dir, 'copy-path');
     await mkdir(ctx, { recursive: true });
