@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry' | 'auth-registry' | 'token-registry' | 'runc' | 'debian';
+export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry' | 'auth-registry' | 'token-registry' | 'runc' | 'debian' | 'userns';
 
 const required = process.env.KEEL_REQUIRE_INTEGRATION === '1';
 export const DOCKER_HOST = process.env.KEEL_DOCKER_HOST ?? process.env.DOCKER_HOST;
@@ -47,6 +47,9 @@ function present(c: Component): boolean {
       return AUTH_REGISTRY !== undefined && run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://${AUTH_REGISTRY}/v2/`], { check: false }).stdout === '401';
     case 'token-registry':
       return TOKEN_REGISTRY !== undefined && TOKEN_KEY !== '' && run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://${TOKEN_REGISTRY}/v2/`], { check: false }).stdout === '401';
+    case 'userns':
+      // as root (to make the test user), util-linux's unshare --map-auto (2.38+) and newuidmap (Debian's uidmap)
+      return process.getuid?.() === 0 && run('unshare', ['--help'], { check: false }).stdout.includes('--map-auto') && existsSync('/usr/bin/newuidmap');
     case 'debian':
       return DEBIAN_IMAGE !== undefined && DEBIAN_ARCHIVE !== undefined && existsSync(DEBIAN_ARCHIVE);
     case 'busybox':

@@ -1,0 +1,66 @@
+/**
+ * Rootless RUN (userns.ts): the CLI run by an unprivileged user inside `unshare --user
+ * --map-root-user --map-auto --mount` builds the same layers as root does, owners from the mapped
+ * subuid range included; without the user namespace it stops with E_RUN_SETUP and says how.
+ */
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { flattenArchive } from '../support/image-tree';
+import { BUSYBOX, describeIntegration, run } from '../support/integration';
+
+const USER = 'keel-rootless';
+const cli = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+describeIntegration('rootless RUN in a user namespace', ['runc', 'busybox', 'userns'], () => {
+  let dir: string;
+  let ctx: string;
+  beforeAll(async () => {
+    if (run('id', ['-u', USER], { check: false }).status !== 0) run('useradd', ['-m', USER]);
+    // subordinate ids for the user's namespace (useradd adds them where login.defs says so)
+    for (const file of ['/etc/subuid', '/etc/subgid']) {
+      const text = await readFile(file, 'utf8').catch(() => '');
+      if (!text.split('\n').some((l) => l.startsWith(`${USER}:`))) await writeFile(file, `${text}${USER}:300000:65536\n`);
+    }
+    dir = await mkdtemp(join(tmpdir(), 'keel-rootless-'));
+    ctx = join(dir, 'ctx');
+    await mkdir(join(ctx, 'old', 'inner'), { recursive: true });
+    await writeFile(join(ctx, 'old', 'inner', 'x'), 'x');
+    await copyFile(BUSYBOX, join(ctx, 'busybox'));
+    const sh = (script: string): string => JSON.stringify(['/bin/busybox', 'sh', '-c', script]);
+    await writeFile(join(ctx, 'Dockerfile'), [
+      'FROM scratch',
+      'COPY busybox /bin/busybox',
+      'COPY old /old',
+      `RUN ${sh('B=/bin/busybox; $B mkdir /d && echo x > /d/f && echo g > /d/g && $B chown 33:44 /d/g && $B chmod 4750 /d/g && $B rm -r /old && $B mkdir -p /old/new && echo n > /old/new/y && $B id -u > /uid')}`,
+      'RUN ["/bin/busybox", "rm", "/d/f"]',
+    ].join('\n'));
+    run('chown', ['-R', `${USER}:`, dir]);
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the same layers as root, owners kept; no mounts left', async () => {
+    const asUser = run('runuser', ['-u', USER, '--', 'unshare', '--user', '--map-root-user', '--map-auto', '--mount',
+      process.execPath, cli, 'build', '--progress', 'quiet', '--cache-dir', join(dir, 'user-cache'), '-o', join(dir, 'user.tar'), ctx], { check: false });
+    expect([asUser.status, asUser.stderr]).toEqual([0, expect.stringMatching(/written to/)]);
+    run(process.execPath, [cli, 'build', '--progress', 'quiet', '--cache-dir', join(dir, 'root-cache'), '-o', join(dir, 'root.tar'), ctx]);
+    const [ours, root] = await Promise.all([flattenArchive(join(dir, 'user.tar')), flattenArchive(join(dir, 'root.tar'))]);
+    expect(ours.tree['d/g']).toMatchObject({ uid: 33, gid: 44, mode: 0o4750 });
+    expect(ours.tree['d/f']).toBeUndefined();
+    expect(ours.tree['old/inner']).toBeUndefined();
+    expect(ours.tree.uid?.size).toBe(2); // "0\n": root inside
+    expect(ours.tree.etc).toBeUndefined();
+    expect(ours.tree).toEqual(root.tree);
+    expect((await readFile('/proc/self/mounts', 'utf8')).includes(dir)).toBe(false);
+    // it ran on overlayfs (layer folders with user.overlay.* attributes), not the copy path
+    expect((await readdir(join(dir, 'user-cache', 'layers-userns'))).length).toBeGreaterThan(0);
+  }, 120_000);
+
+  test('without a user namespace: E_RUN_SETUP, saying how to run rootless', () => {
+    const plain = run('runuser', ['-u', USER, '--', process.execPath, cli, 'build', '--progress', 'plain', '--cache-dir', join(dir, 'plain-cache'), ctx], { check: false });
+    expect(plain.status).toBe(1);
+    expect(plain.stderr).toMatch(/RUN needs root, or a user namespace of your own: run `unshare --user --map-root-user --map-auto --mount keel build/);
+  });
+});
