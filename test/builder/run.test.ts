@@ -186,6 +186,23 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
     expect(events.filter((e) => e.type === 'step-done' && e.name.includes('RUN')).map((e) => (e as { cached: boolean }).cached)).toEqual([true, true]);
   });
 
+  test('keel alone: RUN --network=none has only loopback; the default is the host network', async () => {
+    const ctx = join(dir, 'network');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${BASE}\nRUN --network=none cat /proc/net/dev > /none\nRUN cat /proc/net/dev > /host\n`);
+    const out = join(dir, 'network.tar');
+    await build({ context: ctx, cacheDir: join(dir, 'cache'), tags: ['keel-test/network:keel'], baseImages: { [BASE]: baseTar }, output: { type: 'oci-archive', path: out } });
+    docker(['load', '-i', out]);
+    const read = (f: string): string[] => {
+      const text = docker(['run', '--rm', '--network=none', '--entrypoint', '/bin/cat', 'keel-test/network:keel', f]).stdout;
+      return text.split('\n').slice(2).filter((l) => l.trim() !== '').map((l) => l.trim().split(':')[0] as string);
+    };
+    const hostInterfaces = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).filter((l) => l.trim() !== '').map((l) => l.trim().split(':')[0] as string);
+    expect(read('/none')).toEqual(['lo']);
+    expect(read('/host').sort()).toEqual(hostInterfaces.sort());
+    docker(['rmi', '-f', 'keel-test/network:keel'], { check: false });
+  });
+
   test('keel alone: heredoc RUNs, a failing RUN, and the cache', async () => {
     const ctx = join(dir, 'keel-only');
     await mkdir(ctx, { recursive: true });
