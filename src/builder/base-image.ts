@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { BlobStore } from '../cache/blob-store.js';
 import type { HistoryEntry, ImageConfig, Platform } from '../image/image.js';
 import type { Layer } from '../image/layer.js';
-import { MEDIA_TYPES } from '../image/media-types.js';
+import { layerCompression } from '../image/media-types.js';
 import { readImageArchive } from '../image/read-archive.js';
 import { parseTag } from '../image/reference.js';
 import { applyTar } from './apply-tar.js';
@@ -73,7 +73,7 @@ export function baseFromImage(image: { readonly config: ImageConfig; readonly la
 export async function treeFromLayers(layers: readonly Layer[], opts: { readonly store: BlobStore; readonly extractDir: string }): Promise<StageFs> {
   const fs = new StageFs();
   for (const layer of layers) {
-    const compression = layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : layer.mediaType === MEDIA_TYPES.layerZstd ? 'zstd' : 'none';
+    const compression = layerCompression(layer.mediaType);
     await applyTar(fs, await opts.store.open(layer.digest), compression, {
       dest: '',
       contentDir: join(opts.extractDir, layer.diffId.slice(7)),

@@ -19,7 +19,7 @@ import { assembleImage, canonicalJson, type BuiltImage, type ContainerConfig, ty
 import { storeLayer, type Compression, type Layer, type LayerEntry } from '../image/layer.js';
 import { writeOciArchive, writeOciDir } from '../image/layout.js';
 import { parseTag } from '../image/reference.js';
-import { MEDIA_TYPES } from '../image/media-types.js';
+import { layerCompression } from '../image/media-types.js';
 import { chompHeredocContent, expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
 import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-key.js';
 import { download, isRemote, redactUrl } from './download.js';
@@ -420,7 +420,7 @@ class Builder {
       if (hit.layer !== null) {
         const layer = { ...hit.layer, mediaType: hit.layer.mediaType as Layer['mediaType'] };
         if (s.tree !== undefined) {
-          const compression = layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : layer.mediaType === MEDIA_TYPES.layerZstd ? 'zstd' : 'none';
+          const compression = layerCompression(layer.mediaType);
           await applyTar(s.tree, await this.store.open(layer.digest), compression, { dest: '', contentDir: join(this.cacheDir, 'extract', layer.diffId.slice(7)), whiteouts: true, createdMtime: 0 });
         }
         s.layers.push(layer);

@@ -23,7 +23,7 @@ import { extract, type Header } from 'tar-stream';
 import type { BlobStore } from '../cache/blob-store.js';
 import { KeelError } from '../errors.js';
 import type { Layer } from '../image/layer.js';
-import { MEDIA_TYPES } from '../image/media-types.js';
+import { layerCompression } from '../image/media-types.js';
 import { decompress, type Compression } from './decompress.js';
 import { baseName, cleanPath, parentOf } from './stage-fs.js';
 import type { Sandbox } from './userns.js';
@@ -41,7 +41,7 @@ export async function ensureLayerDir(root: string, store: BlobStore, layer: Laye
   if (await exists(dir)) return dir;
   const tmp = `${dir}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    const compression: Compression = layer.mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : layer.mediaType === MEDIA_TYPES.layerZstd ? 'zstd' : 'none';
+    const compression: Compression = layerCompression(layer.mediaType);
     await extractLayerDir(decompress(await store.open(layer.digest), compression), tmp, xattrPrefix, signal);
     await commitLayerDir(tmp, dir);
   } finally {

@@ -9,3 +9,8 @@ export const MEDIA_TYPES = {
 } as const;
 
 export type LayerMediaType = typeof MEDIA_TYPES.layer | typeof MEDIA_TYPES.layerGzip | typeof MEDIA_TYPES.layerZstd;
+
+/** How a layer of this media type is compressed. */
+export function layerCompression(mediaType: string): 'gzip' | 'zstd' | 'none' {
+  return mediaType === MEDIA_TYPES.layerGzip ? 'gzip' : mediaType === MEDIA_TYPES.layerZstd ? 'zstd' : 'none';
+}
