@@ -38,7 +38,7 @@ import { applyMetadata, DEFAULT_PATH, isMetadata, setEnv, type StageConfig } fro
 import { planStages, requiredStages, stageRef, targetStage, type Plan, type StagePlan } from './plan.js';
 import type { BuildEvent } from './progress.js';
 import { cleanPath, openSource, parentOf, StageFs, type FsNode } from './stage-fs.js';
-import { resolveOwner, resolveUser, rootReader } from './users.js';
+import { resolveOwner, resolveUser, rootReader, type RootFiles } from './users.js';
 import { diffRootfs, materialize, runc, type RuntimeMount } from './run.js';
 import { commitLayerDir, ensureLayerDir, layerDirPath } from './layer-dirs.js';
 import { reapStaleRuns, removeRunDir } from './stale-runs.js';
@@ -139,6 +139,8 @@ interface RunCommand {
   readonly cwd: string;
   readonly network: 'host' | 'none';
   readonly mounts: readonly RuntimeMount[];
+  /** The mount targets as tree paths. */
+  readonly targets: readonly string[];
   readonly log: (line: string) => void;
 }
 
@@ -431,13 +433,13 @@ class Builder {
       return;
     }
     if (process.getuid?.() !== 0) {
-      throw new KeelError('E_RUN_SETUP', 'RUN needs root, or a user namespace of your own: run `unshare --user --map-root-user --map-auto --mount keel build …` (with ranges for your user in /etc/subuid and /etc/subgid); a Dockerfile without RUN builds as any user');
+      throw new KeelError('E_RUN_SETUP', 'RUN needs root, or a user namespace of your own: run `unshare --user --map-root-user --map-auto --mount keel build …` (with ranges for your user in /etc/subuid and /etc/subgid); a Dockerfile without RUN builds without either');
     }
     this.reaped ??= reapStaleRuns(join(this.cacheDir, 'run'), this.runcRoot()); // what a killed build left, once per build
     await this.reaped;
     const step = this.stepCount;
     const run: RunCommand = {
-      args, env, cwd, network, mounts: mounts.runtime,
+      args, env, cwd, network, mounts: mounts.runtime, targets: mounts.runtime.map((m) => m.target.replace(/^\/+/, '')),
       log: (line) => this.opts.onProgress?.({ type: 'log', step, line }),
     };
     const layersRoot = join(this.cacheDir, sandbox().layersFolder);
@@ -464,9 +466,8 @@ class Builder {
     const ov = await mountOverlay(layersRoot, lowers, upper, join(bundle, 'work'), join(bundle, 'rootfs'));
     let changes: OverlayChanges;
     try {
-      const user = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(s.cfg.user, rootReader(ov.before));
-      await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { ...c, uid: user.uid, gid: user.gid, hostname: 'buildkitsandbox', userNamespace: sandbox().userNamespace }, c.log, this.opts.signal, this.runcRoot());
-      changes = await overlayChanges(ov, c.mounts.map((m) => m.target.replace(/^\/+/, '')));
+      await this.execute(bundle, c, s, rootReader(ov.before));
+      changes = await overlayChanges(ov, c.targets);
     } catch (e) {
       await ov.unmount();
       throw e;
@@ -500,14 +501,20 @@ class Builder {
     const bundle = join(this.runDir(), `${++this.runs}`);
     const rootfs = join(bundle, 'rootfs');
     await materialize(fs, rootfs);
-    const user = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(s.cfg.user, fs);
-    await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, { ...c, uid: user.uid, gid: user.gid, hostname: 'buildkitsandbox', userNamespace: sandbox().userNamespace }, c.log, this.opts.signal, this.runcRoot());
-    const changes = await diffRootfs(fs, rootfs, c.mounts.map((m) => m.target.replace(/^\/+/, '')));
+    await this.execute(bundle, c, s, fs);
+    const changes = await diffRootfs(fs, rootfs, c.targets);
     for (const change of changes) {
       if (change.node === undefined) fs.deleteTree(change.path);
       else fs.set(change.path, change.node);
     }
     return this.runLayer(s, fs, changes.map((change) => change.path));
+  }
+
+  /** Run the command under runc in `bundle` (holding rootfs/) as the stage's USER, looked up in `files`. */
+  private async execute(bundle: string, c: RunCommand, s: StageState, files: RootFiles): Promise<void> {
+    const user = s.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(s.cfg.user, files);
+    const spec = { ...c, uid: user.uid, gid: user.gid, hostname: 'buildkitsandbox', userNamespace: sandbox().userNamespace };
+    await runc(bundle, `keel-${process.pid}-${this.runs}-${Date.now()}`, spec, c.log, this.opts.signal, this.runcRoot());
   }
 
   /** A stage's tree: made from its layers the first time a step needs it (each stack once per build). */

@@ -12,7 +12,6 @@
  * the archive made (a non-folder parent fails), and a hard link must name a file of this layer.
  * Extraction goes to a temporary folder renamed into place, so a half-extracted layer is never used.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { chmod, chown, lchown, link, lutimes, mkdir, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
@@ -24,6 +23,7 @@ import type { BlobStore } from '../cache/blob-store.js';
 import { KeelError } from '../errors.js';
 import type { Layer } from '../image/layer.js';
 import { layerCompression } from '../image/media-types.js';
+import { command } from './commands.js';
 import { decompress, type Compression } from './decompress.js';
 import { baseName, cleanPath, parentOf } from './stage-fs.js';
 import type { Sandbox } from './userns.js';
@@ -67,8 +67,10 @@ type Special = readonly [path: string, kind: 'c' | 'b' | 'p', major: number, min
 export async function extractLayerDir(tar: Readable, dir: string, xattrPrefix: OverlayXattr = 'trusted.overlay.', signal?: AbortSignal): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const kinds = new Map<string, 'directory' | 'file' | 'other'>([['', 'directory']]);
-  const folders = new Map<string, Header>(); // their metadata is set last, deepest first
-  const specials: Special[] = [];
+  // owner, mode and times set last, deepest first: folders (writing their children changes their
+  // times) and device nodes (made after the walk); by tree path
+  const late = new Map<string, Header>();
+  const specials = new Map<string, Special>();
   const opaque: string[] = [];
   const xattrs: Array<[string, string, Buffer]> = [];
   const fail = (message: string): never => {
@@ -88,7 +90,10 @@ export async function extractLayerDir(tar: Readable, dir: string, xattrPrefix: O
   const clear = async (path: string): Promise<void> => {
     if (!kinds.has(path)) return;
     await rm(join(dir, path), { recursive: true, force: true });
-    for (const k of [...kinds.keys()]) if (k === path || k.startsWith(`${path}/`)) kinds.delete(k);
+    const under = (k: string): boolean => k === path || k.startsWith(`${path}/`);
+    for (const k of [...kinds.keys()]) if (under(k)) kinds.delete(k);
+    for (const k of [...late.keys()]) if (under(k)) late.delete(k);
+    for (const k of [...specials.keys()]) if (under(k)) specials.delete(k);
   };
 
   const ex = extract();
@@ -98,7 +103,7 @@ export async function extractLayerDir(tar: Readable, dir: string, xattrPrefix: O
       const path = cleanPath(header.name);
       if (path === '') {
         stream.resume();
-        if (header.type === 'directory') folders.set('', header);
+        if (header.type === 'directory') late.set('', header);
         return;
       }
       await parentFolder(path);
@@ -115,7 +120,7 @@ export async function extractLayerDir(tar: Readable, dir: string, xattrPrefix: O
         const gone = parentOf(path) === '' ? victim : `${parentOf(path)}/${victim}`;
         await clear(gone);
         kinds.set(gone, 'other');
-        specials.push([join(dir, gone), 'c', 0, 0]);
+        specials.set(gone, [join(dir, gone), 'c', 0, 0]);
         return;
       }
       if (header.type !== 'directory' || kinds.get(path) !== 'directory') await clear(path);
@@ -129,7 +134,7 @@ export async function extractLayerDir(tar: Readable, dir: string, xattrPrefix: O
           stream.resume();
           if (kinds.get(path) !== 'directory') await mkdir(host, { mode: 0o700 });
           kinds.set(path, 'directory');
-          folders.set(path, header);
+          late.set(path, header);
           return;
         case 'file':
         case 'contiguous-file':
@@ -159,9 +164,8 @@ export async function extractLayerDir(tar: Readable, dir: string, xattrPrefix: O
         case 'fifo':
           stream.resume();
           kinds.set(path, 'other');
-          specials.push([host, header.type === 'fifo' ? 'p' : header.type === 'character-device' ? 'c' : 'b', header.devmajor ?? 0, header.devminor ?? 0]);
-          // owner and mode follow once the node exists (below)
-          folders.set(`\0special:${path}`, header);
+          specials.set(path, [host, header.type === 'fifo' ? 'p' : header.type === 'character-device' ? 'c' : 'b', header.devmajor ?? 0, header.devminor ?? 0]);
+          late.set(path, header);
           return;
         default:
           stream.resume();
@@ -176,13 +180,12 @@ export async function extractLayerDir(tar: Readable, dir: string, xattrPrefix: O
     if (e instanceof KeelError) throw e;
     throw new KeelError('E_BUILD_INPUT', `cannot extract the layer: ${(e as Error).message}`, { cause: e });
   }
-  await makeSpecials(specials);
+  await makeSpecials([...specials.values()]);
   await setXattrs([...opaque.map((p): [string, string, Buffer] => [join(dir, p), `${xattrPrefix}opaque`, Buffer.from('y')]), ...xattrs]);
-  for (const [key, header] of [...folders].sort(([a], [b]) => (a < b ? 1 : -1))) {
-    const special = key.startsWith('\0special:');
-    const host = join(dir, special ? key.slice('\0special:'.length) : key);
+  for (const [path, header] of [...late].sort(([a], [b]) => (a < b ? 1 : -1))) {
+    const host = join(dir, path);
     await chown(host, header.uid ?? 0, header.gid ?? 0);
-    await chmod(host, (header.mode ?? (special ? 0o644 : 0o755)) & 0o7777);
+    await chmod(host, (header.mode ?? (header.type === 'directory' ? 0o755 : 0o644)) & 0o7777);
     const mtime = (header.mtime?.getTime() ?? 0) / 1000;
     await utimes(host, mtime, mtime);
   }
@@ -192,27 +195,16 @@ export async function extractLayerDir(tar: Readable, dir: string, xattrPrefix: O
 async function makeSpecials(specials: readonly Special[]): Promise<void> {
   if (specials.length === 0) return;
   const args = specials.flatMap(([path, kind, major, minor]) => (kind === 'p' ? [path, 'p', '-', '-'] : [path, kind, String(major), String(minor)]));
-  await helper('sh', ['-c', 'while [ $# -gt 0 ]; do if [ "$2" = p ]; then mkfifo "$1"; else mknod "$1" "$2" "$3" "$4"; fi || exit 1; shift 4; done', 'sh', ...args]);
+  await command('sh', ['-c', 'while [ $# -gt 0 ]; do if [ "$2" = p ]; then mkfifo "$1"; else mknod "$1" "$2" "$3" "$4"; fi || exit 1; shift 4; done', 'sh', ...args]);
 }
 
 /** Extended attributes, set by setfattr (Debian's attr package): Node has no xattr calls. */
 async function setXattrs(attrs: ReadonlyArray<readonly [string, string, Buffer]>): Promise<void> {
   if (attrs.length === 0) return;
   const script = attrs.map(([path, name, value]) => `# file: ${escapePath(path)}\n${name}=0s${value.toString('base64')}\n`).join('\n');
-  await helper('setfattr', ['-h', '--restore=-'], Buffer.from(script, 'latin1'));
+  await command('setfattr', ['-h', '--restore=-'], { input: Buffer.from(script, 'latin1') });
 }
 
 /** setfattr's escaping of a path in a --restore dump (as latin1 bytes): backslash and control bytes as octal. */
 const escapePath = (path: string): string =>
   [...Buffer.from(path)].map((b) => (b < 0x20 || b === 0x5c || b === 0x7f ? `\\${b.toString(8).padStart(3, '0')}` : String.fromCharCode(b))).join('');
-
-export function helper(cmd: string, args: readonly string[], input?: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', (e) => reject(new KeelError('E_RUN_SETUP', `${cmd} is needed to lay out layers for overlayfs: ${e.message}`)));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new KeelError('E_RUN_SETUP', `${cmd} failed (${code}): ${err.trim()}`))));
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}

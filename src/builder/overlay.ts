@@ -14,17 +14,15 @@
  *   targets), when the lower folders lacked them, are no change.
  * A second, read-only overlay of the lower folders alone ("before") answers what was there.
  */
-import { spawn } from 'node:child_process';
-import { createReadStream, lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
-import { mkdir, readlink, rm, rmdir } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { mkdir, open, readlink, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
-import { helper } from './layer-dirs.js';
+import { command, quietly } from './commands.js';
+import { RUNTIME_STUBS } from './run.js';
 import { parentOf, StageFs, type FsNode } from './stage-fs.js';
 import { sandbox } from './userns.js';
 
-/** Paths runc creates for its own mounts when the image lacks them. */
-export const RUNTIME_STUBS: ReadonlySet<string> = new Set(['proc', 'sys', 'dev', 'etc/hosts', 'etc/resolv.conf']);
 
 /** The mount option string the kernel takes is one page; longer stacks use the plain path. */
 const MAX_OPTIONS = 4000;
@@ -80,7 +78,7 @@ export async function mountOverlay(layersRoot: string, lowers: readonly string[]
   const beforeArgs = lowers.length === 1 ? ['--bind', '-o', 'ro', lowers[0] as string, before] : ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lowers.join(':')}${extra}`, before];
   // both mounts in one shell: each spawn from a large Node process costs milliseconds
   const q = (args: readonly string[]): string => args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  await shell(layersRoot, `mount ${q(['-t', 'overlay', 'overlay', '-o', options, merged])} && { mount ${q(beforeArgs)} || { umount ${q([merged])}; exit 1; }; }`);
+  await command('sh', ['-c', `mount ${q(['-t', 'overlay', 'overlay', '-o', options, merged])} && { mount ${q(beforeArgs)} || { umount ${q([merged])}; exit 1; }; }`], { cwd: layersRoot });
   let done = false;
   return {
     merged,
@@ -90,25 +88,15 @@ export async function mountOverlay(layersRoot: string, lowers: readonly string[]
       if (done) return;
       done = true;
       try {
-        await helper('umount', [merged, before]);
+        await command('umount', [merged, before]);
       } catch {
         // busy (a process the runtime left behind): detach now, freed when it ends
-        await helper('umount', ['-l', merged]).catch(() => undefined);
-        await helper('umount', ['-l', before]).catch(() => undefined);
+        await quietly('umount', ['-l', merged]);
+        await quietly('umount', ['-l', before]);
       }
       await rmdir(before).catch(() => undefined);
     },
   };
-}
-
-function shell(cwd: string, script: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', script], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', (e) => reject(new KeelError('E_RUN_SETUP', `mount: ${e.message}`)));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new KeelError('E_RUN_SETUP', `overlay mount failed: ${err.trim()}`))));
-  });
 }
 
 type Stat = BigIntStats;
@@ -209,31 +197,22 @@ async function sameEntry(base: Stat, st: Stat, basePath: string, upperPath: stri
   if (ns(base) !== 0n || ns(st) !== 0n) return ns(base) === ns(st);
   // both from a tar (no nanoseconds): only the bytes can tell
   if (st.isSymbolicLink()) return (await readlink(basePath)) === (await readlink(upperPath));
-  return sameBytes(basePath, upperPath);
+  return sameBytes(basePath, upperPath, Number(st.size));
 }
 
-async function sameBytes(a: string, b: string): Promise<boolean> {
-  const read = async function* (p: string): AsyncGenerator<Buffer> {
-    for await (const chunk of createReadStream(p, { highWaterMark: 1 << 16 })) yield chunk as Buffer;
-  };
-  const ia = read(a);
-  const ib = read(b);
-  let bufA: Buffer = Buffer.alloc(0);
-  let bufB: Buffer = Buffer.alloc(0);
-  for (;;) {
-    if (bufA.length === 0) {
-      const n = await ia.next();
-      bufA = n.done === true ? Buffer.alloc(0) : n.value;
+async function sameBytes(a: string, b: string, size: number): Promise<boolean> {
+  const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
+  try {
+    const ba = Buffer.alloc(Math.min(size, 1 << 16));
+    const bb = Buffer.alloc(ba.length);
+    for (let at = 0; at < size; at += ba.length) {
+      const n = Math.min(ba.length, size - at);
+      await Promise.all([fa.read(ba, 0, n, at), fb.read(bb, 0, n, at)]);
+      if (!ba.subarray(0, n).equals(bb.subarray(0, n))) return false;
     }
-    if (bufB.length === 0) {
-      const n = await ib.next();
-      bufB = n.done === true ? Buffer.alloc(0) : n.value;
-    }
-    if (bufA.length === 0 || bufB.length === 0) return bufA.length === bufB.length;
-    const len = Math.min(bufA.length, bufB.length);
-    if (!bufA.subarray(0, len).equals(bufB.subarray(0, len))) return false;
-    bufA = bufA.subarray(len);
-    bufB = bufB.subarray(len);
+    return true;
+  } finally {
+    await Promise.all([fa.close(), fb.close()]);
   }
 }
 

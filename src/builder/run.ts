@@ -14,7 +14,8 @@ import { parentOf, type FsNode, type StageFs } from './stage-fs.js';
 
 /** The fraction written into every mtime; a file the command writes gets another one. */
 const MARK_NS = 123_456_789n;
-const STUBS = new Set(['proc', 'sys', 'dev', 'etc/hosts', 'etc/resolv.conf']);
+/** Paths runc creates for its own mounts when the image lacks them. */
+export const RUNTIME_STUBS: ReadonlySet<string> = new Set(['proc', 'sys', 'dev', 'etc/hosts', 'etc/resolv.conf']);
 
 export class RunError extends KeelError {
   override name = 'RunError';
@@ -79,8 +80,8 @@ export interface Change {
 export async function diffRootfs(fs: StageFs, dir: string, mountPoints: readonly string[] = []): Promise<Change[]> {
   const targets = new Set(mountPoints);
   const madeForMounts = new Set<string>();
-  // folders runc makes for mount targets and for the files it binds (/etc on a base without one)
-  for (const t of [...mountPoints, 'etc/hosts', 'etc/resolv.conf']) for (let p = t; p !== '' && fs.get(p) === undefined; p = parentOf(p)) madeForMounts.add(p);
+  // folders runc makes for mount targets and for its stubs (/etc on a base without one)
+  for (const t of [...mountPoints, ...RUNTIME_STUBS]) for (let p = t; p !== '' && fs.get(p) === undefined; p = parentOf(p)) madeForMounts.add(p);
   const changes: Change[] = [];
   const seen = new Set<string>();
   const walk = async (rel: string): Promise<void> => {
@@ -89,7 +90,7 @@ export async function diffRootfs(fs: StageFs, dir: string, mountPoints: readonly
       const path = rel === '' ? e.name : `${rel}/${e.name}`;
       seen.add(path);
       const before = fs.get(path);
-      if (before === undefined && STUBS.has(path)) continue;
+      if (before === undefined && RUNTIME_STUBS.has(path)) continue;
       if (targets.has(path) && before === undefined) continue; // a mount point runc made
       const host = join(dir, path);
       if (before === undefined && madeForMounts.has(path)) {
@@ -115,7 +116,7 @@ export async function diffRootfs(fs: StageFs, dir: string, mountPoints: readonly
           (node.type !== 'symlink' || (before.type === 'symlink' && before.target === node.target));
         if (!same) changes.push({ path, node });
       }
-      if (st.isDirectory() && !(before === undefined && STUBS.has(path)) && !targets.has(path)) await walk(path);
+      if (st.isDirectory() && !(before === undefined && RUNTIME_STUBS.has(path)) && !targets.has(path)) await walk(path);
     }
   };
   await walk('');

@@ -42,6 +42,31 @@ export function parentOf(path: string): string {
 
 export const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
 
+/**
+ * Resolve symlinks in `path` inside a root (a link can never lead out of it, as with a chroot):
+ * `linkAt(p)` is the target of `p` when `p` is a symlink. `followLast`: also resolve the last
+ * component. Returns the resolved path (which may not exist).
+ */
+export function resolveInRoot(path: string, followLast: boolean, linkAt: (path: string) => string | undefined): string {
+  let links = 0;
+  const walk = (p: string): string => {
+    const parts = p === '' ? [] : p.split('/');
+    let current = '';
+    for (let i = 0; i < parts.length; i++) {
+      const next = current === '' ? (parts[i] as string) : `${current}/${parts[i] as string}`;
+      const target = i === parts.length - 1 && !followLast ? undefined : linkAt(next);
+      if (target !== undefined) {
+        if (++links > MAX_LINKS) throw new KeelError('E_BUILD_INPUT', `too many levels of symbolic links at /${p}`);
+        current = walk(target.startsWith('/') ? cleanPath(target) : cleanPath(target, current));
+      } else {
+        current = next;
+      }
+    }
+    return current;
+  };
+  return walk(path);
+}
+
 export class StageFs {
   private readonly nodes: Map<string, FsNode>;
 
@@ -87,25 +112,10 @@ export class StageFs {
    * `followLast`: also resolve the last component. Returns the resolved path (which may not exist).
    */
   resolve(path: string, followLast: boolean): string {
-    let links = 0;
-    const walk = (p: string): string => {
-      const parts = p === '' ? [] : p.split('/');
-      let current = '';
-      for (let i = 0; i < parts.length; i++) {
-        const next = current === '' ? (parts[i] as string) : `${current}/${parts[i] as string}`;
-        const node = this.nodes.get(next);
-        const last = i === parts.length - 1;
-        if (node?.type === 'symlink' && (!last || followLast)) {
-          if (++links > MAX_LINKS) throw new KeelError('E_BUILD_INPUT', `too many levels of symbolic links at /${p}`);
-          const target = node.target.startsWith('/') ? cleanPath(node.target) : cleanPath(node.target, current);
-          current = walk(target);
-        } else {
-          current = next;
-        }
-      }
-      return current;
-    };
-    return walk(path);
+    return resolveInRoot(path, followLast, (p) => {
+      const node = this.nodes.get(p);
+      return node?.type === 'symlink' ? node.target : undefined;
+    });
   }
 
   /** The first `bytes` bytes of the file at `path` (already resolved), or undefined. */

@@ -4,9 +4,9 @@
  * scratch folder `<cacheDir>/run/<pid>-<random>/`, and the folder. Only a process that is gone is
  * reaped: builds running beside this one (same cache, live pid) are left alone.
  */
-import { spawn } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { command, quietly } from './commands.js';
 import { runcGlobals } from './run.js';
 
 /** Reap the scratch folders of dead keel processes under `runRoot` (`<cacheDir>/run`); `runcRoot`: runc's state folder, when not its default. */
@@ -19,14 +19,14 @@ export async function reapStaleRuns(runRoot: string, runcRoot?: string): Promise
   const pids = new Set(dead.map((name) => name.slice(0, name.indexOf('-'))));
   for (const id of await runcIds(runcRoot)) {
     const pid = /^keel-(\d+)-/.exec(id)?.[1];
-    if (pid !== undefined && pids.has(pid)) await quiet('runc', [...runcGlobals(runcRoot), 'delete', '--force', id]);
+    if (pid !== undefined && pids.has(pid)) await quietly('runc', [...runcGlobals(runcRoot), 'delete', '--force', id]);
   }
   for (const name of dead) await removeRunDir(join(runRoot, name));
 }
 
 /** Unmount whatever is still mounted under a run folder (lazily, deepest first), then remove it. */
 export async function removeRunDir(dir: string): Promise<void> {
-  for (const m of (await mountPoints()).filter((p) => p.startsWith(`${dir}/`)).sort().reverse()) await quiet('umount', ['-l', m]);
+  for (const m of (await mountPoints()).filter((p) => p.startsWith(`${dir}/`)).sort().reverse()) await quietly('umount', ['-l', m]);
   await rm(dir, { recursive: true, force: true }).catch(() => undefined);
 }
 
@@ -50,20 +50,6 @@ async function mountPoints(): Promise<string[]> {
 }
 
 async function runcIds(runcRoot: string | undefined): Promise<string[]> {
-  return new Promise((resolve) => {
-    const child = spawn('runc', [...runcGlobals(runcRoot), 'list', '-q'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('error', () => resolve([]));
-    child.on('close', () => resolve(out.split('\n').filter((l) => l !== '')));
-  });
-}
-
-/** Run a clean-up command; its failure is not this build's failure. */
-function quiet(cmd: string, args: readonly string[]): Promise<void> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: 'ignore' });
-    child.on('error', () => resolve());
-    child.on('close', () => resolve());
-  });
+  const out = await command('runc', [...runcGlobals(runcRoot), 'list', '-q']).catch(() => '');
+  return out.split('\n').filter((l) => l !== '');
 }

@@ -3,11 +3,12 @@
  * they are, names are looked up in the destination stage's /etc/passwd and /etc/group. Without a
  * group, the gid is the uid's number (reference.md, COPY --chown).
  */
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { lstatSync, readlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import type { Owner } from './copy.js';
-import { cleanPath, parentOf } from './stage-fs.js';
+import { cleanPath, resolveInRoot } from './stage-fs.js';
 
 /** Where /etc/passwd and /etc/group are read from: a stage's tree, or a root folder on this machine. */
 export interface RootFiles {
@@ -17,29 +18,12 @@ export interface RootFiles {
 
 /** A root folder on this machine as RootFiles: links are resolved inside it, as a chroot would. */
 export function rootReader(root: string): RootFiles {
-  const resolve = async (path: string, depth: number): Promise<string | undefined> => {
-    if (depth > 40) return undefined;
-    const parts = path === '' ? [] : path.split('/');
-    let current = '';
-    for (const part of parts) {
-      const next = current === '' ? part : `${current}/${part}`;
-      const st = await lstat(join(root, next)).catch(() => undefined);
-      if (st === undefined) return undefined;
-      if (st.isSymbolicLink()) {
-        const target = await readlink(join(root, next));
-        const resolved = await resolve(target.startsWith('/') ? cleanPath(target) : cleanPath(target, parentOf(next)), depth + 1);
-        if (resolved === undefined) return undefined;
-        current = resolved;
-      } else current = next;
-    }
-    return current;
-  };
+  const linkAt = (p: string): string | undefined =>
+    lstatSync(join(root, p), { throwIfNoEntry: false })?.isSymbolicLink() === true ? readlinkSync(join(root, p)) : undefined;
   return {
     async readSmallFile(path) {
-      const resolved = await resolve(cleanPath(path), 0);
-      if (resolved === undefined) return undefined;
-      const st = await lstat(join(root, resolved)).catch(() => undefined);
-      return st?.isFile() === true ? readFile(join(root, resolved)) : undefined;
+      const host = join(root, resolveInRoot(cleanPath(path), true, linkAt));
+      return lstatSync(host, { throwIfNoEntry: false })?.isFile() === true ? readFile(host) : undefined;
     },
   };
 }
