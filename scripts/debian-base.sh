@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A Debian bookworm minbase base image for the RUN tests and benchmark (SPEC.md section 8): made once
-# with debootstrap from Debian's mirror, kept under DIR, loaded into the test dockerd and pushed to the
+# with debootstrap from Debian's mirror (debootstrap's default, or KEEL_DEBIAN_MIRROR), kept under DIR, loaded into the test dockerd and pushed to the
 # open test registry, so that keel pulls it the way `FROM` does and docker builds from the same image.
 #   bash scripts/debian-base.sh DIR REGISTRY    # REGISTRY: host:port of the open registry
 # Needs root, debootstrap, skopeo and DOCKER_HOST set to the test dockerd. Prints:
@@ -10,12 +10,13 @@ set -euo pipefail
 DIR="$1"
 REGISTRY="$2"
 NAME="$REGISTRY/keel-test/debian:bookworm"
-MIRROR="${KEEL_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# the mirror is debootstrap's own default unless KEEL_DEBIAN_MIRROR names one
+MIRROR=(); [ -z "${KEEL_DEBIAN_MIRROR:-}" ] || MIRROR=("$KEEL_DEBIAN_MIRROR")
 mkdir -p "$DIR"
 
 if [ ! -f "$DIR/rootfs.tar" ]; then
   rm -rf "$DIR/rootfs"
-  debootstrap --variant=minbase bookworm "$DIR/rootfs" "$MIRROR" >"$DIR/debootstrap.log" 2>&1 || {
+  debootstrap --variant=minbase bookworm "$DIR/rootfs" "${MIRROR[@]}" >"$DIR/debootstrap.log" 2>&1 || {
     echo "debootstrap failed; the end of its log:" >&2
     tail -20 "$DIR/debootstrap.log" >&2
     exit 1

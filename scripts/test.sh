@@ -20,7 +20,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("keel needs Node >= 20.19, found "+process.version); process.exit(1) }'
-npm install --no-audit --no-fund --loglevel=error
+npm ci --no-audit --no-fund --loglevel=error   # the lock file as committed: it must stay complete
 
 started=""
 if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null 2>&1 && [ -z "${KEEL_DOCKER_HOST:-}" ]; then
