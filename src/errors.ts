@@ -69,3 +69,8 @@ export function isKeelError(e: unknown, code?: KeelErrorCode): e is KeelError {
     (code === undefined || (e as KeelError).code === code)
   );
 }
+
+/** The default of a switch over a union: a compile error when a member is not handled. */
+export function assertNever(x: never): never {
+  throw new KeelError('E_INTERNAL', `unhandled case ${JSON.stringify(x)}`);
+}

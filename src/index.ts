@@ -2,9 +2,30 @@
  * keel: parse Dockerfiles and build OCI images without a Docker daemon.
  * The public surface is documented in README.md and shared/SPEC.md section 1.
  */
-export * from './parser/index.js';
+export type * from './parser/index.js';
+export {
+  INSTRUCTION_KINDS,
+  instructionKind,
+  parse,
+  dump,
+  ParseError,
+  expandWord,
+  expandWords,
+  expandWordWithMatches,
+  ExpansionError,
+  chompHeredocContent,
+  parseMount,
+  MountError,
+  type ParseOptions,
+  type RecoveredDockerfile,
+  type ParseErrorCode,
+  type Env,
+  type LexOptions,
+  type ExpansionMatches,
+  type Mount,
+  type MountSharing,
+} from './parser/index.js';
 export { KeelError, isKeelError, KEEL_ERROR_CODES, type KeelErrorCode } from './errors.js';
-export { build, type BuildOptions, type BuildResult, type BuildOutput } from './builder/build.js';
-export type { BuildEvent } from './builder/progress.js';
-export { DockerfileError } from './builder/errors.js';
-export { RunError } from './builder/run.js';
+export { build, DockerfileError, type BuildOptions, type BuildResult, type BuildOutput, type BuildEvent } from './builder/index.js';
+export { RunError, RUNTIME_NAMES, type RuntimeName } from './runtime/index.js';
+export { RegistryError } from './registry/index.js';

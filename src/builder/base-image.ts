@@ -5,15 +5,10 @@
  * stage makes only when a step needs it.
  */
 import { join } from 'node:path';
-import type { BlobStore } from '../cache/blob-store.js';
-import type { HistoryEntry, ImageConfig, Platform } from '../image/image.js';
-import type { Layer } from '../image/layer.js';
-import { layerCompression } from '../image/media-types.js';
-import { readImageArchive } from '../image/read-archive.js';
-import { parseTag } from '../image/reference.js';
-import { applyTar } from './apply-tar.js';
+import type { BlobStore } from '../cache/index.js';
+import { layerCompression, parseTag, readImageArchive, type HistoryEntry, type ImageConfig, type Layer, type Platform } from '../image/index.js';
+import { applyTar, StageFs } from '../tree/index.js';
 import { DEFAULT_PATH, type StageConfig } from './metadata.js';
-import { StageFs } from './stage-fs.js';
 
 export interface BaseImage {
   readonly cfg: StageConfig;

@@ -4,10 +4,9 @@
  * compression, so that list is its recipe, and the key is sha256 over the recipe's canonical JSON
  * (node:crypto, never ohash's object hashing: SPEC.md section 6). Because the recipe captures the
  * layer exactly, the key needs no parent: a step whose inputs did not change hits even after an
- * earlier step missed. (RUN, whose output depends on the whole parent, will add the parent chain.)
+ * earlier step missed. (RUN keys its command with the parent layer chain instead: steps/run.ts.)
  */
-import { canonicalJson } from '../image/image.js';
-import { sha256, type Digest } from '../image/digest.js';
+import { canonicalJson, sha256, type Digest } from '../image/index.js';
 
 /** [path, type, mode, uid, gid, mtime, size, link target, content sha256] */
 export type RecipeEntry = readonly [string, string, number, number, number, number, number, string, string];

@@ -10,7 +10,7 @@ import { lstat, readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { KeelError } from '../errors.js';
 import { PatternMatcher, readIgnoreFile } from './ignore.js';
-import { parentOf, StageFs, type FsNode } from './stage-fs.js';
+import { parentOf, StageFs, type FsNode } from '../tree/index.js';
 
 export interface BuildContext {
   readonly root: string;

@@ -10,12 +10,9 @@ import { posix } from 'node:path';
 import { KeelError } from '../errors.js';
 import { goMatch, hasGoWildcard } from './go-match.js';
 import { PatternMatcher } from './ignore.js';
-import { baseName, cleanPath, parentOf, type FsNode, type StageFs } from './stage-fs.js';
+import { baseName, cleanPath, parentOf, type FsNode, type Owner, type StageFs } from '../tree/index.js';
 
-export interface Owner {
-  readonly uid: number;
-  readonly gid: number;
-}
+export type { Owner };
 
 export interface CopyRequest {
   readonly instruction: 'COPY' | 'ADD';

@@ -6,9 +6,9 @@
  */
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { BlobStore } from '../cache/blob-store.js';
+import type { BlobStore } from '../cache/index.js';
 import { KeelError, isKeelError } from '../errors.js';
-import { isDigest, type Digest } from '../image/digest.js';
+import { isDigest, type Digest } from '../image/index.js';
 
 export const isRemote = (src: string): boolean => /^https?:\/\//i.test(src) || /^git@|^[a-z]+:\/\/.*\.git(#|$)/i.test(src);
 

@@ -3,10 +3,10 @@
  * USER, VOLUME, STOPSIGNAL, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD, MAINTAINER, with
  * BuildKit's config effects and history texts (dockerfile2llb/convert.go dispatch*).
  */
-import type { HealthConfig } from '../image/image.js';
+import type { HealthConfig } from '../image/index.js';
 import type { CommandLine, Instruction } from '../parser/index.js';
 import { expandWord, expandWords } from '../parser/index.js';
-import { goQuote } from '../parser/go-text.js';
+import { goQuote } from '../parser/index.js';
 import { KeelError } from '../errors.js';
 
 /** The mutable image config of a stage while it is built. */
@@ -88,7 +88,7 @@ function portKeys(spec: string): string[] {
   return Array.from({ length: to - from + 1 }, (_, i) => `${from + i}/${proto}`);
 }
 
-type MetadataInstruction = Extract<
+export type MetadataInstruction = Extract<
   Instruction,
   { kind: 'ENV' | 'LABEL' | 'EXPOSE' | 'USER' | 'VOLUME' | 'STOPSIGNAL' | 'CMD' | 'ENTRYPOINT' | 'SHELL' | 'HEALTHCHECK' | 'ONBUILD' | 'MAINTAINER' }
 >;

@@ -1,12 +1,12 @@
 /**
  * From a parsed Dockerfile to build stages: the global ARGs before the first FROM, each stage's
- * instructions, the target, and which stages the target needs (through `FROM <stage>` and
- * `COPY --from`); BuildKit builds no other stage (dockerfile2llb's allReachableStages).
+ * instructions, the target, which stages the target needs (through `FROM <stage>`, `COPY --from`
+ * and `RUN --mount=from=`; BuildKit builds no other stage: dockerfile2llb's allReachableStages),
+ * and what each step waits for (the scheduler runs a stage's steps as soon as those are built).
  */
 import type { ArgInstruction, Dockerfile, FromInstruction, Instruction } from '../parser/index.js';
-import { expandWord, type Env } from '../parser/index.js';
+import { expandWord, parseMount, type Env } from '../parser/index.js';
 import { KeelError } from '../errors.js';
-import { csvFields } from '../parser/mount.js';
 
 export interface StagePlan {
   readonly index: number;
@@ -60,6 +60,33 @@ export function stageRef(plan: Plan, ref: string, before: number, allowIndex: bo
   return undefined;
 }
 
+/** The stage a FROM names, if it names one (an image otherwise). */
+export function baseStage(plan: Plan, stage: StagePlan, globals: Env): StagePlan | undefined {
+  return stageRef(plan, expandWord(stage.from.image.value, globals), stage.index, false);
+}
+
+/** The earlier stages an instruction reads: `COPY --from=<stage>`, `RUN --mount=...,from=<stage>`. */
+export function instructionDeps(plan: Plan, stage: StagePlan, ins: Instruction): StagePlan[] {
+  const refs: string[] = [];
+  if (ins.kind === 'COPY' && ins.from !== undefined) refs.push(ins.from);
+  if (ins.kind === 'RUN') {
+    for (const m of ins.mounts) {
+      const from = mountFrom(m.value);
+      if (from !== undefined) refs.push(from);
+    }
+  }
+  return refs.map((r) => stageRef(plan, r, stage.index, true)).filter((d): d is StagePlan => d !== undefined);
+}
+
+/** A mount's `from=` as written (the step expands and checks the whole flag itself). */
+function mountFrom(value: string): string | undefined {
+  try {
+    return parseMount(value, (w) => w).from;
+  } catch {
+    return undefined; // a bad mount flag fails in its step, with its message
+  }
+}
+
 /** The stages the target needs, in build order (dependencies first). */
 export function requiredStages(plan: Plan, target: StagePlan, globals: Env): StagePlan[] {
   const order: StagePlan[] = [];
@@ -67,22 +94,9 @@ export function requiredStages(plan: Plan, target: StagePlan, globals: Env): Sta
   const visit = (stage: StagePlan): void => {
     if (seen.has(stage.index)) return;
     seen.add(stage.index);
-    const base = stageRef(plan, expandWord(stage.from.image.value, globals), stage.index, false);
+    const base = baseStage(plan, stage, globals);
     if (base !== undefined) visit(base);
-    for (const ins of stage.instructions) {
-      if (ins.kind === 'COPY' && ins.from !== undefined) {
-        const dep = stageRef(plan, ins.from, stage.index, true);
-        if (dep !== undefined) visit(dep);
-      }
-      if (ins.kind === 'RUN') {
-        // RUN --mount=...,from=<stage> needs that stage too
-        for (const m of ins.mounts) {
-          const from = csvFields(m.value, 'mounts').find((f) => f.toLowerCase().startsWith('from='))?.slice(5);
-          const dep = from === undefined ? undefined : stageRef(plan, from, stage.index, true);
-          if (dep !== undefined) visit(dep);
-        }
-      }
-    }
+    for (const ins of stage.instructions) for (const dep of instructionDeps(plan, stage, ins)) visit(dep);
     order.push(stage);
   };
   visit(target);

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import type { Owner } from './copy.js';
-import { cleanPath, resolveInRoot } from './stage-fs.js';
+import { cleanPath, resolveInRoot } from '../tree/index.js';
 
 /** Where /etc/passwd and /etc/group are read from: a stage's tree, or a root folder on this machine. */
 export interface RootFiles {

@@ -11,30 +11,9 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
-import { HashCounter, hexOf, type Digest } from '../image/digest.js';
+import { HashCounter, hexOf, type BlobInfo, type ContentStore, type Digest } from '../image/index.js';
 
-export interface BlobInfo {
-  readonly digest: Digest;
-  readonly size: number;
-}
-
-/** Reading blobs. */
-export interface BlobReader {
-  /** The size of a stored blob, or undefined when it is not stored. */
-  stat(digest: Digest): Promise<number | undefined>;
-  /** A fresh stream of the blob's bytes; E_BLOB_NOT_FOUND when it is not stored. */
-  open(digest: Digest): Promise<Readable>;
-  /** Where the blob lies on disk (for hard links and copies). */
-  path(digest: Digest): string;
-}
-
-/** Writing blobs. */
-export interface BlobWriter {
-  /** Store what the stream holds; with `expected`, a different digest is E_DIGEST_MISMATCH and nothing is stored. */
-  put(source: Readable | AsyncIterable<Uint8Array>, expected?: Digest, signal?: AbortSignal): Promise<BlobInfo>;
-}
-
-export class BlobStore implements BlobReader, BlobWriter {
+export class BlobStore implements ContentStore {
   private readonly dir: string;
 
   constructor(readonly root: string) {

@@ -8,8 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BlobReader } from './blob-store.js';
-import { isDigest, type Digest } from '../image/digest.js';
+import { isDigest, type BlobReader, type Digest } from '../image/index.js';
 
 export interface CachedLayer {
   readonly mediaType: string;

@@ -2,7 +2,7 @@
  * `keel build` flags, as `docker build` spells them (SPEC.md section 1). Pure: argv and the
  * environment in, BuildOptions (plus CLI-only settings) out, or a UsageError.
  */
-import type { BuildOptions, BuildOutput } from '../builder/build.js';
+import type { BuildOptions, BuildOutput } from '../index.js';
 
 export class UsageError extends Error {}
 

@@ -4,10 +4,7 @@
  * stdout/stderr and sets exit codes (0 success, 1 build failed, 2 usage or input error).
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { build } from '../builder/build.js';
-import { DockerfileError } from '../builder/errors.js';
-import { dump, parse, ParseError } from '../parser/index.js';
-import { isKeelError } from '../errors.js';
+import { build, DockerfileError, dump, isKeelError, parse, ParseError } from '../index.js';
 import { parseBuildArgs, UsageError } from './build-args.js';
 import { plainRenderer, ttyRenderer, type Renderer } from './progress.js';
 

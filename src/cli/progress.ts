@@ -2,7 +2,7 @@
  * Rendering build events on stderr: BuildKit's plain format (`#3 [2/5] COPY . /app`, `#3 DONE 0.4s`)
  * when not on a terminal, and a live view redrawn in place on one (as `docker build` does).
  */
-import type { BuildEvent } from '../builder/progress.js';
+import type { BuildEvent } from '../index.js';
 
 export interface Renderer {
   (event: BuildEvent): void;

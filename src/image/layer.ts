@@ -8,7 +8,7 @@
 import { PassThrough, Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib } from 'node:zlib';
-import type { BlobWriter } from '../cache/blob-store.js';
+import type { BlobWriter } from './content.js';
 import { KeelError } from '../errors.js';
 import { HashCounter, type Digest } from './digest.js';
 import { MEDIA_TYPES, type LayerMediaType } from './media-types.js';

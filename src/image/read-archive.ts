@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
-import type { BlobStore } from '../cache/blob-store.js';
+import type { BlobReader, BlobWriter } from './content.js';
 import { KeelError } from '../errors.js';
 import { isDigest, type Digest } from './digest.js';
 import type { ImageConfig, Platform } from './image.js';
@@ -38,7 +38,7 @@ async function collect(stream: Readable, limit: number, path: string): Promise<B
   return Buffer.concat(parts);
 }
 
-export async function readImageArchive(path: string, store: BlobStore, platform: Platform): Promise<ArchiveImage> {
+export async function readImageArchive(path: string, store: BlobReader & BlobWriter, platform: Platform): Promise<ArchiveImage> {
   const json = new Map<string, Buffer>();
   const blobs = new Map<string, { digest: Digest; size: number }>(); // archive path -> stored blob
   const ex = extract();

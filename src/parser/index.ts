@@ -14,3 +14,5 @@ export {
 } from './shell/lex.js';
 export { chompHeredocContent } from './heredoc.js';
 export { parseMount, type Mount, type MountSharing, MountError } from './mount.js';
+// for other folders of keel (not exported by the package: src/index.ts names its exports)
+export { goQuote } from './go-text.js';

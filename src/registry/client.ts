@@ -11,11 +11,10 @@ import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { BlobStore } from '../cache/blob-store.js';
 import { KeelError } from '../errors.js';
-import { sha256, type Digest } from '../image/digest.js';
+import { apiHost, schemeFor, sha256, type ContentStore, type Digest } from '../image/index.js';
 import { findCredential, type AuthOption, type Credential } from './credentials.js';
-import { apiHost, schemeFor } from './reference.js';
+import { parseDiagnostics, RegistryError } from './errors.js';
 
 export const MANIFEST_TYPES = [
   'application/vnd.oci.image.index.v1+json',
@@ -82,7 +81,8 @@ async function* chunks(source: Readable, size: number): AsyncGenerator<Buffer> {
 export class RegistryClient {
   private readonly base: string;
   private authorization: string | undefined;
-  private credential: Credential | undefined | null = null; // null: not looked up yet
+  /** The credential lookup, made once (its answer may be that there is none). */
+  private credential: Promise<Credential | undefined> | undefined;
 
   constructor(
     readonly registry: string,
@@ -93,7 +93,7 @@ export class RegistryClient {
   }
 
   private async getCredential(): Promise<Credential | undefined> {
-    if (this.credential === null) this.credential = await findCredential(this.registry, this.opts);
+    this.credential ??= findCredential(this.registry, this.opts);
     return this.credential;
   }
 
@@ -135,7 +135,7 @@ export class RegistryClient {
           await sleep(200 * 2 ** (attempt - 1));
           continue;
         }
-        throw new KeelError('E_REGISTRY', `registry ${this.registry} is not reachable: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+        throw new RegistryError('E_REGISTRY', `registry ${this.registry} is not reachable: ${cause?.code ?? cause?.message ?? (e as Error).message}`, undefined, [], { cause: e });
       }
       if (response.status === 401 && !authTried && !(extra.body instanceof Readable)) {
         authTried = true;
@@ -171,7 +171,7 @@ export class RegistryClient {
     try {
       r = await fetch(url, { headers, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
     } catch (e) {
-      throw new KeelError('E_REGISTRY', `the token service of ${this.registry} (${url.origin}) is not reachable: ${(e as Error).message}`);
+      throw new RegistryError('E_REGISTRY', `the token service of ${this.registry} (${url.origin}) is not reachable: ${(e as Error).message}`, undefined, [], { cause: e });
     }
     if (!r.ok) {
       await r.body?.cancel();
@@ -179,27 +179,21 @@ export class RegistryClient {
     }
     const body = (await r.json()) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
-    if (!token) throw new KeelError('E_AUTH', `the token service of ${this.registry} answered without a token`);
+    if (!token) throw new RegistryError('E_AUTH', `the token service of ${this.registry} answered without a token`, r.status);
     this.authorization = `Bearer ${token}`;
   }
 
-  private authError(status: number, cred: Credential | undefined): KeelError {
+  private authError(status: number, cred: Credential | undefined, diagnostics: readonly { code: string; message: string }[] = []): RegistryError {
     const tried = cred === undefined ? 'no credentials were found (auth option, Docker config.json, credential helpers)' : `the credentials from ${cred.source} were refused`;
-    return new KeelError('E_AUTH', `${this.registry} refused access to ${this.repository} (HTTP ${status}): ${tried}`);
+    return new RegistryError('E_AUTH', `${this.registry} refused access to ${this.repository} (HTTP ${status}): ${tried}`, status, diagnostics);
   }
 
   private async failure(r: Response, what: string): Promise<never> {
-    let detail = '';
-    try {
-      const body = (await r.text()).slice(0, 64 * 1024);
-      const errors = (JSON.parse(body) as { errors?: Array<{ code?: string; message?: string }> }).errors ?? [];
-      detail = errors.map((e) => `${e.code ?? ''}${e.message ? `: ${e.message}` : ''}`).join('; ');
-    } catch {
-      // not a registry error body
-    }
-    if (r.status === 401 || r.status === 403) throw this.authError(r.status, await this.getCredential());
-    if (r.status === 404) throw new KeelError('E_NOT_FOUND', `${what} not found in ${this.registry}/${this.repository}${detail ? ` (${detail})` : ''}`);
-    throw new KeelError('E_REGISTRY', `${this.registry}: ${what}: HTTP ${r.status}${detail ? ` (${detail})` : ''}`);
+    const diagnostics = parseDiagnostics(await r.text().catch(() => ''));
+    const detail = diagnostics.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; ');
+    if (r.status === 401 || r.status === 403) throw this.authError(r.status, await this.getCredential(), diagnostics);
+    if (r.status === 404) throw new RegistryError('E_NOT_FOUND', `${what} not found in ${this.registry}/${this.repository}${detail ? ` (${detail})` : ''}`, r.status, diagnostics);
+    throw new RegistryError('E_REGISTRY', `${this.registry}: ${what}: HTTP ${r.status}${detail ? ` (${detail})` : ''}`, r.status, diagnostics);
   }
 
   /** The digest a tag points at, with a HEAD request (undefined when the registry does not say). */
@@ -215,7 +209,7 @@ export class RegistryClient {
     const r = await this.request('GET', `/manifests/${tagOrDigest}`, { accept: MANIFEST_TYPES.join(', ') });
     if (!r.ok) return this.failure(r, `manifest ${tagOrDigest}`);
     const bytes = Buffer.from(await r.arrayBuffer());
-    if (bytes.length > 4 << 20) throw new KeelError('E_REGISTRY', `${this.registry}: manifest ${tagOrDigest} is larger than 4 MiB`);
+    if (bytes.length > 4 << 20) throw new RegistryError('E_REGISTRY', `${this.registry}: manifest ${tagOrDigest} is larger than 4 MiB`, r.status);
     const digest = sha256(bytes);
     if (tagOrDigest.startsWith('sha256:') && digest !== tagOrDigest) {
       throw new KeelError('E_DIGEST_MISMATCH', `${this.registry}/${this.repository}: manifest ${tagOrDigest} has content ${digest}`);
@@ -266,7 +260,7 @@ export class RegistryClient {
     if (start.status !== 202) return this.failure(start, `upload of ${digest}`);
     const location = (where: Response): string => {
       const loc = where.headers.get('location');
-      if (loc === null) throw new KeelError('E_REGISTRY', `${this.registry}: upload answer without a Location`);
+      if (loc === null) throw new RegistryError('E_REGISTRY', `${this.registry}: upload answer without a Location`, where.status);
       return new URL(loc, this.base).toString();
     };
     const withDigest = (at: string): string => `${at}${at.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
@@ -311,7 +305,7 @@ export class RegistryClient {
    * build) asks for the rest with a Range request and appends (a registry that answers 200 instead
    * of 206 sends it all again). A digest mismatch is final and the partial file is dropped.
    */
-  async fetchBlob(digest: Digest, store: BlobStore, size: number): Promise<void> {
+  async fetchBlob(digest: Digest, store: ContentStore, size: number): Promise<void> {
     if ((await store.stat(digest)) === size) return;
     const partial = store.partialPath(digest);
     await mkdir(dirname(partial), { recursive: true });
@@ -327,7 +321,7 @@ export class RegistryClient {
       } catch (e) {
         if (this.opts.signal?.aborted) throw new KeelError('E_ABORTED', 'pull aborted');
         if (attempt >= attempts) {
-          throw new KeelError('E_REGISTRY', `${this.registry}: the download of ${digest} broke off ${attempts} times (what arrived is kept, and the next try resumes): ${(e as Error).message}`);
+          throw new RegistryError('E_REGISTRY', `${this.registry}: the download of ${digest} broke off ${attempts} times (what arrived is kept, and the next try resumes): ${(e as Error).message}`, undefined, [], { cause: e });
         }
         await sleep(200 * 2 ** (attempt - 1));
         continue;

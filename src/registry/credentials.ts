@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DOCKER_HUB } from './reference.js';
+import { DOCKER_HUB } from '../image/index.js';
 
 export interface Credential {
   readonly username: string;

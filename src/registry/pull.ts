@@ -8,14 +8,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { BlobStore } from '../cache/blob-store.js';
 import { KeelError } from '../errors.js';
-import { isDigest, type Digest } from '../image/digest.js';
-import type { ImageConfig, Platform } from '../image/image.js';
-import type { Layer } from '../image/layer.js';
-import { MEDIA_TYPES } from '../image/media-types.js';
+import { formatReference, isDigest, MEDIA_TYPES, type ContentStore, type Digest, type ImageConfig, type Layer, type Platform, type Reference } from '../image/index.js';
 import { RegistryClient, type RegistryOptions } from './client.js';
-import { formatReference, type Reference } from './reference.js';
 
 export type PullPolicy = 'missing' | 'always' | 'never';
 
@@ -36,7 +31,7 @@ interface ManifestJson {
 const layerType = (m: string | undefined): Layer['mediaType'] =>
   m?.endsWith('zstd') ? MEDIA_TYPES.layerZstd : m?.endsWith('gzip') || m?.endsWith('.tar.gzip') ? MEDIA_TYPES.layerGzip : m?.endsWith('tar') ? MEDIA_TYPES.layer : MEDIA_TYPES.layerGzip;
 
-async function storedJson(store: BlobStore, digest: Digest): Promise<Buffer | undefined> {
+async function storedJson(store: ContentStore, digest: Digest): Promise<Buffer | undefined> {
   if ((await store.stat(digest)) === undefined) return undefined;
   const parts: Buffer[] = [];
   for await (const c of await store.open(digest)) parts.push(c as Buffer);
@@ -58,7 +53,7 @@ async function recordRef(refsDir: string, ref: Reference, digest: Digest): Promi
 
 export async function pullImage(
   ref: Reference,
-  store: BlobStore,
+  store: ContentStore,
   platform: Platform,
   opts: RegistryOptions & { readonly pull?: PullPolicy; readonly refsDir: string; readonly jobs?: number },
 ): Promise<PulledImage> {

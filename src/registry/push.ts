@@ -5,12 +5,8 @@
  * under the tag. Returns the manifest digest the registry holds.
  */
 import { Readable } from 'node:stream';
-import type { BlobStore } from '../cache/blob-store.js';
-import type { Digest } from '../image/digest.js';
-import type { BuiltImage } from '../image/image.js';
-import { MEDIA_TYPES } from '../image/media-types.js';
+import { MEDIA_TYPES, parseReference, type BlobReader, type BuiltImage, type Digest, type Reference } from '../image/index.js';
 import { RegistryClient, type RegistryOptions } from './client.js';
-import { parseReference, type Reference } from './reference.js';
 
 export interface PushResult {
   readonly reference: string;
@@ -20,7 +16,7 @@ export interface PushResult {
 export async function pushImage(
   image: BuiltImage,
   tags: readonly string[],
-  store: BlobStore,
+  store: BlobReader,
   opts: RegistryOptions & { readonly mountFrom?: Pick<Reference, 'registry' | 'repository'> },
 ): Promise<PushResult[]> {
   const results: PushResult[] = [];

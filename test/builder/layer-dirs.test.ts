@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack, type Header } from 'tar-stream';
 import { isKeelError } from '../../src';
-import { extractLayerDir } from '../../src/builder/layer-dirs';
+import { extractLayerDir } from '../../src/runtime/layer-dirs';
 import { describeIntegration } from '../support/integration';
 
 async function tar(entries: ReadonlyArray<Partial<Header> & { name: string; body?: string }>): Promise<Buffer> {

@@ -15,7 +15,7 @@ import { BlobStore } from '../../src/cache/blob-store';
 import { sha256 } from '../../src/image/digest';
 import { assembleImage, type ImageConfig } from '../../src/image/image';
 import { compareLayerPaths, storeLayer, writeLayerTar, type LayerEntry } from '../../src/image/layer';
-import { writeOciArchive, writeOciDir } from '../../src/image/layout';
+import { writeOciArchive, writeOciDir } from '../../src/output/index';
 import { parseTag } from '../../src/image/reference';
 import { isKeelError } from '../../src';
 import { BUSYBOX, describeIntegration, docker, run } from '../support/integration';

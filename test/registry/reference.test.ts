@@ -1,4 +1,4 @@
-import { formatReference, parseReference, schemeFor } from '../../src/registry/reference';
+import { formatReference, parseReference, schemeFor } from '../../src/image/reference';
 
 test.each([
   ['node', 'docker.io', 'library/node', 'latest', undefined],

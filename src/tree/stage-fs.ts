@@ -8,7 +8,7 @@ import { open, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KeelError } from '../errors.js';
-import { SMALL_FILE, type FileMeta } from '../image/layer.js';
+import { SMALL_FILE, type FileMeta } from '../image/index.js';
 
 export type FileSource =
   /**
@@ -22,6 +22,12 @@ export type FsNode =
   | (FileMeta & { readonly type: 'directory' })
   | (FileMeta & { readonly type: 'file'; readonly size: number; readonly source: FileSource })
   | (FileMeta & { readonly type: 'symlink'; readonly target: string });
+
+/** A file's owner, as numbers. */
+export interface Owner {
+  readonly uid: number;
+  readonly gid: number;
+}
 
 const ROOT: FsNode = { type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0 };
 const MAX_LINKS = 40;

@@ -17,9 +17,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
 import { KeelError } from '../errors.js';
-import type { Owner } from './copy.js';
 import { decompress, type Compression } from './decompress.js';
-import { baseName, cleanPath, parentOf, type FsNode, type StageFs } from './stage-fs.js';
+import { baseName, cleanPath, parentOf, type FsNode, type Owner, type StageFs } from './stage-fs.js';
 
 export interface ApplyOptions {
   /** Tree path the archive's root lands on ('' for image layers). */

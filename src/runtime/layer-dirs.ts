@@ -19,14 +19,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract, type Header } from 'tar-stream';
-import type { BlobStore } from '../cache/blob-store.js';
 import { KeelError } from '../errors.js';
-import type { Layer } from '../image/layer.js';
-import { layerCompression } from '../image/media-types.js';
+import { layerCompression, type BlobReader, type Layer } from '../image/index.js';
 import { command } from './commands.js';
-import { decompress, type Compression } from './decompress.js';
-import { baseName, cleanPath, parentOf } from './stage-fs.js';
-import type { Sandbox } from './userns.js';
+import { baseName, cleanPath, decompress, parentOf, type Compression } from '../tree/index.js';
+import type { Sandbox } from './sandbox.js';
 
 type OverlayXattr = Sandbox['overlayXattr'];
 
@@ -36,7 +33,7 @@ export const layerDirPath = (root: string, layer: Pick<Layer, 'diffId'>): string
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
 
 /** The layer's folder, extracted from its blob first when no build has done it yet. */
-export async function ensureLayerDir(root: string, store: BlobStore, layer: Layer, xattrPrefix: OverlayXattr, signal?: AbortSignal): Promise<string> {
+export async function ensureLayerDir(root: string, store: BlobReader, layer: Layer, xattrPrefix: OverlayXattr, signal?: AbortSignal): Promise<string> {
   const dir = layerDirPath(root, layer);
   if (await exists(dir)) return dir;
   const tmp = `${dir}.${randomBytes(6).toString('hex')}.tmp`;

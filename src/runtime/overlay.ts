@@ -14,14 +14,14 @@
  *   targets), when the lower folders lacked them, are no change.
  * A second, read-only overlay of the lower folders alone ("before") answers what was there.
  */
+import { randomBytes } from 'node:crypto';
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { mkdir, open, readlink, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import { command, quietly } from './commands.js';
-import { RUNTIME_STUBS } from './run.js';
-import { parentOf, StageFs, type FsNode } from './stage-fs.js';
-import { sandbox } from './userns.js';
+import { RUNTIME_STUBS } from './oci-spec.js';
+import { parentOf, StageFs, type FsNode } from '../tree/index.js';
 
 
 /** The mount option string the kernel takes is one page; longer stacks use the plain path. */
@@ -39,25 +39,23 @@ export interface Overlay {
   unmount(): Promise<void>;
 }
 
-let probe: Promise<boolean> | undefined;
-
-/** Whether overlayfs mounts here (root, a kernel with overlay, a cache folder it accepts); asked once per process. */
-export function overlayUsable(scratch: string): Promise<boolean> {
-  probe ??= (async () => {
-    if (process.getuid?.() !== 0 || process.env.KEEL_RUN_ROOTFS === 'copy') return false;
-    const dir = join(scratch, `overlay-probe-${process.pid}`);
-    try {
-      for (const d of ['lower1', 'lower2', 'upper', 'work', 'merged']) await mkdir(join(dir, d), { recursive: true });
-      const ov = await mountOverlay(dir, ['lower1', 'lower2'], join(dir, 'upper'), join(dir, 'work'), join(dir, 'merged'));
-      await ov.unmount();
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-    }
-  })();
-  return probe;
+/**
+ * Whether overlayfs mounts in `scratch` (a kernel with overlay, a file system it accepts as upper
+ * folder, root in this user namespace). Asked by each build of its own cache folder: the answer
+ * belongs to that file system, never to the process.
+ */
+export async function overlayUsable(scratch: string, options: readonly string[]): Promise<boolean> {
+  const dir = join(scratch, `overlay-probe-${randomBytes(6).toString('hex')}`);
+  try {
+    for (const d of ['lower1', 'lower2', 'upper', 'work', 'merged']) await mkdir(join(dir, d), { recursive: true });
+    const ov = await mountOverlay(dir, ['lower1', 'lower2'], join(dir, 'upper'), join(dir, 'work'), join(dir, 'merged'), options);
+    await ov.unmount();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
 }
 
 /**
@@ -65,20 +63,21 @@ export function overlayUsable(scratch: string): Promise<boolean> {
  * lowers alone at `${merged}.before`. Names are passed relative to `layersRoot` (mount runs there),
  * as containerd does, so that more layers fit in the option page.
  */
-export async function mountOverlay(layersRoot: string, lowers: readonly string[], upper: string, work: string, merged: string): Promise<Overlay> {
+/** `options`: extra overlay mount options (the sandbox's: `userxattr` in a user namespace). */
+export async function mountOverlay(layersRoot: string, lowers: readonly string[], upper: string, work: string, merged: string, options: readonly string[]): Promise<Overlay> {
   const before = `${merged}.before`;
   await mkdir(merged, { recursive: true });
   await mkdir(before, { recursive: true });
-  const extra = sandbox().overlayOptions.map((o) => `,${o}`).join('');
-  const options = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}${extra}`;
-  if (options.length > MAX_OPTIONS || lowers.some((l) => /[:,\\]/.test(l))) {
+  const extra = options.map((o) => `,${o}`).join('');
+  const mountOptions = `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}${extra}`;
+  if (mountOptions.length > MAX_OPTIONS || lowers.some((l) => /[:,\\]/.test(l))) {
     throw new KeelError('E_RUN_SETUP', 'too many layers for one overlay mount');
   }
   // one lower folder is its own "before" view; overlayfs wants two or more without an upper
   const beforeArgs = lowers.length === 1 ? ['--bind', '-o', 'ro', lowers[0] as string, before] : ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lowers.join(':')}${extra}`, before];
   // both mounts in one shell: each spawn from a large Node process costs milliseconds
   const q = (args: readonly string[]): string => args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  await command('sh', ['-c', `mount ${q(['-t', 'overlay', 'overlay', '-o', options, merged])} && { mount ${q(beforeArgs)} || { umount ${q([merged])}; exit 1; }; }`], { cwd: layersRoot });
+  await command('sh', ['-c', `mount ${q(['-t', 'overlay', 'overlay', '-o', mountOptions, merged])} && { mount ${q(beforeArgs)} || { umount ${q([merged])}; exit 1; }; }`], { cwd: layersRoot });
   let done = false;
   return {
     merged,

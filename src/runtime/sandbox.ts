@@ -20,14 +20,12 @@ export interface Sandbox {
   readonly layersFolder: 'layers' | 'layers-userns';
 }
 
-let detected: Sandbox | undefined;
+export const ROOT_SANDBOX: Sandbox = { userNamespace: false, overlayXattr: 'trusted.overlay.', overlayOptions: [], layersFolder: 'layers' };
+export const USERNS_SANDBOX: Sandbox = { userNamespace: true, overlayXattr: 'user.overlay.', overlayOptions: ['userxattr'], layersFolder: 'layers-userns' };
 
-/** The sandbox this process runs RUN in (read once from /proc/self/uid_map). */
-export function sandbox(): Sandbox {
-  detected ??= inUserNamespace()
-    ? { userNamespace: true, overlayXattr: 'user.overlay.', overlayOptions: ['userxattr'], layersFolder: 'layers-userns' }
-    : { userNamespace: false, overlayXattr: 'trusted.overlay.', overlayOptions: [], layersFolder: 'layers' };
-  return detected;
+/** The sandbox this process runs RUN in, from /proc/self/uid_map (read by build() once, at its start). */
+export function detectSandbox(): Sandbox {
+  return inUserNamespace() ? USERNS_SANDBOX : ROOT_SANDBOX;
 }
 
 /** Whether this process is in a user namespace other than the initial one (whose map is the whole id range). */

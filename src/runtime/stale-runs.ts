@@ -1,25 +1,25 @@
 /**
  * What a killed keel leaves of its RUNs (SIGKILL, a crash, power loss), cleared by the next build
- * that runs one: the containers it started (runc ids `keel-<pid>-…`), the overlay mounts under its
+ * that runs one: the containers it started (ids `keel-<pid>-…` in the runtime), the overlay mounts under its
  * scratch folder `<cacheDir>/run/<pid>-<random>/`, and the folder. Only a process that is gone is
  * reaped: builds running beside this one (same cache, live pid) are left alone.
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { command, quietly } from './commands.js';
-import { runcGlobals } from './run.js';
+import { quietly } from './commands.js';
+import type { Runtime } from './runtime.js';
 
-/** Reap the scratch folders of dead keel processes under `runRoot` (`<cacheDir>/run`); `runcRoot`: runc's state folder, when not its default. */
-export async function reapStaleRuns(runRoot: string, runcRoot?: string): Promise<void> {
+/** Reap the scratch folders of dead keel processes under `runRoot` (`<cacheDir>/run`), and their containers in `runtime`. */
+export async function reapStaleRuns(runRoot: string, runtime: Runtime): Promise<void> {
   const dead = (await readdir(runRoot).catch(() => [] as string[])).filter((name) => {
     const pid = Number(name.slice(0, name.indexOf('-')));
     return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid);
   });
   if (dead.length === 0) return;
   const pids = new Set(dead.map((name) => name.slice(0, name.indexOf('-'))));
-  for (const id of await runcIds(runcRoot)) {
+  for (const id of await runtime.list()) {
     const pid = /^keel-(\d+)-/.exec(id)?.[1];
-    if (pid !== undefined && pids.has(pid)) await quietly('runc', [...runcGlobals(runcRoot), 'delete', '--force', id]);
+    if (pid !== undefined && pids.has(pid)) await runtime.remove(id);
   }
   for (const name of dead) await removeRunDir(join(runRoot, name));
 }
@@ -47,9 +47,4 @@ async function mountPoints(): Promise<string[]> {
     .map((line) => line.split(' ')[1])
     .filter((p): p is string => p !== undefined)
     .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
-}
-
-async function runcIds(runcRoot: string | undefined): Promise<string[]> {
-  const out = await command('runc', [...runcGlobals(runcRoot), 'list', '-q']).catch(() => '');
-  return out.split('\n').filter((l) => l !== '');
 }

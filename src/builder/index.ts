@@ -1,0 +1,6 @@
+/** build(): Dockerfile and context to an image; its options, result, events and errors. */
+export { build, buildOn } from './build.js';
+export { DockerfileError } from './errors.js';
+export type { Host } from './host.js';
+export type { BuildOptions, BuildOutput, BuildResult } from './options.js';
+export type { BuildEvent } from './progress.js';

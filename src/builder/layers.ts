@@ -1,0 +1,97 @@
+/**
+ * Layers from a stage's tree. A content layer (COPY, ADD, WORKDIR) is keyed by its recipe, the
+ * entries it writes with their content hashes (cache-key.ts), and comes from the step cache when
+ * a build made the same one before; a RUN layer is written straight away (its key is the
+ * command's, and a recipe would only cost a second read of every file it made).
+ */
+import type { FileHasher } from '../cache/index.js';
+import { sha256, storeLayer, type Layer, type LayerEntry } from '../image/index.js';
+import { openSource, parentOf, type FsNode, type StageFs } from '../tree/index.js';
+import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-key.js';
+import type { StepContext } from './step-context.js';
+
+export interface LayerOutcome {
+  /** None when the step changed nothing. */
+  readonly layer?: Layer;
+  readonly cached: boolean;
+  readonly reason?: string;
+}
+
+/** The layer of `paths` (and their parent folders) from `fs`: from the step cache, or written now. */
+export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonly string[], instruction: string): Promise<LayerOutcome> {
+  if (paths.length === 0) return { cached: false };
+  const entries = layerEntries(withParents(paths), fs);
+  const recipe: Recipe = {
+    version: 1,
+    instruction,
+    compression: ctx.compression,
+    entries: await Promise.all(entries.map((e) => recipeEntry(ctx.hasher, e, fs.get(e.path)))),
+  };
+  const key = cacheKey(recipe);
+  const hit = ctx.noCache ? undefined : await ctx.stepCache.get(key);
+  if (hit?.layer) return { layer: { ...hit.layer, mediaType: hit.layer.mediaType as Layer['mediaType'] }, cached: true };
+  const last = await ctx.stepCache.lastRecipe(ctx.stepId);
+  const reason = ctx.noCache ? '--no-cache' : explainMiss(last, recipe);
+  const layer = await storeLayer(entries, ctx.blobs, { compression: ctx.compression, signal: ctx.signal });
+  await ctx.stepCache.put(key, { layer });
+  await ctx.stepCache.saveRecipe(ctx.stepId, recipe); // what a later miss of this step is explained against
+  return { layer, cached: false, reason };
+}
+
+/** A RUN's layer of `paths` from the tree of its changes; none when it changed nothing. */
+export async function changeLayer(ctx: StepContext, fs: StageFs, paths: readonly string[]): Promise<Layer | undefined> {
+  if (paths.length === 0) return undefined;
+  return storeLayer(layerEntries(withParents(paths), fs), ctx.blobs, { compression: ctx.compression, signal: ctx.signal });
+}
+
+/** An entry as the recipe names it: metadata and, for a file, its content hash. */
+export async function recipeEntry(hasher: FileHasher, entry: LayerEntry, node: FsNode | undefined): Promise<RecipeEntry> {
+  if (entry.type === 'whiteout') return [entry.path, 'whiteout', 0, 0, 0, 0, 0, '', ''];
+  const head = [entry.path, entry.type, entry.mode, entry.uid, entry.gid, entry.mtime] as const;
+  switch (entry.type) {
+    case 'directory':
+      return [...head, 0, '', ''];
+    case 'symlink':
+    case 'hardlink':
+      return [...head, 0, entry.target, ''];
+    case 'file': {
+      const file = node as Extract<FsNode, { type: 'file' }>;
+      const hash = file.source.kind === 'bytes' ? sha256(file.source.data).slice(7) : await hasher.hash(file.source.path, file.source.fingerprint, file.source.scratch !== true);
+      return [...head, file.size, '', hash];
+    }
+  }
+}
+
+/** `paths` and every folder above them, sorted. */
+export function withParents(paths: readonly string[]): string[] {
+  const all = new Set<string>();
+  for (const p of paths) for (let q = p; q !== '' && !all.has(q); q = parentOf(q)) all.add(q);
+  return [...all].sort();
+}
+
+/**
+ * The layer entries for `paths` (sorted) of a tree. Files that share a body (a hard-linked file in
+ * the context, or a hard link in an extracted archive) are written once and then as hard links to
+ * the first path, as containerd's ChangeWriter keeps hard links within a layer.
+ */
+export function layerEntries(paths: readonly string[], fs: StageFs): LayerEntry[] {
+  const firstPathOf = new Map<string, string>();
+  return paths.map((path): LayerEntry => {
+    const node = fs.get(path);
+    if (node === undefined) return { type: 'whiteout', path }; // deleted (by a RUN)
+    const base = { path, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime };
+    switch (node.type) {
+      case 'directory':
+        return { ...base, type: 'directory' };
+      case 'symlink':
+        return { ...base, type: 'symlink', target: node.target };
+      case 'file': {
+        const identity = node.source.kind === 'host' ? `host:${node.source.fingerprint}` : undefined;
+        const first = identity === undefined ? undefined : firstPathOf.get(identity);
+        if (first !== undefined) return { ...base, type: 'hardlink', target: first };
+        if (identity !== undefined) firstPathOf.set(identity, path);
+        return { ...base, type: 'file', size: node.size, content: () => openSource(node.source, node.size) };
+      }
+    }
+  });
+}

@@ -1,0 +1,79 @@
+/**
+ * What build() takes and gives: the library's documented options and result (SPEC.md section 1).
+ */
+import type { Compression, BuiltImage, Digest } from '../image/index.js';
+import type { BuildOutput } from '../output/index.js';
+import type { AuthOption, PullPolicy } from '../registry/index.js';
+import type { RuntimeName } from '../runtime/index.js';
+import type { BuildEvent } from './progress.js';
+
+export type { BuildOutput };
+
+export interface BuildOptions {
+  /** The build context folder. */
+  readonly context: string;
+  /** A path relative to the context (or absolute), or the text itself. @default 'Dockerfile' */
+  readonly dockerfile?: string | { readonly text: string };
+  /** Names to give the image in the output (`app:1`). */
+  readonly tags?: readonly string[];
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  /** The stage to build. @default the last stage */
+  readonly target?: string;
+  /** @default $KEEL_CACHE_DIR, else $XDG_CACHE_HOME/keel, else ~/.cache/keel */
+  readonly cacheDir?: string;
+  /** Do not use cached steps (results are still stored for the next build). */
+  readonly noCache?: boolean;
+  /** Where to write the image; without it the image is only built (its blobs stay in the cache). */
+  readonly output?: BuildOutput;
+  readonly onProgress?: (event: BuildEvent) => void;
+  readonly signal?: AbortSignal;
+  /** `os/arch[/variant]`. @default linux and the host's architecture */
+  readonly platform?: string;
+  /** 'normalize' (default): layer mtimes become SOURCE_DATE_EPOCH-clamped or 1980-01-01; 'preserve': source mtimes. */
+  readonly timestamps?: 'normalize' | 'preserve';
+  /** Seconds since the epoch (also taken from a SOURCE_DATE_EPOCH build arg). */
+  readonly sourceDateEpoch?: number;
+  /** @default 'gzip' */
+  readonly compression?: Compression;
+  /**
+   * Base images from local archives (a `docker save` tar or an OCI archive), by the name FROM or
+   * `COPY --from` uses: `{ 'node:20': '/images/node-20.tar' }`. Registry pulls are their own issue.
+   */
+  readonly baseImages?: Readonly<Record<string, string>>;
+  /**
+   * Other base images come from their registry: 'missing' (default) uses a tag pulled before as
+   * stored (as `docker build` without --pull) and downloads only what it does not have; 'always'
+   * asks the registry where the tag points now and fetches the manifest again; 'never' uses only
+   * what is stored.
+   */
+  readonly pull?: PullPolicy;
+  /** Registries to speak plain HTTP to (loopback ones always are). */
+  readonly insecureRegistries?: readonly string[];
+  /** Credentials by registry; otherwise Docker's config.json and credential helpers are used. */
+  readonly auth?: AuthOption;
+  /** Where Docker's config.json is. @default ~/.docker */
+  readonly dockerConfigDir?: string;
+  /** Push: blobs up to this size go up in one request, larger ones in chunks of it. @default 16 MiB */
+  readonly uploadChunkSize?: number;
+  /** For RUN --mount=type=secret,id=ID: a file to read, or the value itself. Never in a layer or a cache key. */
+  readonly secrets?: Readonly<Record<string, { readonly path: string } | { readonly value: string }>>;
+  /** The OCI runtime for RUN. @default the first of runc, crun found on PATH */
+  readonly runtime?: RuntimeName;
+  /**
+   * How many steps run at once: stages that do not depend on each other are built at the same
+   * time, as BuildKit's solver does. @default the number of CPUs
+   */
+  readonly maxParallelism?: number;
+}
+
+export interface BuildResult {
+  readonly manifestDigest: Digest;
+  readonly configDigest: Digest;
+  readonly layers: ReadonlyArray<{ readonly digest: Digest; readonly diffId: Digest; readonly size: number; readonly cached: boolean }>;
+  readonly tags: readonly string[];
+  readonly steps: ReadonlyArray<{ readonly name: string; readonly cached: boolean; readonly seconds: number }>;
+  readonly image: BuiltImage;
+  /** With `output: { type: 'registry' }`: each tag pushed, with the manifest digest the registry holds. */
+  readonly pushed?: ReadonlyArray<{ readonly reference: string; readonly digest: Digest }>;
+}
+

@@ -1,0 +1,105 @@
+/**
+ * What a build reads besides the Dockerfile: the context (read once), base images (loaded or
+ * pulled once per name, however many stages use them), the trees of layer stacks (made once per
+ * stack), and the stages already built (for `FROM <stage>`, `COPY --from`, `RUN --mount=from=`).
+ * Every loader is one promise per key, awaited by all who ask (BuildKit shares identical work
+ * across a build the same way), so concurrent stages never load a thing twice.
+ */
+import { join } from 'node:path';
+import type { BlobStore } from '../cache/index.js';
+import { formatReference, parseReference, type Platform } from '../image/index.js';
+import { pullImage, type RegistryOptions, type PullPolicy } from '../registry/index.js';
+import type { StageFs } from '../tree/index.js';
+import { baseFromImage, findBaseImage, loadBaseImage, treeFromLayers } from './base-image.js';
+import { ignorePatterns, loadContext, type BuildContext } from './context.js';
+import { stageRef, type Plan } from './plan.js';
+import { stageFromImage, type StageState } from './stage.js';
+
+export interface SourcesOptions {
+  readonly contextDir: string;
+  /** The Dockerfile's path, for `<Dockerfile>.dockerignore`. */
+  readonly dockerfilePath?: string;
+  readonly blobs: BlobStore;
+  readonly cacheDir: string;
+  readonly platform: Platform;
+  readonly baseImages: Readonly<Record<string, string>>;
+  readonly pull?: PullPolicy;
+  readonly registry: RegistryOptions;
+}
+
+export class Sources {
+  private context: Promise<BuildContext> | undefined;
+  private readonly bases = new Map<string, Promise<StageState>>();
+  private readonly trees = new Map<string, Promise<StageFs>>();
+  /** Finished stages, by index; the scheduler sets each before any step that names it runs. */
+  private readonly stages = new Map<number, StageState>();
+
+  constructor(private readonly opts: SourcesOptions, readonly plan: Plan) {}
+
+  buildContext(): Promise<BuildContext> {
+    this.context ??= ignorePatterns(this.opts.contextDir, this.opts.dockerfilePath).then((p) => loadContext(this.opts.contextDir, p));
+    return this.context;
+  }
+
+  /** A base image as a stage's starting state: from `baseImages` if given there, else from its registry. */
+  baseImage(name: string): Promise<StageState> {
+    const path = findBaseImage(this.opts.baseImages, name);
+    const key = path ?? `registry:${name}`;
+    let loading = this.bases.get(key);
+    if (loading === undefined) {
+      loading = this.loadBase(name, path);
+      this.bases.set(key, loading);
+    }
+    return loading;
+  }
+
+  private async loadBase(name: string, path: string | undefined): Promise<StageState> {
+    // stages start from inherit(base): the loaded image itself is never changed
+    if (path !== undefined) return stageFromImage(await loadBaseImage(path, { store: this.opts.blobs, platform: this.opts.platform }));
+    const ref = parseReference(name);
+    const pulled = await pullImage(ref, this.opts.blobs, this.opts.platform, {
+      refsDir: join(this.opts.cacheDir, 'refs'),
+      ...(this.opts.pull === undefined ? {} : { pull: this.opts.pull }),
+      ...this.opts.registry,
+    });
+    const { digest: _, ...named } = ref;
+    return stageFromImage(baseFromImage(pulled), { name: formatReference(named), digest: pulled.digest });
+  }
+
+  /** A stage is built: steps of later stages may read it. */
+  finished(index: number, state: StageState): void {
+    this.stages.set(index, state);
+  }
+
+  /**
+   * What `ref` names from inside stage `before`: an earlier stage (by name, or by index where
+   * `allowIndex`), else an image.
+   */
+  async stageOrImage(ref: string, before: number, allowIndex: boolean): Promise<StageState> {
+    const dep = stageRef(this.plan, ref, before, allowIndex);
+    if (dep === undefined) return this.baseImage(ref);
+    const state = this.stages.get(dep.index);
+    if (state === undefined) throw new Error(`stage ${dep.index} is read before it was built`); // the scheduler's bug
+    return state;
+  }
+
+  /** The stage's tree for a step to change: the stage's own, or a fresh copy of its layers' tree. */
+  async treeOf(s: StageState): Promise<StageFs> {
+    return s.tree ?? (await this.layerTree(s)).clone();
+  }
+
+  /** The stage's tree to read only (COPY --from, a bind mount's source): never to be changed. */
+  async readTree(s: StageState): Promise<StageFs> {
+    return s.tree ?? this.layerTree(s);
+  }
+
+  private layerTree(s: StageState): Promise<StageFs> {
+    const chain = s.layers.map((l) => l.diffId).join(',');
+    let made = this.trees.get(chain);
+    if (made === undefined) {
+      made = treeFromLayers(s.layers, { store: this.opts.blobs, extractDir: join(this.opts.cacheDir, 'extract') });
+      this.trees.set(chain, made);
+    }
+    return made;
+  }
+}

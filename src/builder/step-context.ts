@@ -1,0 +1,63 @@
+/**
+ * What a step gets and what it gives back. A step is a function of its StepContext (the build's
+ * shared parts and the stage as it stands) returning a StepResult; the scheduler applies the
+ * result to the stage (stage.ts withStep). Nothing flows through side channels.
+ */
+import type { BlobStore, FileHasher, StepCache } from '../cache/index.js';
+import type { Compression, HistoryEntry, Layer, Platform } from '../image/index.js';
+import type { RunWorkspace } from '../runtime/index.js';
+import type { StageFs } from '../tree/index.js';
+import type { StageConfig } from './metadata.js';
+import type { BuildOptions } from './options.js';
+import type { StagePlan } from './plan.js';
+import type { BuildEvent } from './progress.js';
+import type { Sources } from './sources.js';
+import type { StageState } from './stage.js';
+import type { Timestamps } from './timestamps.js';
+
+/** One build's parts, the same for every step of every stage. */
+export interface BuildServices {
+  readonly opts: BuildOptions;
+  readonly platform: Platform;
+  readonly cacheDir: string;
+  readonly blobs: BlobStore;
+  readonly stepCache: StepCache;
+  readonly hasher: FileHasher;
+  readonly times: Timestamps;
+  readonly sources: Sources;
+  readonly workspace: RunWorkspace;
+  readonly compression: Compression;
+  readonly noCache: boolean;
+  /** The Dockerfile's escape character. */
+  readonly escape: '\\' | '`';
+  /** Aborted by the caller, or when another stage failed. */
+  readonly signal: AbortSignal;
+  readonly emit: (event: BuildEvent) => void;
+}
+
+export interface StepContext extends BuildServices {
+  /** The stage before this step. */
+  readonly stage: StageState;
+  readonly stagePlan: StagePlan;
+  /** The step's progress number (its log events carry it). */
+  readonly step: number;
+  /** Names this step across builds (`<Dockerfile>#<stage>:<line>`), to explain a cache miss against the last build. */
+  readonly stepId: string;
+  /** A word of the instruction, expanded with the stage's variables. */
+  readonly word: (raw: string) => string;
+}
+
+export interface StepResult {
+  /** The layer the step added; none when it changed no file. */
+  readonly layer?: Layer;
+  /** Its history entry (empty_layer is added when there is no layer); none for a step BuildKit records none for. */
+  readonly history?: HistoryEntry;
+  /** The stage's config and variables after the step, when it changed them. */
+  readonly cfg?: StageConfig;
+  readonly vars?: ReadonlyMap<string, string>;
+  /** The stage's file tree after the step, when the step made or changed it. */
+  readonly tree?: StageFs;
+  /** Whether the step's result came from the cache, and, for a layer that did not, why not. */
+  readonly cached: boolean;
+  readonly reason?: string;
+}

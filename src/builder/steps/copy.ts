@@ -1,0 +1,127 @@
+/**
+ * COPY and ADD: sources from the context (after .dockerignore), an earlier stage or an image
+ * (`--from`), heredocs, and for ADD local archives (extracted) and URLs (downloaded), copied into
+ * the stage's tree as BuildKit does (copy.ts); the written paths become one content layer.
+ */
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { KeelError } from '../../errors.js';
+import { sha256 } from '../../image/index.js';
+import { chompHeredocContent, expandWord, type Instruction } from '../../parser/index.js';
+import { applyTar, cleanPath, openSource, sniffArchive, StageFs, type Compression, type FsNode } from '../../tree/index.js';
+import { copyInto, destination, type Owner } from '../copy.js';
+import { download, isRemote, redactUrl } from '../download.js';
+import { hasGoWildcard } from '../go-match.js';
+import { contentLayer } from '../layers.js';
+import { historyEntry } from '../stage.js';
+import type { StepContext, StepResult } from '../step-context.js';
+import { resolveOwner } from '../users.js';
+
+type CopyInstruction = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
+
+export function parseChmod(spec: string): number {
+  if (/^[0-7]+$/.test(spec) && parseInt(spec, 8) <= 0o7777) return parseInt(spec, 8);
+  throw new KeelError('E_UNSUPPORTED', `invalid chmod parameter: '${spec}'. it should be octal string and between 0 and 07777`);
+}
+
+export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<StepResult> {
+  const { word, stage } = ctx;
+  const from = ins.kind === 'COPY' ? ins.from : undefined;
+  const source = from === undefined
+    ? (await ctx.sources.buildContext()).fs
+    : await ctx.sources.readTree(await ctx.sources.stageOrImage(from, ctx.stagePlan.index, true));
+  const all = ins.sources.filter((x) => x.kind === 'path').map((x) => word(x.path.value));
+  const urls = ins.kind === 'ADD' ? all.filter(isRemote) : [];
+  const paths = all.filter((p) => !urls.includes(p));
+  if (ins.kind === 'ADD' && ins.checksum !== undefined && (urls.length !== 1 || paths.length > 0)) {
+    throw new KeelError('E_BUILD_INPUT', 'checksum requires exactly one HTTP(S) source');
+  }
+  const dest = word(ins.dest.value);
+  const chown = ins.chown === undefined ? undefined : word(ins.chown);
+  const chmod = ins.chmod === undefined ? undefined : parseChmod(word(ins.chmod));
+  const fs = await ctx.sources.treeOf(stage);
+  const owner: Owner | undefined = chown === undefined ? undefined : await resolveOwner(chown, fs);
+  const workdir = stage.cfg.workdir ?? '';
+  const mtime = (m: number): number => ctx.times.mtime(m);
+  const createdMtime = ctx.times.createdMtime();
+  const ownership = { ...(owner === undefined ? {} : { owner }), ...(chmod === undefined ? {} : { chmod }) };
+  const written: string[] = [];
+
+  // heredoc sources become files in a tree of their own, copied like any other source
+  const heredocs = ins.sources.filter((x) => x.kind === 'heredoc');
+  if (heredocs.length > 0) {
+    const docs = new StageFs();
+    for (const h of heredocs) {
+      let data = h.heredoc.chomp ? chompHeredocContent(h.heredoc.content) : h.heredoc.content;
+      if (h.heredoc.expand) data = expandWord(data, stage.vars, { escape: '\\', skipProcessQuotes: true });
+      const bytes = Buffer.from(data);
+      docs.set(h.heredoc.name, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: createdMtime, size: bytes.length, source: { kind: 'bytes', data: bytes } });
+    }
+    written.push(...copyInto(fs, {
+      instruction: ins.kind, from: docs, fromContext: true, sources: heredocs.map((h) => h.heredoc.name), dest, workdir,
+      ...ownership, exclude: [], mtime, createdMtime,
+    }));
+  }
+  // ADD extracts local archives (recognised by content, as BuildKit's isArchivePath does)
+  const archives = ins.kind === 'ADD' && ins.unpack !== false ? await archivesAmong(source, paths) : new Map<string, Compression>();
+  const plain = paths.filter((p) => !archives.has(p));
+  if (plain.length > 0) {
+    written.push(...copyInto(fs, {
+      instruction: ins.kind, from: source, fromContext: from === undefined, sources: plain, dest, workdir,
+      ...ownership, exclude: ins.exclude, mtime, createdMtime, parents: ins.kind === 'COPY' && ins.parents,
+    }));
+  }
+  if (urls.length > 0 && ins.kind === 'ADD') {
+    const downloads = new StageFs();
+    for (const url of urls) {
+      const checksum = ins.checksum === undefined ? undefined : word(ins.checksum);
+      const file = await download(url, ctx.blobs, checksum, ctx.signal);
+      downloads.set(file.name, {
+        type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: ctx.opts.timestamps === 'preserve' ? (file.lastModified ?? createdMtime) : createdMtime,
+        size: file.size, source: { kind: 'host', path: ctx.blobs.path(file.digest), fingerprint: `blob:${file.digest}` },
+      });
+    }
+    written.push(...copyInto(fs, {
+      instruction: 'ADD', from: downloads, fromContext: true, sources: [...downloads.paths()], dest, workdir,
+      ...ownership, exclude: [], mtime: (m) => m, createdMtime,
+    }));
+  }
+  for (const [archive, compression] of archives) {
+    const node = source.get(source.resolve(cleanPath(archive), true)) as Extract<FsNode, { type: 'file' }>;
+    const id = node.source.kind === 'bytes' ? sha256(node.source.data).slice(7) : await ctx.hasher.hash(node.source.path, node.source.fingerprint);
+    written.push(...await applyTar(fs, toStream(openSource(node.source, node.size)), compression, {
+      dest: destination(dest, workdir).path,
+      contentDir: join(ctx.cacheDir, 'extract', id),
+      whiteouts: false,
+      ...(owner === undefined ? {} : { owner }),
+      mtime,
+      createdMtime,
+    }));
+  }
+  const text = `${ins.kind}${historyFlags(ins, chown)} ${[...paths, ...urls.map(redactUrl), ...heredocs.map((h) => `<<${h.heredoc.name}`)].join(' ')} ${dest}`;
+  const outcome = await contentLayer(ctx, fs, written, text);
+  return { ...outcome, tree: fs, history: historyEntry(`${text} # buildkit`, ctx.times.created()) };
+}
+
+/** The flags BuildKit names in a COPY's history (dockerfile2llb dispatchCopy). */
+function historyFlags(ins: CopyInstruction, chown: string | undefined): string {
+  return `${ins.kind === 'COPY' && ins.parents ? ' --parents' : ''}${chown === undefined ? '' : ` --chown=${chown}`}${ins.chmod === undefined ? '' : ` --chmod=${ins.chmod}`}`;
+}
+
+/** The sources (of plain, literal paths) that are tar archives, with their compression. */
+async function archivesAmong(source: StageFs, paths: readonly string[]): Promise<Map<string, Compression>> {
+  const found = new Map<string, Compression>();
+  for (const p of paths) {
+    if (hasGoWildcard(cleanPath(p))) continue;
+    const head = await source.readHead(source.resolve(cleanPath(p), true), 512);
+    const kind = head === undefined ? undefined : sniffArchive(head);
+    if (kind !== undefined) found.set(p, kind);
+  }
+  return found;
+}
+
+/** A body as a stream (apply-tree reads archives as streams). */
+function toStream(body: Readable | Buffer | Promise<Buffer>): Readable {
+  if (body instanceof Promise) return Readable.from((async function* () { yield await body; })());
+  return Buffer.isBuffer(body) ? Readable.from([body]) : body;
+}

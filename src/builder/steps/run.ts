@@ -1,0 +1,158 @@
+/**
+ * RUN: from the step cache, or in the OCI runtime on the stage's layer folders stacked with
+ * overlayfs (the upper folder becomes the new layer's folder), or on the stage's tree written out
+ * where overlayfs is not to be had (SPEC.md section 7). The key is the command with everything it
+ * sees: the layer chain below, environment, user, folder, network, platform and mounts.
+ */
+import { mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { canonicalJson, layerCompression, platformString, sha256, type Layer } from '../../image/index.js';
+import { chompHeredocContent, type Instruction } from '../../parser/index.js';
+import {
+  commitLayerDir, diffRootfs, layerDirPath, materialize, mountOverlay, overlayChanges, removeStubs, type OverlayChanges, type RuntimeMount,
+} from '../../runtime/index.js';
+import { applyTar, type FsNode, type StageFs } from '../../tree/index.js';
+import { changeLayer } from '../layers.js';
+import { historyEntry } from '../stage.js';
+import type { StepContext, StepResult } from '../step-context.js';
+import { resolveUser, rootReader, type RootFiles } from '../users.js';
+import { runMounts } from './run-mounts.js';
+
+type RunInstruction = Extract<Instruction, { kind: 'RUN' }>;
+
+/** A RUN's command and sandbox settings, before a root filesystem and a user are chosen for it. */
+interface RunCommand {
+  readonly args: readonly string[];
+  readonly env: ReadonlyArray<readonly [string, string]>;
+  readonly cwd: string;
+  readonly network: 'host' | 'none';
+  readonly mounts: readonly RuntimeMount[];
+  /** The mount targets as tree paths. */
+  readonly targets: readonly string[];
+}
+
+/** What a RUN made: its layer (none when it changed nothing) and the stage's tree, if one is kept. */
+interface Ran {
+  readonly layer?: Layer;
+  readonly tree?: StageFs;
+}
+
+export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<StepResult> {
+  const s = ctx.stage;
+  const args = commandArgs(ins, s.cfg.shell ?? ['/bin/sh', '-c']);
+  const cwd = `/${s.cfg.workdir ?? ''}`;
+  const mounts = await runMounts(ins, ctx, cwd);
+  const secretNames = new Set(mounts.secretEnv.map(([k]) => k));
+  const vars = [...s.vars.entries()];
+  const network = ins.network === 'none' ? 'none' : 'host';
+  const history = historyEntry(`RUN ${args.join(' ')} # buildkit`, ctx.times.created());
+  // the output of a RUN depends on everything before it: the key includes the layer chain (and
+  // USER as written: with the chain fixed, it names the same ids)
+  const key = sha256(canonicalJson({
+    kind: 'RUN', version: 2, parent: s.layers.map((l) => l.diffId), args, env: vars.filter(([k]) => !secretNames.has(k)), cwd,
+    user: s.cfg.user ?? '', network, platform: platformString(ctx.platform), mounts: mounts.keys,
+  }));
+  const hit = ctx.noCache ? undefined : await ctx.stepCache.get(key);
+  if (hit !== undefined) {
+    if (hit.layer === null) return { history, cached: true };
+    const layer: Layer = { ...hit.layer, mediaType: hit.layer.mediaType as Layer['mediaType'] };
+    if (s.tree !== undefined) {
+      // keep a tree a step made current
+      await applyTar(s.tree, await ctx.blobs.open(layer.digest), layerCompression(layer.mediaType), {
+        dest: '', contentDir: join(ctx.cacheDir, 'extract', layer.diffId.slice(7)), whiteouts: true, createdMtime: 0,
+      });
+    }
+    return { layer, history, cached: true, ...(s.tree === undefined ? {} : { tree: s.tree }) };
+  }
+  await ctx.workspace.prepare();
+  const run: RunCommand = {
+    args, env: [...vars, ...mounts.secretEnv], cwd, network, mounts: mounts.runtime, targets: mounts.runtime.map((m) => m.target.replace(/^\/+/, '')),
+  };
+  const ran = (await ctx.workspace.useOverlay(s.layers.length)) ? await runOnOverlay(ctx, run) : await runOnCopy(ctx, run);
+  await ctx.stepCache.put(key, { layer: ran.layer ?? null });
+  return { ...ran, history, cached: false, reason: ctx.noCache ? '--no-cache' : 'ran' };
+}
+
+/** The process's argv: exec form as written, else the shell with the script (and heredoc bodies). */
+function commandArgs(ins: RunInstruction, shell: readonly string[]): string[] {
+  const command = ins.command;
+  const only = ins.heredocs.length === 1 && command.form === 'shell' && /^<<-?['"]?[^'"\s]+['"]?$/.test(command.script.trim()) ? ins.heredocs[0] : undefined;
+  // a RUN that is one heredoc runs its body as the script (dockerfile2llb dispatchRun)
+  if (only !== undefined) return [...shell, only.chomp ? chompHeredocContent(only.content) : only.content];
+  if (command.form === 'exec') return command.args.map((a) => a.value);
+  // heredocs inside a longer command line are given to the shell with their bodies
+  let script = command.script;
+  for (const h of ins.heredocs) script += `\n${h.content}${h.name}`;
+  return [...shell, script];
+}
+
+/** RUN on the stage's layer folders stacked with overlayfs; the upper folder becomes the new layer's folder. */
+async function runOnOverlay(ctx: StepContext, c: RunCommand): Promise<Ran> {
+  const s = ctx.stage;
+  const ws = ctx.workspace;
+  await mkdir(ws.layersRoot, { recursive: true });
+  const lowers: string[] = [];
+  for (const l of s.layers) lowers.unshift(basename(await ws.layerDir(l, ctx.signal)));
+  if (lowers.length === 0) {
+    await mkdir(join(ws.layersRoot, 'empty'), { recursive: true }); // FROM scratch: nothing below
+    lowers.push('empty');
+  }
+  const bundle = ws.scratchPath('bundle');
+  const upper = join(bundle, 'upper');
+  await mkdir(upper, { recursive: true });
+  await mkdir(join(bundle, 'work'));
+  const ov = await mountOverlay(ws.layersRoot, lowers, upper, join(bundle, 'work'), join(bundle, 'rootfs'), ws.sandbox.overlayOptions);
+  let changes: OverlayChanges;
+  try {
+    await execute(ctx, bundle, c, rootReader(ov.before));
+    changes = await overlayChanges(ov, c.targets);
+  } catch (e) {
+    await ov.unmount();
+    throw e;
+  }
+  // the layer is read from the upper folder alone, so the unmount runs meanwhile
+  const unmounted = ov.unmount();
+  let layer: Layer | undefined;
+  try {
+    layer = await changeLayer(ctx, changes.fs, changes.paths);
+  } finally {
+    await unmounted;
+  }
+  if (layer === undefined) return {};
+  await removeStubs(upper, changes);
+  const dir = layerDirPath(ws.layersRoot, layer);
+  await commitLayerDir(upper, dir);
+  if (s.tree === undefined) return { layer };
+  // keep a tree a step made current: its new files are in the layer's folder now
+  const tree = s.tree;
+  for (const path of changes.paths) if (changes.fs.get(path) === undefined) tree.deleteTree(path);
+  for (const path of changes.fs.paths()) {
+    const node = changes.fs.get(path) as FsNode;
+    tree.set(path, node.type === 'file' && node.source.kind === 'host' ? { ...node, source: { ...node.source, path: join(dir, path) } } : node);
+  }
+  return { layer, tree };
+}
+
+/** RUN on the stage's tree written out to a plain folder (no overlayfs here), changes found by comparing. */
+async function runOnCopy(ctx: StepContext, c: RunCommand): Promise<Ran> {
+  const fs = await ctx.sources.treeOf(ctx.stage);
+  const bundle = ctx.workspace.scratchPath('bundle');
+  const rootfs = join(bundle, 'rootfs');
+  await materialize(fs, rootfs);
+  await execute(ctx, bundle, c, fs);
+  const changes = await diffRootfs(fs, rootfs, c.targets);
+  for (const change of changes) {
+    if (change.node === undefined) fs.deleteTree(change.path);
+    else fs.set(change.path, change.node);
+  }
+  const layer = await changeLayer(ctx, fs, changes.map((change) => change.path));
+  return { tree: fs, ...(layer === undefined ? {} : { layer }) };
+}
+
+/** Run the command in `bundle` (holding rootfs/) as the stage's USER, looked up in `files`. */
+async function execute(ctx: StepContext, bundle: string, c: RunCommand, files: RootFiles): Promise<void> {
+  const user = ctx.stage.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(ctx.stage.cfg.user, files);
+  const spec = { ...c, uid: user.uid, gid: user.gid, hostname: 'buildkitsandbox', userNamespace: ctx.workspace.sandbox.userNamespace };
+  const step = ctx.step;
+  await ctx.workspace.runtime.run(bundle, ctx.workspace.containerId(), spec, (line) => ctx.emit({ type: 'log', step, line }), ctx.signal);
+}

@@ -1,0 +1,5 @@
+/** The blob store, the step cache, the file hasher and where the cache lives. */
+export * from './blob-store.js';
+export * from './file-hasher.js';
+export * from './location.js';
+export * from './step-cache.js';

@@ -1,0 +1,116 @@
+/**
+ * RUN by the extraction path (SPEC.md section 7's fallback where overlayfs does not mount; overlay.ts is the usual
+ * path): the stage's tree is written out as a root filesystem, the command runs in it, and a walk of the
+ * result against the tree gives what changed (added, changed, deleted). Files are written with a
+ * distinctive nanosecond in their mtime, so any write the command makes shows as a new mtime.
+ * The stubs the runtime makes for its mounts (/proc, /sys, /dev, /etc/hosts, /etc/resolv.conf), when
+ * they were not there before, are not changes.
+ */
+import { copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, symlink, utimes, writeFile, chmod, chown } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parentOf, type FsNode, type StageFs } from '../tree/index.js';
+import { RUNTIME_STUBS } from './oci-spec.js';
+
+/** The fraction written into every mtime; a file the command writes gets another one. */
+const MARK_NS = 123_456_789n;
+
+/** Write the tree out as a root filesystem at `dir` (which must not exist). */
+export async function materialize(fs: StageFs, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const root = fs.get('') as FsNode;
+  await chmod(dir, root.mode);
+  const dirs: Array<[string, FsNode]> = [];
+  for (const path of fs.paths()) {
+    const node = fs.get(path) as FsNode;
+    const host = join(dir, path);
+    switch (node.type) {
+      case 'directory':
+        await mkdir(host, { recursive: true });
+        dirs.push([host, node]);
+        break;
+      case 'file':
+        if (node.source.kind === 'bytes') await writeFile(host, node.source.data);
+        else await copyFile(node.source.path, host);
+        await chown(host, node.uid, node.gid);
+        await chmod(host, node.mode);
+        await utimes(host, mark(node.mtime), mark(node.mtime));
+        break;
+      case 'symlink':
+        await symlink(node.target, host);
+        await lchown(host, node.uid, node.gid);
+        await lutimes(host, mark(node.mtime), mark(node.mtime));
+        break;
+    }
+  }
+  // folders last (deepest first), so that writing their children did not change their times
+  for (const [host, node] of dirs.reverse()) {
+    await chown(host, node.uid, node.gid);
+    await chmod(host, node.mode);
+    await utimes(host, mark(node.mtime), mark(node.mtime));
+  }
+}
+
+const mark = (seconds: number): number => seconds + Number(MARK_NS) / 1e9;
+
+export interface Change {
+  readonly path: string;
+  /** The new node, or undefined for a deletion. */
+  readonly node?: FsNode;
+}
+
+/**
+ * What the command changed in `dir`, against the tree it was made from. `mountPoints` are the
+ * tree paths of RUN --mount targets: their contents belong to the mount, and the folders runc made
+ * for them (when absent before, and holding nothing else) are stubs like /proc.
+ */
+export async function diffRootfs(fs: StageFs, dir: string, mountPoints: readonly string[] = []): Promise<Change[]> {
+  const targets = new Set(mountPoints);
+  const madeForMounts = new Set<string>();
+  // folders runc makes for mount targets and for its stubs (/etc on a base without one)
+  for (const t of [...mountPoints, ...RUNTIME_STUBS]) for (let p = t; p !== '' && fs.get(p) === undefined; p = parentOf(p)) madeForMounts.add(p);
+  const changes: Change[] = [];
+  const seen = new Set<string>();
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await readdir(join(dir, rel), { withFileTypes: true });
+    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const path = rel === '' ? e.name : `${rel}/${e.name}`;
+      seen.add(path);
+      const before = fs.get(path);
+      if (before === undefined && RUNTIME_STUBS.has(path)) continue;
+      if (targets.has(path) && before === undefined) continue; // a mount point runc made
+      const host = join(dir, path);
+      if (before === undefined && madeForMounts.has(path)) {
+        const inside = await readdir(host);
+        if (inside.every((n) => madeForMounts.has(`${path}/${n}`))) {
+          await walk(path); // only what runc made for a mount below: not a change itself
+          continue;
+        }
+      }
+      const st = await lstat(host, { bigint: true });
+      const mtime = Number(st.mtimeNs / 1_000_000_000n);
+      const marked = st.mtimeNs % 1_000_000_000n === MARK_NS;
+      const meta = { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid), mtime };
+      let node: FsNode | undefined;
+      if (st.isDirectory()) node = { type: 'directory', ...meta };
+      else if (st.isSymbolicLink()) node = { type: 'symlink', ...meta, target: await readlink(host) };
+      else if (st.isFile()) node = { type: 'file', ...meta, size: Number(st.size), source: { kind: 'host', path: host, fingerprint: `run:${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`, scratch: true } };
+      // devices, fifos, sockets made by a command are not kept yet
+      if (node !== undefined) {
+        const same =
+          before !== undefined && before.type === node.type && before.mode === node.mode && before.uid === node.uid && before.gid === node.gid &&
+          (node.type !== 'file' || (marked && before.type === 'file' && before.size === node.size && before.mtime === mtime)) &&
+          (node.type !== 'symlink' || (before.type === 'symlink' && before.target === node.target));
+        if (!same) changes.push({ path, node });
+      }
+      if (st.isDirectory() && !(before === undefined && RUNTIME_STUBS.has(path)) && !targets.has(path)) await walk(path);
+    }
+  };
+  await walk('');
+  // deletions: the first gone path of each removed subtree
+  for (const path of fs.paths()) {
+    if (seen.has(path)) continue;
+    if (seen.has(parentOf(path)) || parentOf(path) === '') changes.push({ path });
+  }
+  return changes;
+}
+

@@ -1,0 +1,100 @@
+/**
+ * One build's place to run RUN: its scratch folder `<cacheDir>/run/<pid>-<random>/` (bundles, bind
+ * and secret files; removed when the build ends), the layer folders under `<cacheDir>/layers*`, the
+ * runtime, and what a build learns once: that stale runs were reaped, whether overlayfs mounts on
+ * the cache's file system (asked of that file system by each build, never remembered by the
+ * process), and each layer folder (one extraction per diffID, awaited by every stage that needs it).
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { KeelError } from '../errors.js';
+import type { BlobReader, Layer } from '../image/index.js';
+import { ensureLayerDir } from './layer-dirs.js';
+import { MAX_OVERLAY_LAYERS, overlayUsable } from './overlay.js';
+import type { Runtime } from './runtime.js';
+import type { Sandbox } from './sandbox.js';
+import { reapStaleRuns, removeRunDir } from './stale-runs.js';
+
+export interface WorkspaceOptions {
+  readonly cacheDir: string;
+  /** The runtime, made when the first RUN needs it (a build without RUN needs none installed). */
+  readonly runtime: () => Runtime;
+  readonly sandbox: Sandbox;
+  /** Whether this process is root in its user namespace (it may mount and start containers). */
+  readonly privileged: boolean;
+  /** 'copy': always write the tree out (the plain-folder path), never overlayfs. */
+  readonly rootfs: 'overlay' | 'copy';
+  readonly blobs: BlobReader;
+  /** This process's id, in scratch folder names and container ids (stale-runs.ts reaps by it). */
+  readonly pid: number;
+}
+
+export class RunWorkspace {
+  readonly layersRoot: string;
+  private readonly scratch: string;
+  private counter = 0;
+  /** Whether anything was put in the scratch folder (a build without RUN leaves nothing to clean). */
+  private used = false;
+  private made: Runtime | undefined;
+  private ready: Promise<void> | undefined;
+  private overlay: Promise<boolean> | undefined;
+  private readonly layerDirs = new Map<string, Promise<string>>();
+
+  constructor(private readonly opts: WorkspaceOptions) {
+    this.layersRoot = join(opts.cacheDir, opts.sandbox.layersFolder);
+    this.scratch = join(opts.cacheDir, 'run', `${opts.pid}-${randomBytes(6).toString('hex')}`);
+  }
+
+  get sandbox(): Sandbox {
+    return this.opts.sandbox;
+  }
+
+  get runtime(): Runtime {
+    this.made ??= this.opts.runtime();
+    return this.made;
+  }
+
+  /** A fresh path in the scratch folder (`bundle-3`, `secret-4`). */
+  scratchPath(prefix: string): string {
+    this.used = true;
+    return join(this.scratch, `${prefix}-${++this.counter}`);
+  }
+
+  /** A container id stale-runs.ts can tell the owner of: `keel-<pid>-<n>-<ms>`. */
+  containerId(): string {
+    return `keel-${this.opts.pid}-${++this.counter}-${Date.now()}`;
+  }
+
+  /** Before the first container: root (or a user namespace) is there, and what killed builds left is reaped. */
+  prepare(): Promise<void> {
+    if (!this.opts.privileged) {
+      return Promise.reject(new KeelError('E_RUN_SETUP', 'RUN needs root, or a user namespace of your own: run `unshare --user --map-root-user --map-auto --mount keel build …` (with ranges for your user in /etc/subuid and /etc/subgid); a Dockerfile without RUN builds without either'));
+    }
+    this.ready ??= reapStaleRuns(join(this.opts.cacheDir, 'run'), this.runtime);
+    return this.ready;
+  }
+
+  /** Whether a RUN on `layers` layers goes on overlayfs (else on a written-out copy). */
+  async useOverlay(layers: number): Promise<boolean> {
+    if (this.opts.rootfs === 'copy' || layers > MAX_OVERLAY_LAYERS) return false;
+    this.used = true;
+    this.overlay ??= overlayUsable(this.scratch, this.opts.sandbox.overlayOptions);
+    return this.overlay;
+  }
+
+  /** The layer's folder, extracted once (concurrent stages await the same extraction). */
+  layerDir(layer: Layer, signal?: AbortSignal): Promise<string> {
+    let dir = this.layerDirs.get(layer.diffId);
+    if (dir === undefined) {
+      dir = ensureLayerDir(this.layersRoot, this.opts.blobs, layer, this.opts.sandbox.overlayXattr, signal);
+      this.layerDirs.set(layer.diffId, dir);
+      dir.catch(() => this.layerDirs.delete(layer.diffId)); // a failed extraction is tried again by the next asker
+    }
+    return dir;
+  }
+
+  /** Remove the scratch folder, unmounting whatever a failed RUN left mounted in it. */
+  close(): Promise<void> {
+    return this.used ? removeRunDir(this.scratch) : Promise.resolve();
+  }
+}

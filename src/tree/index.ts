@@ -1,0 +1,4 @@
+/** The in-memory tree of a stage's files, and applying layer archives to it. */
+export * from './apply-tree.js';
+export * from './decompress.js';
+export * from './stage-fs.js';
