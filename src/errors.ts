@@ -40,6 +40,8 @@ export const KEEL_ERROR_CODES = [
   'E_RUN',
   // RUN could not get a sandbox: no runtime, no root or user namespaces, a mount refused
   'E_RUN_SETUP',
+  // the command line: an unknown flag, a missing argument
+  'E_USAGE',
   // a bug in keel
   'E_INTERNAL',
 ] as const;

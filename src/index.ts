@@ -25,7 +25,7 @@ export {
   type Mount,
   type MountSharing,
 } from './parser/index.js';
-export { KeelError, isKeelError, KEEL_ERROR_CODES, type KeelErrorCode } from './errors.js';
+export { KeelError, isKeelError, assertNever, KEEL_ERROR_CODES, type KeelErrorCode } from './errors.js';
 export { build, DockerfileError, type BuildOptions, type BuildResult, type BuildOutput, type BuildEvent } from './builder/index.js';
 export { RunError, RUNTIME_NAMES, type RuntimeName } from './runtime/index.js';
 export { RegistryError } from './registry/index.js';

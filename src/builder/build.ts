@@ -40,8 +40,10 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
   const sde = opts.sourceDateEpoch ?? (opts.buildArgs?.SOURCE_DATE_EPOCH === undefined ? undefined : Number(opts.buildArgs.SOURCE_DATE_EPOCH));
   const times = timestamps(opts.timestamps ?? 'normalize', sde);
   for (const t of opts.tags ?? []) parseTag(t); // refuse a bad tag before doing any work
-  const maxParallelism = opts.maxParallelism ?? host.cpus;
-  if (!Number.isInteger(maxParallelism) || maxParallelism < 1) throw new KeelError('E_BUILD_INPUT', `maxParallelism must be a whole number of at least 1, not ${maxParallelism}`);
+  const maxParallelism = opts.maxParallelism ?? Number.POSITIVE_INFINITY;
+  if (opts.maxParallelism !== undefined && (!Number.isInteger(maxParallelism) || maxParallelism < 1)) {
+    throw new KeelError('E_BUILD_INPUT', `maxParallelism must be a whole number of at least 1, not ${maxParallelism}`);
+  }
 
   const blobs = new BlobStore(cacheDir);
   const hasher = new FileHasher(cacheDir);

@@ -3,10 +3,12 @@
  * ranges, `\` escapes), `\x`. COPY wildcards follow it (SPEC.md section 4), not minimatch.
  * Works on code points; throws GoPatternError (Go's ErrBadPattern) for a malformed pattern.
  */
+import { KeelError } from '../errors.js';
 
-export class GoPatternError extends Error {
+/** Go's ErrBadPattern. */
+export class GoPatternError extends KeelError {
   constructor() {
-    super('syntax error in pattern');
+    super('E_BUILD_INPUT', 'syntax error in pattern');
   }
 }
 

@@ -3,7 +3,6 @@
  * that no module below reads process.env or asks for the uid on its own (tests pass their own).
  */
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { detectSandbox, RUNTIME_NAMES, type RuntimeName, type Sandbox } from '../runtime/index.js';
 
@@ -12,12 +11,11 @@ export interface Host {
   /** The uid in this process's user namespace (0: may mount and start containers). */
   readonly uid: number | undefined;
   readonly pid: number;
-  readonly cpus: number;
   readonly sandbox: Sandbox;
 }
 
 export function readHost(): Host {
-  return { env: process.env, uid: process.getuid?.(), pid: process.pid, cpus: availableParallelism(), sandbox: detectSandbox() };
+  return { env: process.env, uid: process.getuid?.(), pid: process.pid, sandbox: detectSandbox() };
 }
 
 /** The runtime asked for, else the first of runc, crun on PATH (runc when neither is: its absence is then RUN's error). */

@@ -60,8 +60,10 @@ export interface BuildOptions {
   /** The OCI runtime for RUN. @default the first of runc, crun found on PATH */
   readonly runtime?: RuntimeName;
   /**
-   * How many steps run at once: stages that do not depend on each other are built at the same
-   * time, as BuildKit's solver does. @default the number of CPUs
+   * How many steps run at once. Stages that do not depend on each other are built at the same
+   * time, as BuildKit's solver does; this bounds how many of their steps run together (1 builds
+   * one step after another). @default no limit, as BuildKit's (buildkitd's max-parallelism is unset
+   * by default): a RUN that waits on the network or sleeps holds no CPU
    */
   readonly maxParallelism?: number;
 }

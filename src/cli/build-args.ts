@@ -2,9 +2,14 @@
  * `keel build` flags, as `docker build` spells them (SPEC.md section 1). Pure: argv and the
  * environment in, BuildOptions (plus CLI-only settings) out, or a UsageError.
  */
-import type { BuildOptions, BuildOutput } from '../index.js';
+import { KeelError, RUNTIME_NAMES, type BuildOptions, type BuildOutput, type RuntimeName } from '../index.js';
 
-export class UsageError extends Error {}
+/** A command line keel cannot take (exit status 2, with the usage text). */
+export class UsageError extends KeelError {
+  constructor(message: string) {
+    super('E_USAGE', message);
+  }
+}
 
 export type ProgressMode = 'auto' | 'plain' | 'tty' | 'quiet';
 
@@ -21,6 +26,7 @@ const VALUE_FLAGS: Record<string, string> = {
   '--cache-dir': 'cache-dir', '-o': 'output', '--output': 'output', '--progress': 'progress', '--iidfile': 'iidfile',
   '--platform': 'platform', '--compression': 'compression', '--base-image': 'base-image',
   '--insecure-registry': 'insecure-registry', '--pull': 'pull', '--secret': 'secret',
+  '--max-parallelism': 'max-parallelism', '--runtime': 'runtime',
 };
 const BOOL_FLAGS: Record<string, string> = {
   '--no-cache': 'no-cache', '--push': 'push', '-q': 'quiet', '--quiet': 'quiet', '--preserve-timestamps': 'preserve-timestamps',
@@ -108,6 +114,10 @@ export function parseBuildArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   const cacheDir = last('cache-dir') ?? env.KEEL_CACHE_DIR;
   const platform = last('platform');
   const iidfile = last('iidfile');
+  const parallelism = last('max-parallelism');
+  if (parallelism !== undefined && !/^[1-9][0-9]*$/.test(parallelism)) throw new UsageError(`--max-parallelism: a whole number of at least 1, not ${parallelism}`);
+  const runtime = last('runtime');
+  if (runtime !== undefined && !(RUNTIME_NAMES as readonly string[]).includes(runtime)) throw new UsageError(`--runtime: ${RUNTIME_NAMES.join(' or ')}, not ${runtime}`);
   const options: BuildOptions = {
     context: positional[0] as string,
     ...(file === undefined ? {} : { dockerfile: file }),
@@ -126,6 +136,8 @@ export function parseBuildArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     ...(pull === undefined ? {} : { pull }),
     ...(env.DOCKER_CONFIG ? { dockerConfigDir: env.DOCKER_CONFIG } : {}),
     ...(Object.keys(secrets).length === 0 ? {} : { secrets }),
+    ...(parallelism === undefined ? {} : { maxParallelism: Number(parallelism) }),
+    ...(runtime === undefined ? {} : { runtime: runtime as RuntimeName }),
   };
   return { options, progress, quiet: flags.has('quiet'), ...(iidfile === undefined ? {} : { iidfile }) };
 }

@@ -4,7 +4,7 @@
  * stdout/stderr and sets exit codes (0 success, 1 build failed, 2 usage or input error).
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { build, DockerfileError, dump, isKeelError, parse, ParseError } from '../index.js';
+import { assertNever, build, DockerfileError, dump, isKeelError, parse, ParseError, type KeelErrorCode } from '../index.js';
 import { parseBuildArgs, UsageError } from './build-args.js';
 import { plainRenderer, ttyRenderer, type Renderer } from './progress.js';
 
@@ -21,7 +21,7 @@ const USAGE = `Usage:
       --insecure-registry HOST[:PORT]  speak plain HTTP to this registry (loopback always is)
       --secret id=ID,src=PATH|env=VAR  a secret for RUN --mount=type=secret (never in the image)
       --cache-dir DIR                  the cache (default $KEEL_CACHE_DIR, ~/.cache/keel)
-      --no-cache                       accepted; keel has no instruction cache yet
+      --no-cache                       run every step (results are still stored for the next build)
       --progress auto|plain|tty|quiet  how to show progress on stderr
       --iidfile FILE                   write the image ID (config digest) here
       -q, --quiet                      print only the image ID
@@ -29,6 +29,9 @@ const USAGE = `Usage:
       --preserve-timestamps            keep source mtimes in layers (default: normalised)
       --compression gzip|zstd|none     layer compression (zstd: docker >= 23 loads it)
       --base-image NAME=PATH           use this archive (docker save or OCI) for FROM/COPY --from NAME
+      --max-parallelism N              run at most N steps at once (default: no limit, as BuildKit;
+                                       independent stages are built at the same time)
+      --runtime runc|crun              the OCI runtime for RUN (default: runc, else crun, on PATH)
   keel parse [--dump | --json] FILE    parse a Dockerfile (FILE may be - for stdin)
                                        --dump: BuildKit's AST dump (default); --json: the typed AST
   keel --help
@@ -121,30 +124,43 @@ export async function main(argv: readonly string[]): Promise<number> {
         throw new UsageError(`unknown command: ${command}`);
     }
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`keel: ${e.message}\n\n${USAGE}`);
+    if (!isKeelError(e)) {
+      const err = e as NodeJS.ErrnoException;
+      if (typeof err?.code === 'string' && typeof err.path === 'string') {
+        process.stderr.write(`keel: ${err.path}: ${err.message}\n`);
+        return 2;
+      }
+      process.stderr.write(`keel: internal error: ${err?.message ?? String(e)}\n`);
+      if (debug && err?.stack !== undefined) process.stderr.write(err.stack + '\n');
+      return 1;
+    }
+    // what to print depends on what the error knows (a usage, a list of parse errors, a place in
+    // the Dockerfile); the exit status only on its code
+    if (e instanceof ParseError) for (const err of e.errors) process.stderr.write(`${err.format()}\n`);
+    else if (e instanceof DockerfileError) process.stderr.write(`${e.format()}\n`);
+    else process.stderr.write(`keel: ${e.message}\n${e.code === 'E_USAGE' ? `\n${USAGE}` : ''}`);
+    if (debug && e.stack !== undefined) process.stderr.write(e.stack + '\n');
+    return exitStatus(e.code);
+  }
+}
+
+/**
+ * SPEC.md section 1: 2 for a usage or input error (the command line, the Dockerfile's text, a bad
+ * name or stage, an input the build cannot take), 1 for a build that failed (a step, a registry,
+ * the runtime, an abort, keel itself), wherever in the build it happened.
+ */
+export function exitStatus(code: KeelErrorCode): 1 | 2 {
+  switch (code) {
+    case 'E_USAGE': case 'E_NO_INSTRUCTIONS': case 'E_LINE_TOO_LONG': case 'E_DIRECTIVE': case 'E_HEREDOC': case 'E_JSON_ARGS':
+    case 'E_KEY_VALUE': case 'E_UNKNOWN_INSTRUCTION': case 'E_FLAG': case 'E_ARGUMENTS': case 'E_VALUE': case 'E_NO_STAGE':
+    case 'E_EXPANSION': case 'E_BUILD_INPUT': case 'E_REFERENCE': case 'E_STAGE': case 'E_PLATFORM':
       return 2;
-    }
-    if (e instanceof ParseError) {
-      for (const err of e.errors) process.stderr.write(`${err.format()}\n`);
-      return 2;
-    }
-    if (e instanceof DockerfileError) {
-      process.stderr.write(`${e.format()}\n`);
-      return 1; // a build step failed
-    }
-    if (isKeelError(e)) {
-      process.stderr.write(`keel: ${e.message}\n`);
-      return 2;
-    }
-    const err = e as NodeJS.ErrnoException;
-    if (typeof err?.code === 'string' && typeof err.path === 'string') {
-      process.stderr.write(`keel: ${err.path}: ${err.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`keel: internal error: ${err?.message ?? String(e)}\n`);
-    if (debug && err?.stack !== undefined) process.stderr.write(err.stack + '\n');
-    return 1;
+    case 'E_DIGEST': case 'E_DIGEST_MISMATCH': case 'E_BLOB_NOT_FOUND': case 'E_REGISTRY': case 'E_AUTH': case 'E_NOT_FOUND':
+    case 'E_CONTEXT_ESCAPE': case 'E_SOURCE_NOT_FOUND': case 'E_UNSUPPORTED': case 'E_ABORTED': case 'E_RUN': case 'E_RUN_SETUP':
+    case 'E_INTERNAL':
+      return 1;
+    default:
+      return assertNever(code);
   }
 }
 

@@ -2,6 +2,7 @@
  * Flag validation for one instruction, as BuildKit's instructions/bflag.go does it (same order of
  * checks, same messages). Flag names are case-sensitive.
  */
+import { KeelError } from '../errors.js';
 import type { Flag, Range } from './ast.js';
 import { withSuggestion } from './go-text.js';
 
@@ -9,13 +10,14 @@ export type FlagType = 'bool' | 'string' | 'strings';
 export type FlagSpecs = Readonly<Record<string, FlagType>>;
 
 /** An instruction-level problem with the range of the token at fault. */
-export class InstructionFailure extends Error {
+export class InstructionFailure extends KeelError {
+  declare readonly code: 'E_UNKNOWN_INSTRUCTION' | 'E_FLAG' | 'E_ARGUMENTS' | 'E_VALUE' | 'E_NO_STAGE';
   constructor(
-    readonly code: 'E_UNKNOWN_INSTRUCTION' | 'E_FLAG' | 'E_ARGUMENTS' | 'E_VALUE' | 'E_NO_STAGE',
+    code: 'E_UNKNOWN_INSTRUCTION' | 'E_FLAG' | 'E_ARGUMENTS' | 'E_VALUE' | 'E_NO_STAGE',
     message: string,
     readonly range?: Range,
   ) {
-    super(message);
+    super(code, message);
   }
 }
 

@@ -3,18 +3,17 @@
  * parser/split_command.go and parser/line_parsers.go split them, plus a source range for each
  * token. Line parsers see the line as `text` with a LineMap; offsets below are into `text`.
  */
+import { KeelError } from '../errors.js';
 import { instructionKind, type Flag, type Heredoc, type InstructionKind, type SyntaxNode, type Word } from './ast.js';
 import { goQuote, isGoSpace, skipGoSpace, trimEndGoSpace } from './go-text.js';
 import type { LineMap } from './line-map.js';
 import type { ParseErrorCode } from './errors.js';
 
 /** A failure BuildKit's parser treats as fatal for the whole file (it becomes a ParseError). */
-export class LineFailure extends Error {
-  constructor(
-    readonly code: ParseErrorCode,
-    message: string,
-  ) {
-    super(message);
+export class LineFailure extends KeelError {
+  declare readonly code: ParseErrorCode;
+  constructor(code: ParseErrorCode, message: string) {
+    super(code, message);
   }
 }
 

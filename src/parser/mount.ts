@@ -3,6 +3,7 @@
  * time only the CSV and `from=` are checked (checkMountFlag); the builder calls parseMount with
  * an expander once the stage's variables are known.
  */
+import { KeelError } from '../errors.js';
 import type { MountType } from './ast.js';
 import { goQuote, withSuggestion } from './go-text.js';
 
@@ -26,7 +27,13 @@ export interface Mount {
   readonly gid?: number;
 }
 
-export class MountError extends Error {}
+/** A RUN --mount value that BuildKit would refuse (E_FLAG). */
+export class MountError extends KeelError {
+  override name = 'MountError';
+  constructor(message: string) {
+    super('E_FLAG', message);
+  }
+}
 
 const MOUNT_TYPES: readonly MountType[] = ['bind', 'cache', 'tmpfs', 'secret', 'ssh'];
 const SHARING: readonly MountSharing[] = ['shared', 'private', 'locked'];

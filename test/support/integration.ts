@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry' | 'auth-registry' | 'token-registry' | 'runc' | 'debian' | 'userns';
+export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry' | 'auth-registry' | 'token-registry' | 'runc' | 'crun' | 'debian' | 'userns';
 
 const required = process.env.KEEL_REQUIRE_INTEGRATION === '1';
 export const DOCKER_HOST = process.env.KEEL_DOCKER_HOST ?? process.env.DOCKER_HOST;
@@ -38,6 +38,8 @@ function present(c: Component): boolean {
     case 'runc':
       // RUN runs containers as root here (rootless is the RUN issue's next part)
       return process.getuid?.() === 0 && run('which', ['runc'], { check: false }).status === 0;
+    case 'crun':
+      return process.getuid?.() === 0 && run('which', ['crun'], { check: false }).status === 0;
     case 'skopeo':
     case 'umoci':
       return run('which', [c], { check: false }).status === 0;

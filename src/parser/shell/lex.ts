@@ -394,7 +394,11 @@ class ShellWord {
 }
 
 /** A lexing failure before it is wrapped with the word ("failed to process ..."). */
-class LexFailure extends Error {}
+class LexFailure extends KeelError {
+  constructor(message: string) {
+    super('E_EXPANSION', message);
+  }
+}
 
 function compile(pattern: string, greedy: boolean, anchored: boolean): RegExp {
   try {

@@ -5,7 +5,14 @@
  * writes `[^\n]` where JavaScript's `.` would also refuse `\r`, U+2028 and U+2029.
  */
 
-export class PatternError extends Error {}
+import { KeelError } from '../../errors.js';
+
+/** A shell pattern that does not compile (it becomes the expansion's error). */
+export class PatternError extends KeelError {
+  constructor(message: string) {
+    super('E_EXPANSION', message);
+  }
+}
 
 export function shellPatternToRegExp(pattern: string, greedy: boolean, anchored: boolean): RegExp {
   const cps = Array.from(pattern);

@@ -1,0 +1,104 @@
+/**
+ * The runtime seam: the OCI spec a RUN gets (BuildKit's shape), the choice of runtime, and each
+ * runtime behind the same interface: runc, and crun where the kernel lets it start containers.
+ * Where it does not (Debian's crun 1.8 on a cgroup v1/v2 hybrid host refuses every container),
+ * the build must fail at once with E_RUN_SETUP in crun's own words, never hang or blame the command.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build, isKeelError } from '../../src';
+import { chooseRuntime } from '../../src/builder/host';
+import { runtimeSpec } from '../../src/runtime/oci-spec';
+import { busyboxArchive } from '../support/busybox-base';
+import { flattenArchive } from '../support/image-tree';
+import { describeIntegration, run } from '../support/integration';
+
+interface SpecShape {
+  process: { args: string[]; env: string[]; cwd: string; user: { uid: number; gid: number } };
+  hostname: string;
+  mounts: Array<{ destination: string; type: string; source: string; options: string[] }>;
+  linux: { namespaces: Array<{ type: string }> };
+}
+
+const spec = (over: Partial<Parameters<typeof runtimeSpec>[0]> = {}): SpecShape =>
+  runtimeSpec({ args: ['/bin/sh', '-c', 'true'], env: [['PATH', '/bin']], cwd: '/w', uid: 5, gid: 6, network: 'host', hostname: 'buildkitsandbox', ...over }) as SpecShape;
+
+describe('the OCI spec of a RUN', () => {
+  test('process, user and hostname as given', () => {
+    const s = spec();
+    expect(s.process).toMatchObject({ args: ['/bin/sh', '-c', 'true'], env: ['PATH=/bin'], cwd: '/w', user: { uid: 5, gid: 6 } });
+    expect(s.hostname).toBe('buildkitsandbox');
+  });
+  test('network none adds a network namespace; host shares the host\'s', () => {
+    expect(spec().linux.namespaces.map((n) => n.type)).toEqual(['pid', 'ipc', 'uts', 'mount']);
+    expect(spec({ network: 'none' }).linux.namespaces.map((n) => n.type)).toEqual(['pid', 'ipc', 'uts', 'mount', 'network']);
+  });
+  test('/sys is a fresh sysfs as root, the host\'s bound read-only in a user namespace', () => {
+    expect(spec().mounts.find((m) => m.destination === '/sys')?.type).toBe('sysfs');
+    expect(spec({ userNamespace: true }).mounts.find((m) => m.destination === '/sys')).toMatchObject({ type: 'none', source: '/sys', options: expect.arrayContaining(['rbind', 'ro']) });
+  });
+  test('RUN --mount binds and tmpfs come after the standard mounts', () => {
+    const s = spec({ mounts: [{ kind: 'bind', target: '/cache', source: '/host/c', readOnly: true }, { kind: 'tmpfs', target: '/t', size: 1024 }] });
+    expect(s.mounts.slice(-2)).toEqual([
+      { destination: '/cache', type: 'bind', source: '/host/c', options: ['rbind', 'ro'] },
+      { destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'size=1024'] },
+    ]);
+  });
+});
+
+describe('choosing a runtime', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'keel-runtime-path-'));
+    for (const d of ['a', 'b']) await mkdir(join(dir, d));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+  test('the one asked for; else runc, then crun, from PATH; runc when neither is there', async () => {
+    expect(chooseRuntime('crun', { PATH: '' })).toBe('crun');
+    expect(chooseRuntime(undefined, { PATH: `${join(dir, 'a')}:${join(dir, 'b')}` })).toBe('runc');
+    await writeFile(join(dir, 'b', 'crun'), '');
+    expect(chooseRuntime(undefined, { PATH: `${join(dir, 'a')}:${join(dir, 'b')}` })).toBe('crun');
+    await writeFile(join(dir, 'a', 'runc'), '');
+    expect(chooseRuntime(undefined, { PATH: `${join(dir, 'a')}:${join(dir, 'b')}` })).toBe('runc');
+  });
+});
+
+describeIntegration('RUN under each runtime', ['busybox', 'runc', 'crun'], () => {
+  let dir: string;
+  let base: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'keel-runtime-'));
+    base = await busyboxArchive(dir);
+    await mkdir(join(dir, 'ctx'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  const dockerfile = 'FROM base\nRUN echo made > /made && mkdir -p /d && echo x > /d/x && rm /bin/true\n';
+  const files = async (archive: string) => {
+    const tree = (await flattenArchive(archive)).tree;
+    return Object.fromEntries(['made', 'd', 'd/x', 'bin/true'].map((p) => {
+      const e = tree[p];
+      return [p, e === undefined ? 'absent' : `${e.type} ${e.mode.toString(8)} ${e.size} ${e.sha256 ?? ''}`];
+    }));
+  };
+
+  test('runc and crun give the same files, or crun says at once why it cannot run here', async () => {
+    const out = (name: string) => join(dir, `${name}.tar`);
+    await build({ context: join(dir, 'ctx'), dockerfile: { text: dockerfile }, baseImages: { base }, cacheDir: join(dir, 'cache-runc'), runtime: 'runc', output: { type: 'oci-archive', path: out('runc') } });
+    const withRunc = await files(out('runc'));
+    expect(withRunc).toMatchObject({ made: expect.stringMatching(/^file /), 'd/x': expect.stringMatching(/^file /), 'bin/true': 'absent' });
+    const started = Date.now();
+    const crun = await build({ context: join(dir, 'ctx'), dockerfile: { text: dockerfile }, baseImages: { base }, cacheDir: join(dir, 'cache-crun'), runtime: 'crun', output: { type: 'oci-archive', path: out('crun') } })
+      .then(() => undefined, (e: unknown) => e);
+    if (crun === undefined) {
+      expect(await files(out('crun'))).toEqual(withRunc);
+    } else {
+      // this kernel refuses crun: a clear setup error with crun's own words, quickly, and nothing of crun's left
+      expect(isKeelError(crun, 'E_RUN_SETUP')).toBe(true);
+      expect((crun as Error).message).toMatch(/crun could not start the container/);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(run('crun', ['list', '-q'], { check: false }).stdout.split('\n').filter((id) => id.startsWith(`keel-${process.pid}-`))).toEqual([]);
+    }
+  }, 60_000);
+});
