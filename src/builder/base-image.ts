@@ -64,17 +64,14 @@ export function baseFromImage(image: { readonly config: ImageConfig; readonly la
   return { cfg, history: image.config.history ?? [], layers: image.layers };
 }
 
-/** The tree of a stack of layers (bottom first), file bodies kept under `extractDir/<diffID hex>/`. */
-export async function treeFromLayers(layers: readonly Layer[], opts: { readonly store: BlobStore; readonly extractDir: string }): Promise<StageFs> {
-  const fs = new StageFs();
-  for (const layer of layers) {
-    const compression = layerCompression(layer.mediaType);
-    await applyTar(fs, await opts.store.open(layer.digest), compression, {
-      dest: '',
-      contentDir: join(opts.extractDir, layer.diffId.slice(7)),
-      whiteouts: true,
-      createdMtime: 0,
-    });
-  }
+/** `base` (a tree that will not be changed: it is cloned first) with `layer` applied on top, file bodies kept under `extractDir/<diffID hex>/`. */
+export async function treeWithLayer(base: StageFs | undefined, layer: Layer, opts: { readonly store: BlobStore; readonly extractDir: string }): Promise<StageFs> {
+  const fs = base === undefined ? new StageFs() : base.clone();
+  await applyTar(fs, await opts.store.open(layer.digest), layerCompression(layer.mediaType), {
+    dest: '',
+    contentDir: join(opts.extractDir, layer.diffId.slice(7)),
+    whiteouts: true,
+    createdMtime: 0,
+  });
   return fs;
 }

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import type { BlobStore } from '../cache/index.js';
 import { formatReference, parseReference, type Platform } from '../image/index.js';
 import { pullImage, type RegistryOptions, type PullPolicy } from '../registry/index.js';
-import type { StageFs } from '../tree/index.js';
-import { baseFromImage, findBaseImage, loadBaseImage, treeFromLayers } from './base-image.js';
+import { StageFs } from '../tree/index.js';
+import { baseFromImage, findBaseImage, loadBaseImage, treeWithLayer } from './base-image.js';
 import { ignorePatterns, loadContext, type BuildContext } from './context.js';
 import { stageRef, type Plan } from './plan.js';
 import { stageFromImage, type StageState } from './stage.js';
@@ -94,11 +94,23 @@ export class Sources {
   }
 
   private layerTree(s: StageState): Promise<StageFs> {
-    const chain = s.layers.map((l) => l.diffId).join(',');
+    return this.chainTree(s.layers);
+  }
+
+  /**
+   * The tree of a layer stack, made from the tree of the stack below it (so stages on one base,
+   * or a stage and the stages built on it, apply the shared layers once per build).
+   */
+  private chainTree(layers: StageState['layers']): Promise<StageFs> {
+    const chain = layers.map((l) => l.diffId).join(',');
     let made = this.trees.get(chain);
     if (made === undefined) {
-      made = treeFromLayers(s.layers, { store: this.opts.blobs, extractDir: join(this.opts.cacheDir, 'extract') });
+      const top = layers.at(-1);
+      made = top === undefined
+        ? Promise.resolve(new StageFs())
+        : this.chainTree(layers.slice(0, -1)).then((below) => treeWithLayer(layers.length === 1 ? undefined : below, top, { store: this.opts.blobs, extractDir: join(this.opts.cacheDir, 'extract') }));
       this.trees.set(chain, made);
+      made.catch(() => this.trees.delete(chain)); // a failed read is tried again by the next asker
     }
     return made;
   }

@@ -6,7 +6,11 @@
  * (docker loads zstd layers from Engine 23 on; 20.10 does not.)
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { compress, init } from '@bokuweb/zstd-wasm';
+
+type ZstdWasm = typeof import('@bokuweb/zstd-wasm');
+/** The WASM encoder, loaded by the first zstd layer (a CLI start without one does not pay for it). */
+let wasm: ZstdWasm | undefined;
+const zstd = (): ZstdWasm => (wasm ??= require('@bokuweb/zstd-wasm') as ZstdWasm);
 
 const CHUNK = 1 << 20;
 const LEVEL = 3; // zstd's default
@@ -20,7 +24,7 @@ export class ZstdFrames extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    (ready ??= init()).then(() => {
+    (ready ??= zstd().init()).then(() => {
       while (this.pendingBytes >= CHUNK) {
         const all = Buffer.concat(this.pending);
         this.frame(all.subarray(0, CHUNK));
@@ -33,7 +37,7 @@ export class ZstdFrames extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    (ready ??= init()).then(() => {
+    (ready ??= zstd().init()).then(() => {
       if (this.pendingBytes > 0 || !this.wrote) this.frame(Buffer.concat(this.pending));
       done();
     }, done);
@@ -41,6 +45,6 @@ export class ZstdFrames extends Transform {
 
   private frame(piece: Buffer): void {
     this.wrote = true;
-    this.push(Buffer.from(compress(piece, LEVEL)));
+    this.push(Buffer.from(zstd().compress(piece, LEVEL)));
   }
 }

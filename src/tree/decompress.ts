@@ -7,15 +7,18 @@ import { PassThrough, Readable, Transform, type TransformCallback } from 'node:s
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
-import { Decompress as ZstdDecompress } from 'fzstd';
-import unbzip2 from 'unbzip2-stream';
-import { XzReadableStream } from 'xz-decompress';
+
+// the decoders load when an archive needs them: most builds use none, and a CLI start should not pay for them
+const fzstd = (): typeof import('fzstd') => require('fzstd') as typeof import('fzstd');
+// unbzip2-stream is one CommonJS function (the module itself, not a default export)
+const unbzip2 = (): (typeof import('unbzip2-stream'))['default'] => require('unbzip2-stream') as (typeof import('unbzip2-stream'))['default'];
+const xz = (): typeof import('xz-decompress') => require('xz-decompress') as typeof import('xz-decompress');
 
 export type Compression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
 
 /** fzstd's push-style decoder as a Transform. */
 class Unzstd extends Transform {
-  private readonly decoder = new ZstdDecompress((chunk) => {
+  private readonly decoder = new (fzstd().Decompress)((chunk) => {
     this.push(Buffer.from(chunk));
   });
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -40,9 +43,9 @@ class Unzstd extends Transform {
 export function decompress(source: Readable, compression: Compression): Readable {
   if (compression === 'none') return source;
   if (compression === 'xz') {
-    return Readable.fromWeb(new XzReadableStream(Readable.toWeb(source) as unknown as ReadableStream<Uint8Array>) as unknown as WebReadableStream<Uint8Array>);
+    return Readable.fromWeb(new (xz().XzReadableStream)(Readable.toWeb(source) as unknown as ReadableStream<Uint8Array>) as unknown as WebReadableStream<Uint8Array>);
   }
-  const transform = compression === 'gzip' ? createGunzip() : compression === 'bzip2' ? unbzip2() : new Unzstd();
+  const transform = compression === 'gzip' ? createGunzip() : compression === 'bzip2' ? unbzip2()() : new Unzstd();
   const out = new PassThrough();
   pipeline(source, transform, out).catch((e: unknown) => out.destroy(e as Error));
   return out;
