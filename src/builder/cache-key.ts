@@ -8,8 +8,8 @@
  */
 import { canonicalJson, sha256, type Digest } from '../image/index.js';
 
-/** [path, type, mode, uid, gid, mtime, size, link target, content sha256] */
-export type RecipeEntry = readonly [string, string, number, number, number, number, number, string, string];
+/** [path, type, mode, uid, gid, mtime, size, link target (a device's kind:major:minor), content sha256, and the extended attributes' canonical JSON where there are some] */
+export type RecipeEntry = readonly [string, string, number, number, number, number, number, string, string] | readonly [string, string, number, number, number, number, number, string, string, string];
 
 export interface Recipe {
   readonly version: 1;

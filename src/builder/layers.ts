@@ -5,7 +5,7 @@
  * command's, and a recipe would only cost a second read of every file it made).
  */
 import type { FileHasher } from '../cache/index.js';
-import { sha256, storeLayer, type Layer, type LayerEntry } from '../image/index.js';
+import { canonicalJson, sha256, storeLayer, type Layer, type LayerEntry } from '../image/index.js';
 import { openSource, parentOf, type FsNode, type StageFs } from '../tree/index.js';
 import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-key.js';
 import type { StepContext } from './step-context.js';
@@ -48,16 +48,21 @@ export async function changeLayer(ctx: StepContext, fs: StageFs, paths: readonly
 export async function recipeEntry(hasher: FileHasher, entry: LayerEntry, node: FsNode | undefined): Promise<RecipeEntry> {
   if (entry.type === 'whiteout') return [entry.path, 'whiteout', 0, 0, 0, 0, 0, '', ''];
   const head = [entry.path, entry.type, entry.mode, entry.uid, entry.gid, entry.mtime] as const;
+  // extended attributes only where there are some, so that the keys of entries without stay as they were
+  const xattrs = entry.xattrs === undefined ? undefined : canonicalJson(entry.xattrs);
+  const row = (size: number, link: string, hash: string): RecipeEntry => (xattrs === undefined ? [...head, size, link, hash] : [...head, size, link, hash, xattrs]);
   switch (entry.type) {
     case 'directory':
-      return [...head, 0, '', ''];
+      return row(0, '', '');
     case 'symlink':
     case 'hardlink':
-      return [...head, 0, entry.target, ''];
+      return row(0, entry.target, '');
+    case 'device':
+      return row(0, `${entry.device}:${entry.major}:${entry.minor}`, '');
     case 'file': {
       const file = node as Extract<FsNode, { type: 'file' }>;
       const hash = file.source.kind === 'bytes' ? sha256(file.source.data).slice(7) : await hasher.hash(file.source.path, file.source.fingerprint, file.source.scratch !== true);
-      return [...head, file.size, '', hash];
+      return row(file.size, '', hash);
     }
   }
 }
@@ -79,7 +84,7 @@ export function layerEntries(paths: readonly string[], fs: StageFs): LayerEntry[
   return paths.map((path): LayerEntry => {
     const node = fs.get(path);
     if (node === undefined) return { type: 'whiteout', path }; // deleted (by a RUN)
-    const base = { path, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime };
+    const base = { path, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, ...(node.xattrs === undefined ? {} : { xattrs: node.xattrs }) };
     switch (node.type) {
       case 'directory':
         return { ...base, type: 'directory' };
@@ -92,6 +97,8 @@ export function layerEntries(paths: readonly string[], fs: StageFs): LayerEntry[
         if (identity !== undefined) firstPathOf.set(identity, path);
         return { ...base, type: 'file', size: node.size, content: () => openSource(node.source, node.size) };
       }
+      case 'device':
+        return { ...base, type: 'device', device: node.device, major: node.major, minor: node.minor };
     }
   });
 }

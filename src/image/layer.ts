@@ -28,6 +28,8 @@ export interface FileMeta {
 interface EntryBase extends FileMeta {
   /** Relative to the root, no leading `/`, no trailing `/`, no `.` or `..` segments. */
   readonly path: string;
+  /** Extended attributes (values in base64). */
+  readonly xattrs?: Readonly<Record<string, string>>;
 }
 
 export type LayerEntry =
@@ -40,6 +42,7 @@ export type LayerEntry =
     })
   | (EntryBase & { readonly type: 'symlink'; readonly target: string })
   | (EntryBase & { readonly type: 'hardlink'; readonly target: string })
+  | (EntryBase & { readonly type: 'device'; readonly device: 'char' | 'block' | 'fifo'; readonly major: number; readonly minor: number })
   | { readonly type: 'whiteout'; readonly path: string };
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -76,7 +79,7 @@ function tarPath(e: LayerEntry): string {
 
 function headerOf(e: LayerEntry): TarHeader {
   if (e.type === 'whiteout') return { name: tarPath(e), type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtime: 0 };
-  const common = { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: e.mtime, size: 0 };
+  const common = { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: e.mtime, size: 0, ...(e.xattrs === undefined ? {} : { xattrs: e.xattrs }) };
   switch (e.type) {
     case 'directory':
       return { ...common, name: `${e.path}/`, type: 'directory' };
@@ -86,6 +89,8 @@ function headerOf(e: LayerEntry): TarHeader {
       return { ...common, name: e.path, type: 'symlink', linkname: e.target };
     case 'hardlink':
       return { ...common, name: e.path, type: 'link', linkname: e.target };
+    case 'device':
+      return { ...common, name: e.path, type: e.device, devmajor: e.major, devminor: e.minor };
   }
 }
 

@@ -14,7 +14,7 @@
  * (or is not ASCII), or a link target over 100 bytes, goes into a PAX `x` record before the entry.
  */
 
-export type TarType = 'file' | 'link' | 'symlink' | 'directory';
+export type TarType = 'file' | 'link' | 'symlink' | 'directory' | 'char' | 'block' | 'fifo';
 
 export interface TarHeader {
   /** The name as written (a directory's ends in `/`). */
@@ -27,9 +27,14 @@ export interface TarHeader {
   /** Seconds since the epoch. */
   readonly mtime: number;
   readonly linkname?: string;
+  /** For a device: its numbers. */
+  readonly devmajor?: number;
+  readonly devminor?: number;
+  /** Extended attributes (values in base64), written as PAX `SCHILY.xattr.` records, sorted by name. */
+  readonly xattrs?: Readonly<Record<string, string>>;
 }
 
-const TYPEFLAG: Readonly<Record<TarType | 'pax', number>> = { file: 0x30, link: 0x31, symlink: 0x32, directory: 0x35, pax: 0x78 };
+const TYPEFLAG: Readonly<Record<TarType | 'pax', number>> = { file: 0x30, link: 0x31, symlink: 0x32, char: 0x33, block: 0x34, directory: 0x35, fifo: 0x36, pax: 0x78 };
 const BLOCK = 512;
 const MAX_ID = 0o777777;
 export const END_OF_ARCHIVE: Buffer = Buffer.alloc(2 * BLOCK);
@@ -46,7 +51,8 @@ export function encodeHeader(h: TarHeader): Buffer[] {
   const split = splitName(h.name);
   const link = h.linkname === undefined || h.linkname === '' ? undefined : h.linkname;
   const bigIds = h.uid > MAX_ID || h.gid > MAX_ID;
-  if (split !== undefined && (link === undefined || Buffer.byteLength(link) <= 100) && !bigIds) return [block(h, split.name, split.prefix, link)];
+  const xattrs = Object.keys(h.xattrs ?? {}).sort();
+  if (split !== undefined && (link === undefined || Buffer.byteLength(link) <= 100) && !bigIds && xattrs.length === 0) return [block(h, split.name, split.prefix, link)];
   // as tar-stream lays a PAX entry out: the record names path (and linkpath), and both ustar
   // headers say `PaxHeader` where the name and the link target would be
   const records =
@@ -54,7 +60,10 @@ export function encodeHeader(h: TarHeader): Buffer[] {
     (link === undefined ? '' : paxRecord('linkpath', link)) +
     (h.uid > MAX_ID ? paxRecord('uid', String(h.uid)) : '') +
     (h.gid > MAX_ID ? paxRecord('gid', String(h.gid)) : '');
-  const body = Buffer.from(records, 'utf8');
+  const body = Buffer.concat([
+    Buffer.from(records, 'utf8'),
+    ...xattrs.map((name) => paxRecordBytes(`SCHILY.xattr.${name}`, Buffer.from((h.xattrs ?? {})[name] as string, 'base64'))),
+  ]);
   const placeholder = link === undefined ? undefined : 'PaxHeader';
   return [
     block({ ...h, type: 'file', size: body.length }, 'PaxHeader', '', placeholder, TYPEFLAG.pax),
@@ -88,6 +97,14 @@ function paxRecord(key: string, value: string): string {
   return `${len + digits}${text}`;
 }
 
+/** A PAX record whose value is bytes (an extended attribute's value need not be text). */
+function paxRecordBytes(key: string, value: Buffer): Buffer {
+  const rest = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), value, Buffer.from('\n')]);
+  let digits = String(rest.length).length;
+  if (rest.length + digits >= 10 ** digits) digits++;
+  return Buffer.concat([Buffer.from(String(rest.length + digits)), rest]);
+}
+
 function block(h: TarHeader, name: string, prefix: string, linkname: string | undefined, typeflag = TYPEFLAG[h.type]): Buffer {
   const b = Buffer.alloc(BLOCK);
   b.write(name, 0, 100, 'latin1');
@@ -107,8 +124,8 @@ function block(h: TarHeader, name: string, prefix: string, linkname: string | un
   b[156] = typeflag;
   if (linkname !== undefined) b.write(linkname, 157, 100, 'utf8');
   b.write('ustar\x0000', 257, 8, 'latin1');
-  octal(b, 329, 0, 6);
-  octal(b, 337, 0, 6);
+  octal(b, 329, h.devmajor ?? 0, 6);
+  octal(b, 337, h.devminor ?? 0, 6);
   if (prefix !== '') b.write(prefix, 345, 155, 'latin1');
   let sum = 8 * 0x20; // the checksum field counts as spaces
   for (let i = 0; i < 148; i++) sum += b[i] as number;

@@ -8,3 +8,4 @@ export * from './runtime.js';
 export * from './sandbox.js';
 export * from './stale-runs.js';
 export * from './workspace.js';
+export * from './special-files.js';

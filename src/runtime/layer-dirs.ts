@@ -8,21 +8,23 @@
  *   namespace, userns.ts);
  * - modes, owners, mtimes, hard links, symlinks, device files, fifos and extended attributes
  *   (`security.capability` among them) are kept.
- * The archive is hostile: names are cleaned into the folder, an entry never goes through a symlink
- * the archive made (a non-folder parent fails), and a hard link must name a file of this layer.
- * Extraction goes to a temporary folder renamed into place, so a half-extracted layer is never used.
+ * Every entry passes the rules of tree/entries.ts, the same ones the tree applier uses, so RUN on
+ * overlayfs sees what COPY and RUN on a copy see. A parent folder the layer does not name takes the
+ * metadata of the lower layers' folder (containerd's mkparent), so overlayfs shows what the tree
+ * applier keeps. Extraction goes to a temporary folder renamed into place, so a half-extracted
+ * layer is never used.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { chmod, chown, lchown, link, lutimes, mkdir, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
+import { createWriteStream, type Stats } from 'node:fs';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { extract, type Header } from 'tar-stream';
+import { extract } from 'tar-stream';
 import { KeelError } from '../errors.js';
 import { layerCompression, type BlobReader, type Layer } from '../image/index.js';
-import { command } from './commands.js';
-import { baseName, cleanPath, decompress, parentOf, type Compression } from '../tree/index.js';
+import { ArchiveRules, decompress, IMPLICIT_FOLDER, parentOf, type Compression, type EntryMeta, type Xattrs } from '../tree/index.js';
+import { makeSpecials, setXattrs, type Special } from './special-files.js';
 import type { Sandbox } from './sandbox.js';
 
 type OverlayXattr = Sandbox['overlayXattr'];
@@ -33,13 +35,14 @@ export const layerDirPath = (root: string, layer: Pick<Layer, 'diffId'>): string
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
 
 /** The layer's folder, extracted from its blob first when no build has done it yet. */
-export async function ensureLayerDir(root: string, store: BlobReader, layer: Layer, xattrPrefix: OverlayXattr, signal?: AbortSignal): Promise<string> {
+/** `lowers`: the folders of the layers below it, topmost first (for the metadata of parent folders the layer does not name). */
+export async function ensureLayerDir(root: string, store: BlobReader, layer: Layer, lowers: readonly string[], xattrPrefix: OverlayXattr, signal?: AbortSignal): Promise<string> {
   const dir = layerDirPath(root, layer);
   if (await exists(dir)) return dir;
   const tmp = `${dir}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const compression: Compression = layerCompression(layer.mediaType);
-    await extractLayerDir(decompress(await store.open(layer.digest), compression), tmp, xattrPrefix, signal);
+    await extractLayerDir(decompress(await store.open(layer.digest), compression), tmp, { xattrPrefix, lowers, ...(signal === undefined ? {} : { signal }) });
     await commitLayerDir(tmp, dir);
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -58,117 +61,107 @@ export async function commitLayerDir(from: string, dir: string): Promise<void> {
   }
 }
 
-type Special = readonly [path: string, kind: 'c' | 'b' | 'p', major: number, minor: number];
+
+export interface ExtractOptions {
+  /** Prefix of overlayfs' own attributes (an opaque folder's mark). @default 'trusted.overlay.' */
+  readonly xattrPrefix?: OverlayXattr;
+  /** The lower layers' folders, topmost first. */
+  readonly lowers?: readonly string[];
+  readonly signal?: AbortSignal;
+}
 
 /** Extract an uncompressed layer tar into `dir` (which must not exist) in overlayfs' form. */
-export async function extractLayerDir(tar: Readable, dir: string, xattrPrefix: OverlayXattr = 'trusted.overlay.', signal?: AbortSignal): Promise<void> {
+export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractOptions = {}): Promise<void> {
+  const xattrPrefix = opts.xattrPrefix ?? 'trusted.overlay.';
   await mkdir(dir, { recursive: true, mode: 0o755 });
+  const rules = new ArchiveRules('layer');
+  /** What is in the folder now, by path ('' is the folder itself). */
   const kinds = new Map<string, 'directory' | 'file' | 'other'>([['', 'directory']]);
   // owner, mode and times set last, deepest first: folders (writing their children changes their
-  // times) and device nodes (made after the walk); by tree path
-  const late = new Map<string, Header>();
+  // times) and device nodes (made after the walk); by path
+  const late = new Map<string, EntryMeta>();
   const specials = new Map<string, Special>();
   const opaque: string[] = [];
-  const xattrs: Array<[string, string, Buffer]> = [];
-  const fail = (message: string): never => {
-    throw new KeelError('E_BUILD_INPUT', `layer: ${message}`);
-  };
+  const xattrs = new Map<string, Xattrs>();
 
+  /** The parent folders of `path` that the layer does not name, made with the lower layers' metadata. */
   const parentFolder = async (path: string): Promise<void> => {
     const parent = parentOf(path);
-    const kind = kinds.get(parent);
-    if (kind === 'directory') return;
-    if (kind !== undefined) fail(`${JSON.stringify(path)} is under a non-folder in the same layer`);
+    if (kinds.get(parent) === 'directory') return;
     await parentFolder(parent);
-    await mkdir(join(dir, parent), { mode: 0o755 });
+    await mkdir(join(dir, parent), { mode: 0o700 });
     kinds.set(parent, 'directory');
+    late.set(parent, (await lowerFolder(opts.lowers ?? [], parent)) ?? IMPLICIT_FOLDER);
   };
 
+  /** Take `path` (and what is below it) out of the folder, to put something else there. */
   const clear = async (path: string): Promise<void> => {
     if (!kinds.has(path)) return;
     await rm(join(dir, path), { recursive: true, force: true });
     const under = (k: string): boolean => k === path || k.startsWith(`${path}/`);
-    for (const k of [...kinds.keys()]) if (under(k)) kinds.delete(k);
-    for (const k of [...late.keys()]) if (under(k)) late.delete(k);
-    for (const k of [...specials.keys()]) if (under(k)) specials.delete(k);
+    for (const m of [kinds, late, specials, xattrs]) for (const k of [...m.keys()]) if (under(k)) m.delete(k);
   };
 
   const ex = extract();
   ex.on('entry', (header, stream, next) => {
     const handle = async (): Promise<void> => {
-      signal?.throwIfAborted();
-      const path = cleanPath(header.name);
-      if (path === '') {
-        stream.resume();
-        if (header.type === 'directory') late.set('', header);
+      opts.signal?.throwIfAborted();
+      const e = rules.read(header);
+      if (e.kind !== 'file') stream.resume();
+      if (e.kind === 'root') {
+        late.set('', e.meta);
+        if (e.xattrs !== undefined) xattrs.set('', e.xattrs);
         return;
       }
-      await parentFolder(path);
-      const host = join(dir, path);
-      const name = baseName(path);
-      if (name.startsWith('.wh.')) {
-        stream.resume();
-        if (name === '.wh..wh..opq') {
-          opaque.push(parentOf(path));
-          return;
-        }
-        const victim = name.slice(4);
-        if (victim === '' || victim === '.' || victim === '..') fail(`invalid whiteout ${JSON.stringify(header.name)}`);
-        const gone = parentOf(path) === '' ? victim : `${parentOf(path)}/${victim}`;
-        await clear(gone);
-        kinds.set(gone, 'other');
-        specials.set(gone, [join(dir, gone), 'c', 0, 0]);
+      if (e.kind === 'opaque') {
+        if (e.dir !== '') await parentFolder(`${e.dir}/x`);
+        opaque.push(e.dir);
         return;
       }
-      if (header.type !== 'directory' || kinds.get(path) !== 'directory') await clear(path);
-      const mode = (header.mode ?? 0o644) & 0o7777;
-      const mtime = (header.mtime?.getTime() ?? 0) / 1000;
-      for (const [key, value] of Object.entries(header.pax ?? {})) {
-        if (key.startsWith('SCHILY.xattr.')) xattrs.push([host, key.slice('SCHILY.xattr.'.length), Buffer.from(value, 'latin1')]);
+      await parentFolder(e.path);
+      const host = join(dir, e.path);
+      if (e.kind === 'whiteout') {
+        await clear(e.path);
+        kinds.set(e.path, 'other');
+        specials.set(e.path, [host, 'c', 0, 0]);
+        return;
       }
-      switch (header.type) {
+      if (e.kind !== 'directory' || kinds.get(e.path) !== 'directory') await clear(e.path);
+      if (e.kind !== 'hardlink' && e.xattrs !== undefined) xattrs.set(e.path, e.xattrs);
+      switch (e.kind) {
         case 'directory':
-          stream.resume();
-          if (kinds.get(path) !== 'directory') await mkdir(host, { mode: 0o700 });
-          kinds.set(path, 'directory');
-          late.set(path, header);
+          if (kinds.get(e.path) !== 'directory') await mkdir(host, { mode: 0o700 });
+          kinds.set(e.path, 'directory');
+          late.set(e.path, e.meta);
           return;
         case 'file':
-        case 'contiguous-file':
           await pipeline(stream, createWriteStream(host, { mode: 0o600 }));
-          kinds.set(path, 'file');
-          await chown(host, header.uid ?? 0, header.gid ?? 0);
-          await chmod(host, mode);
-          await utimes(host, mtime, mtime);
+          kinds.set(e.path, 'file');
+          await chown(host, e.meta.uid, e.meta.gid);
+          await chmod(host, e.meta.mode);
+          await utimes(host, e.meta.mtime, e.meta.mtime);
           return;
         case 'symlink':
-          stream.resume();
-          await symlink(header.linkname ?? '', host);
-          kinds.set(path, 'other');
-          await lchown(host, header.uid ?? 0, header.gid ?? 0);
-          await lutimes(host, mtime, mtime);
+          await symlink(e.target, host);
+          kinds.set(e.path, 'other');
+          await lchown(host, e.meta.uid, e.meta.gid);
+          await lutimes(host, e.meta.mtime, e.meta.mtime);
           return;
-        case 'link': {
-          stream.resume();
-          const target = cleanPath(header.linkname ?? '');
-          if (kinds.get(target) !== 'file') fail(`hard link ${JSON.stringify(header.name)} to ${JSON.stringify(header.linkname)}, which is not a file of this layer`);
-          await link(join(dir, target), host);
-          kinds.set(path, 'file');
+        case 'hardlink':
+          await link(join(dir, e.target), host);
+          kinds.set(e.path, 'file');
           return;
-        }
-        case 'character-device':
-        case 'block-device':
-        case 'fifo':
-          stream.resume();
-          kinds.set(path, 'other');
-          specials.set(path, [host, header.type === 'fifo' ? 'p' : header.type === 'character-device' ? 'c' : 'b', header.devmajor ?? 0, header.devminor ?? 0]);
-          late.set(path, header);
+        case 'device':
+          kinds.set(e.path, 'other');
+          specials.set(e.path, [host, e.device === 'fifo' ? 'p' : e.device === 'char' ? 'c' : 'b', e.major, e.minor]);
+          late.set(e.path, e.meta);
           return;
-        default:
-          stream.resume();
       }
     };
-    handle().then(() => next(), (e: unknown) => next(e as Error));
+    handle().then(() => next(), (err: unknown) => {
+      stream.resume();
+      next(err as Error);
+    });
   });
 
   try {
@@ -178,30 +171,45 @@ export async function extractLayerDir(tar: Readable, dir: string, xattrPrefix: O
     throw new KeelError('E_BUILD_INPUT', `cannot extract the layer: ${(e as Error).message}`, { cause: e });
   }
   await makeSpecials([...specials.values()]);
-  await setXattrs([...opaque.map((p): [string, string, Buffer] => [join(dir, p), `${xattrPrefix}opaque`, Buffer.from('y')]), ...xattrs]);
-  for (const [path, header] of [...late].sort(([a], [b]) => (a < b ? 1 : -1))) {
+  await setXattrs([
+    ...opaque.map((p): [string, string, Buffer] => [join(dir, p), `${xattrPrefix}opaque`, Buffer.from('y')]),
+    ...[...xattrs].flatMap(([p, attrs]) => Object.entries(attrs).map(([name, value]): [string, string, Buffer] => [join(dir, p), name, Buffer.from(value, 'base64')])),
+  ]);
+  for (const [path, meta] of [...late].sort(([a], [b]) => (a < b ? 1 : -1))) {
     const host = join(dir, path);
-    await chown(host, header.uid ?? 0, header.gid ?? 0);
-    await chmod(host, (header.mode ?? (header.type === 'directory' ? 0o755 : 0o644)) & 0o7777);
-    const mtime = (header.mtime?.getTime() ?? 0) / 1000;
-    await utimes(host, mtime, mtime);
+    await chown(host, meta.uid, meta.gid);
+    await chmod(host, meta.mode);
+    await utimes(host, meta.mtime, meta.mtime);
   }
 }
 
-/** Device files, fifos and whiteouts: Node has no mknod, so one shell runs them all. */
-async function makeSpecials(specials: readonly Special[]): Promise<void> {
-  if (specials.length === 0) return;
-  const args = specials.flatMap(([path, kind, major, minor]) => (kind === 'p' ? [path, 'p', '-', '-'] : [path, kind, String(major), String(minor)]));
-  await command('sh', ['-c', 'while [ $# -gt 0 ]; do if [ "$2" = p ]; then mkfifo "$1"; else mknod "$1" "$2" "$3" "$4"; fi || exit 1; shift 4; done', 'sh', ...args]);
+/**
+ * The metadata of the folder at `path` as the lower layers show it: from the topmost lower layer
+ * that has something there, if that is a folder reached through folders only (never through a
+ * symlink on this machine); undefined when none has, or it is not a folder there (a whiteout, a
+ * file, a symlink on the way).
+ */
+async function lowerFolder(lowers: readonly string[], path: string): Promise<EntryMeta | undefined> {
+  const parts = path.split('/');
+  for (const lower of lowers) {
+    let at = lower;
+    let found: 'folder' | 'other' | 'absent' = 'folder';
+    let st: Stats | undefined;
+    for (const part of parts) {
+      at = join(at, part);
+      st = await lstat(at).catch(() => undefined);
+      if (st === undefined) {
+        found = 'absent';
+        break;
+      }
+      if (!st.isDirectory()) {
+        found = 'other';
+        break;
+      }
+    }
+    if (found === 'absent') continue;
+    if (found === 'other' || st === undefined) return undefined;
+    return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
+  }
+  return undefined;
 }
-
-/** Extended attributes, set by setfattr (Debian's attr package): Node has no xattr calls. */
-async function setXattrs(attrs: ReadonlyArray<readonly [string, string, Buffer]>): Promise<void> {
-  if (attrs.length === 0) return;
-  const script = attrs.map(([path, name, value]) => `# file: ${escapePath(path)}\n${name}=0s${value.toString('base64')}\n`).join('\n');
-  await command('setfattr', ['-h', '--restore=-'], { input: Buffer.from(script, 'latin1') });
-}
-
-/** setfattr's escaping of a path in a --restore dump (as latin1 bytes): backslash and control bytes as octal. */
-const escapePath = (path: string): string =>
-  [...Buffer.from(path)].map((b) => (b < 0x20 || b === 0x5c || b === 0x7f ? `\\${b.toString(8).padStart(3, '0')}` : String.fromCharCode(b))).join('');

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import { command, quietly } from './commands.js';
 import { RUNTIME_STUBS } from './oci-spec.js';
+import { deviceNode } from './rootfs-copy.js';
 import { parentOf, StageFs, type FsNode } from '../tree/index.js';
 
 
@@ -184,7 +185,7 @@ function nodeOf(st: Stat, host: string): FsNode | undefined {
     return { type: 'file', ...meta, size: Number(st.size), source: { kind: 'host', path: host, fingerprint: `run:${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`, scratch: true } };
   }
   if (st.isSymbolicLink()) return { type: 'symlink', ...meta, mode: 0o777, target: readlinkSync(host) };
-  return undefined;
+  return deviceNode(st, meta); // a device or fifo the command made (whiteouts are read before); sockets are not kept
 }
 
 /** BuildKit's sameDirent: is the upper entry the lower one, copied up without a change? */

@@ -8,8 +8,10 @@
  */
 import { copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, symlink, utimes, writeFile, chmod, chown } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parentOf, type FsNode, type StageFs } from '../tree/index.js';
+import type { BigIntStats } from 'node:fs';
+import { parentOf, type FsNode, type NodeMeta, type StageFs } from '../tree/index.js';
 import { RUNTIME_STUBS } from './oci-spec.js';
+import { makeSpecials, setXattrs } from './special-files.js';
 
 /** The fraction written into every mtime; a file the command writes gets another one. */
 const MARK_NS = 123_456_789n;
@@ -20,6 +22,9 @@ export async function materialize(fs: StageFs, dir: string): Promise<void> {
   const root = fs.get('') as FsNode;
   await chmod(dir, root.mode);
   const dirs: Array<[string, FsNode]> = [];
+  // devices and extended attributes need mknod and setfattr: made in one batch each, after the walk
+  const devices: Array<[string, Extract<FsNode, { type: 'device' }>]> = [];
+  const attrs: Array<[string, string, Buffer]> = [];
   for (const path of fs.paths()) {
     const node = fs.get(path) as FsNode;
     const host = join(dir, path);
@@ -40,8 +45,19 @@ export async function materialize(fs: StageFs, dir: string): Promise<void> {
         await lchown(host, node.uid, node.gid);
         await lutimes(host, mark(node.mtime), mark(node.mtime));
         break;
+      case 'device':
+        devices.push([host, node]);
+        break;
     }
+    for (const [name, value] of Object.entries(node.xattrs ?? {})) attrs.push([host, name, Buffer.from(value, 'base64')]);
   }
+  await makeSpecials(devices.map(([host, d]) => [host, d.device === 'fifo' ? 'p' : d.device === 'char' ? 'c' : 'b', d.major, d.minor]));
+  for (const [host, d] of devices) {
+    await chown(host, d.uid, d.gid);
+    await chmod(host, d.mode);
+    await utimes(host, mark(d.mtime), mark(d.mtime));
+  }
+  await setXattrs(attrs);
   // folders last (deepest first), so that writing their children did not change their times
   for (const [host, node] of dirs.reverse()) {
     await chown(host, node.uid, node.gid);
@@ -94,12 +110,13 @@ export async function diffRootfs(fs: StageFs, dir: string, mountPoints: readonly
       if (st.isDirectory()) node = { type: 'directory', ...meta };
       else if (st.isSymbolicLink()) node = { type: 'symlink', ...meta, target: await readlink(host) };
       else if (st.isFile()) node = { type: 'file', ...meta, size: Number(st.size), source: { kind: 'host', path: host, fingerprint: `run:${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`, scratch: true } };
-      // devices, fifos, sockets made by a command are not kept yet
+      else node = deviceNode(st, meta); // sockets are not kept
       if (node !== undefined) {
         const same =
           before !== undefined && before.type === node.type && before.mode === node.mode && before.uid === node.uid && before.gid === node.gid &&
           (node.type !== 'file' || (marked && before.type === 'file' && before.size === node.size && before.mtime === mtime)) &&
-          (node.type !== 'symlink' || (before.type === 'symlink' && before.target === node.target));
+          (node.type !== 'symlink' || (before.type === 'symlink' && before.target === node.target)) &&
+          (node.type !== 'device' || (before.type === 'device' && before.device === node.device && before.major === node.major && before.minor === node.minor));
         if (!same) changes.push({ path, node });
       }
       if (st.isDirectory() && !(before === undefined && RUNTIME_STUBS.has(path)) && !targets.has(path)) await walk(path);
@@ -114,3 +131,13 @@ export async function diffRootfs(fs: StageFs, dir: string, mountPoints: readonly
   return changes;
 }
 
+
+/** A device or fifo as a tree node (undefined for a socket). Linux device numbers: major in bits 8-19, minor in 0-7 and 20-31. */
+export function deviceNode(st: BigIntStats, meta: NodeMeta): FsNode | undefined {
+  const rdev = Number(st.rdev);
+  const numbers = { major: (rdev >> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) };
+  if (st.isCharacterDevice()) return { type: 'device', ...meta, device: 'char', ...numbers };
+  if (st.isBlockDevice()) return { type: 'device', ...meta, device: 'block', ...numbers };
+  if (st.isFIFO()) return { type: 'device', ...meta, device: 'fifo', major: 0, minor: 0 };
+  return undefined;
+}

@@ -82,11 +82,14 @@ export class RunWorkspace {
     return this.overlay;
   }
 
-  /** The layer's folder, extracted once (concurrent stages await the same extraction). */
-  layerDir(layer: Layer, signal?: AbortSignal): Promise<string> {
+  /**
+   * The layer's folder, extracted once (concurrent stages await the same extraction). `lowers`:
+   * the folders of the layers below it, topmost first.
+   */
+  layerDir(layer: Layer, lowers: readonly string[], signal?: AbortSignal): Promise<string> {
     let dir = this.layerDirs.get(layer.diffId);
     if (dir === undefined) {
-      dir = ensureLayerDir(this.layersRoot, this.opts.blobs, layer, this.opts.sandbox.overlayXattr, signal);
+      dir = ensureLayerDir(this.layersRoot, this.opts.blobs, layer, lowers, this.opts.sandbox.overlayXattr, signal);
       this.layerDirs.set(layer.diffId, dir);
       dir.catch(() => this.layerDirs.delete(layer.diffId)); // a failed extraction is tried again by the next asker
     }

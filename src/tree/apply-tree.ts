@@ -1,11 +1,11 @@
 /**
- * Apply a tar stream to a stage's tree: ADD of a local archive, and the layers of a base image.
- * Every archive is treated as hostile (containerd's pkg/archive/tar.go does the same):
- * - names are cleaned under the destination, so `../x` and `/x` land inside it;
- * - parent folders are resolved through symlinks inside the tree only (StageFs.resolve never
- *   leaves it), so a link cannot redirect later entries outside;
- * - hard links must name a file already inside the tree;
- * - a whiteout can only remove a child of its own folder.
+ * Apply a tar stream to a stage's tree: the layers of a base image, and an archive ADD unpacks.
+ * Every entry passes the rules of entries.ts, the same ones the layer-folder extractor
+ * (runtime/layer-dirs.ts) applies, so the tree is what overlayfs shows of the same layers. Then:
+ * - a layer's parents are taken literally, as overlayfs stacks folders: a lower layer's non-folder
+ *   in the way becomes a folder, a lower folder is kept as it is;
+ * - an ADD archive's parents are resolved through symlinks inside the tree only (StageFs.resolve
+ *   never leaves it), as BuildKit's unpack resolves them inside the destination.
  * File bodies are written to `contentDir` under the entry's number, never under a name taken from
  * the archive, so nothing in the archive chooses where bytes land on this machine.
  */
@@ -18,6 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
 import { KeelError } from '../errors.js';
 import { decompress, type Compression } from './decompress.js';
+import { ArchiveRules, IMPLICIT_FOLDER, type ArchiveEntry } from './entries.js';
 import { baseName, cleanPath, parentOf, type FsNode, type Owner, type StageFs } from './stage-fs.js';
 
 export interface ApplyOptions {
@@ -65,22 +66,12 @@ const fail = (message: string): never => {
 export async function applyTar(target: StageFs, source: Readable, compression: Compression, opts: ApplyOptions): Promise<string[]> {
   await mkdir(opts.contentDir, { recursive: true });
   const written = new Set<string>();
-  const thisLayer = new Set<string>(); // paths this archive put in place (an opaque whiteout keeps them)
+  const rules = new ArchiveRules(opts.whiteouts ? 'layer' : 'archive');
+  /** Archive path -> tree path of what this archive put in place (an opaque whiteout keeps them; hard links name them). */
+  const placed = new Map<string, string>();
+  const thisLayer = new Set<string>();
   const ex = extract();
   let n = 0;
-
-  const ensureParents = (dir: string): string => {
-    if (dir === '') return '';
-    const resolved = target.resolve(dir, true);
-    const node = target.get(resolved);
-    if (node?.type === 'directory') return resolved;
-    if (node !== undefined) fail(`archive entry under /${dir}: a file is in the way`);
-    const parent = ensureParents(parentOf(resolved));
-    const path = parent === '' ? baseName(resolved) : `${parent}/${baseName(resolved)}`;
-    target.set(path, { type: 'directory', mode: 0o755, uid: opts.owner?.uid ?? 0, gid: opts.owner?.gid ?? 0, mtime: opts.createdMtime });
-    written.add(path);
-    return path;
-  };
 
   const remove = (path: string): void => {
     for (const p of target.descendants(path)) {
@@ -91,72 +82,94 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
     written.add(path);
   };
 
-  const place = (path: string, node: FsNode): void => {
+  const folder = (path: string): FsNode => ({
+    type: 'directory', ...IMPLICIT_FOLDER, uid: opts.owner?.uid ?? 0, gid: opts.owner?.gid ?? 0, mtime: opts.createdMtime,
+  });
+
+  /** A layer's parent folders, literally: a non-folder in the way (from a lower layer) becomes a folder. */
+  const layerParents = (dir: string): string => {
+    if (dir === '') return '';
+    layerParents(parentOf(dir));
+    const node = target.get(dir);
+    if (node?.type !== 'directory') {
+      if (node !== undefined) remove(dir);
+      target.set(dir, folder(dir));
+      written.add(dir);
+    }
+    return dir;
+  };
+
+  /** An archive's parent folders, through symlinks inside the tree. */
+  const archiveParents = (dir: string): string => {
+    if (dir === '') return '';
+    const resolved = target.resolve(dir, true);
+    const node = target.get(resolved);
+    if (node?.type === 'directory') return resolved;
+    if (node !== undefined) fail(`archive entry under /${dir}: a file is in the way`);
+    const parent = archiveParents(parentOf(resolved));
+    const path = parent === '' ? baseName(resolved) : `${parent}/${baseName(resolved)}`;
+    target.set(path, folder(path));
+    written.add(path);
+    return path;
+  };
+
+  const place = (archivePath: string, path: string, node: FsNode): void => {
     const existing = target.get(path);
     // a folder replaced by anything else loses its contents; a folder over a folder keeps them
     if (existing !== undefined && (existing.type !== 'directory' || node.type !== 'directory')) remove(path);
     target.set(path, node);
     written.add(path);
     thisLayer.add(path);
+    placed.set(archivePath, path);
+  };
+
+  const treePath = (e: Extract<ArchiveEntry, { path: string }>): string => {
+    const rel = cleanPath(e.path, opts.dest);
+    const parent = opts.whiteouts ? layerParents(parentOf(rel)) : archiveParents(parentOf(rel));
+    return parent === '' ? baseName(rel) : `${parent}/${baseName(rel)}`;
   };
 
   ex.on('entry', (header, stream, next) => {
     const handle = async (): Promise<void> => {
       const index = n++;
-      const name = cleanPath(header.name);
-      if (name === '' && header.type === 'directory') {
-        stream.resume();
-        return;
-      }
-      const rel = cleanPath(name, opts.dest);
-      const base = baseName(rel);
-      const parent = ensureParents(parentOf(rel));
-      const path = parent === '' ? base : `${parent}/${base}`;
-
-      if (opts.whiteouts && base.startsWith('.wh.')) {
-        stream.resume();
-        if (base === '.wh..wh..opq') {
-          for (const child of target.descendants(parent)) if (!thisLayer.has(child)) remove(child);
+      const e = rules.read(header);
+      if (e.kind !== 'file') stream.resume();
+      const owned = <M extends { uid: number; gid: number; mtime: number }>(m: M): M => ({
+        ...m, ...(opts.owner ?? {}), mtime: (opts.mtime ?? ((x: number) => x))(m.mtime),
+      });
+      switch (e.kind) {
+        case 'root':
+          return;
+        case 'opaque': {
+          const dir = opts.whiteouts ? layerParents(cleanPath(e.dir, opts.dest)) : e.dir;
+          for (const child of target.descendants(dir)) if (!thisLayer.has(child)) remove(child);
           return;
         }
-        const victim = base.slice(4);
-        if (victim === '' || victim === '.' || victim === '..' || victim.includes('/')) fail(`invalid whiteout ${JSON.stringify(header.name)}`);
-        const gone = parent === '' ? victim : `${parent}/${victim}`;
-        if (target.get(gone) !== undefined) remove(gone);
-        return;
-      }
-
-      const owner = opts.owner ?? { uid: header.uid ?? 0, gid: header.gid ?? 0 };
-      const meta = {
-        mode: (header.mode ?? 0o644) & 0o7777,
-        uid: owner.uid,
-        gid: owner.gid,
-        mtime: (opts.mtime ?? ((m: number) => m))(Math.floor((header.mtime?.getTime() ?? 0) / 1000)),
-      };
-      switch (header.type) {
+        case 'whiteout': {
+          const gone = treePath(e);
+          if (target.get(gone) !== undefined) remove(gone);
+          return;
+        }
         case 'directory':
-          stream.resume();
-          place(path, { type: 'directory', ...meta });
+          place(e.path, treePath(e), { type: 'directory', ...owned(e.meta), ...xattrs(e) });
           return;
         case 'symlink':
-          stream.resume();
-          // a symlink's mode is always 0777 on Linux (there is no lchmod), whatever the archive says
-          place(path, { type: 'symlink', ...meta, mode: 0o777, target: header.linkname ?? '' });
+          place(e.path, treePath(e), { type: 'symlink', ...owned(e.meta), target: e.target, ...xattrs(e) });
           return;
-        case 'link': {
-          stream.resume();
-          const linked = target.resolve(cleanPath(cleanPath(header.linkname ?? ''), opts.dest), true);
-          const node = target.get(linked);
-          if (node?.type !== 'file') fail(`hard link ${JSON.stringify(header.name)} points to ${JSON.stringify(header.linkname)}, which is not a file in the archive`);
-          place(path, { ...(node as Extract<FsNode, { type: 'file' }>), ...meta });
+        case 'device':
+          place(e.path, treePath(e), { type: 'device', ...owned(e.meta), device: e.device, major: e.major, minor: e.minor, ...xattrs(e) });
+          return;
+        case 'hardlink': {
+          const linked = target.get(placed.get(e.target) ?? '');
+          if (linked?.type !== 'file') fail(`hard link ${JSON.stringify(header.name)} points to ${JSON.stringify(header.linkname)}, which is no longer a file`);
+          // a hard link is the same inode: the target's mode, owner and time, whatever its own header says
+          place(e.path, treePath(e), linked as Extract<FsNode, { type: 'file' }>);
           return;
         }
-        case 'file':
-        case 'contiguous-file': {
+        case 'file': {
           const body = join(opts.contentDir, String(index));
-          const size = header.size ?? 0;
           const have = await stat(body).catch(() => undefined);
-          if (have?.size === size) stream.resume(); // extracted by an earlier build
+          if (have?.size === e.size) stream.resume(); // extracted by an earlier build
           else {
             // written beside and renamed, so a concurrent build never reads a half-written body
             const tmp = `${body}.${randomBytes(6).toString('hex')}.tmp`;
@@ -167,15 +180,15 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
               await rm(tmp, { force: true });
             }
           }
-          place(path, { type: 'file', ...meta, size, source: { kind: 'host', path: body, fingerprint: `extract:${body}:${size}` } });
+          place(e.path, treePath(e), { type: 'file', ...owned(e.meta), size: e.size, source: { kind: 'host', path: body, fingerprint: `extract:${body}:${e.size}` }, ...xattrs(e) });
           return;
         }
-        default:
-          // devices, fifos: not representable in a keel tree yet; skipped (an image using them needs RUN anyway)
-          stream.resume();
       }
     };
-    handle().then(() => next(), (e: unknown) => next(e as Error));
+    handle().then(() => next(), (err: unknown) => {
+      stream.resume();
+      next(err as Error);
+    });
   });
 
   const input = decompress(source, compression);
@@ -188,3 +201,5 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
   }
   return [...written].sort();
 }
+
+const xattrs = (e: { readonly xattrs?: FsNode['xattrs'] }): { xattrs?: FsNode['xattrs'] } => (e.xattrs === undefined ? {} : { xattrs: e.xattrs });

@@ -2,3 +2,4 @@
 export * from './apply-tree.js';
 export * from './decompress.js';
 export * from './stage-fs.js';
+export * from './entries.js';

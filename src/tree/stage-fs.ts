@@ -9,6 +9,7 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KeelError } from '../errors.js';
 import { SMALL_FILE, type FileMeta } from '../image/index.js';
+import type { DeviceKind, Xattrs } from './entries.js';
 
 export type FileSource =
   /**
@@ -18,10 +19,17 @@ export type FileSource =
   | { readonly kind: 'host'; readonly path: string; readonly fingerprint: string; readonly scratch?: boolean }
   | { readonly kind: 'bytes'; readonly data: Buffer };
 
+/** A node's metadata: mode, owner, time, and its extended attributes (values in base64) when it has any. */
+export interface NodeMeta extends FileMeta {
+  readonly xattrs?: Xattrs;
+}
+
 export type FsNode =
-  | (FileMeta & { readonly type: 'directory' })
-  | (FileMeta & { readonly type: 'file'; readonly size: number; readonly source: FileSource })
-  | (FileMeta & { readonly type: 'symlink'; readonly target: string });
+  | (NodeMeta & { readonly type: 'directory' })
+  | (NodeMeta & { readonly type: 'file'; readonly size: number; readonly source: FileSource })
+  | (NodeMeta & { readonly type: 'symlink'; readonly target: string })
+  /** A character or block device, or a fifo (an image's /dev entries, a layer's mknod). */
+  | (NodeMeta & { readonly type: 'device'; readonly device: DeviceKind; readonly major: number; readonly minor: number });
 
 /** A file's owner, as numbers. */
 export interface Owner {

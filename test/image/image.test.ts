@@ -246,7 +246,7 @@ describe('the layer tar writer', () => {
       if (e.type === 'directory') p.entry({ ...common, name: `${e.path}/`, type: 'directory' });
       else if (e.type === 'symlink') p.entry({ ...common, name: e.path, type: 'symlink', linkname: e.target });
       else if (e.type === 'hardlink') p.entry({ ...common, name: e.path, type: 'link', linkname: e.target });
-      else p.entry({ ...common, name: e.path, type: 'file', size: e.size }, (await e.content()) as Buffer);
+      else if (e.type === 'file') p.entry({ ...common, name: e.path, type: 'file', size: e.size }, (await e.content()) as Buffer);
     }
     p.finalize();
     await done;

@@ -91,8 +91,9 @@ async function runOnOverlay(ctx: StepContext, c: RunCommand): Promise<Ran> {
   const s = ctx.stage;
   const ws = ctx.workspace;
   await mkdir(ws.layersRoot, { recursive: true });
-  const lowers: string[] = [];
-  for (const l of s.layers) lowers.unshift(basename(await ws.layerDir(l, ctx.signal)));
+  const lowers: string[] = []; // topmost first
+  for (const l of s.layers) lowers.unshift(await ws.layerDir(l, [...lowers], ctx.signal));
+  for (const [i, dir] of lowers.entries()) lowers[i] = basename(dir);
   if (lowers.length === 0) {
     await mkdir(join(ws.layersRoot, 'empty'), { recursive: true }); // FROM scratch: nothing below
     lowers.push('empty');
