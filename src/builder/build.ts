@@ -35,7 +35,7 @@ export function build(options: BuildOptions): Promise<BuildResult> {
 
 /** build() with the process facts given (tests give their own). */
 export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResult> {
-  const platform = opts.platform === undefined ? hostPlatform() : parsePlatform(opts.platform);
+  const platform = opts.platform === undefined ? hostPlatform(host.arch) : parsePlatform(opts.platform);
   const cacheDir = resolvePath(opts.cacheDir ?? defaultCacheDir(host.env)); // absolute: mount(8) runs in the layers folder
   const sde = opts.sourceDateEpoch ?? (opts.buildArgs?.SOURCE_DATE_EPOCH === undefined ? undefined : Number(opts.buildArgs.SOURCE_DATE_EPOCH));
   const times = timestamps(opts.timestamps ?? 'normalize', sde);
@@ -67,7 +67,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     const plan = planStages(df.ast);
     const escape = df.ast.escapeToken;
     const locate = locator(df.filename);
-    const globals = globalArgs(plan, opts, platform, escape, locate);
+    const globals = globalArgs(plan, opts, platform, hostPlatform(host.arch), escape, locate);
     const target = targetStage(plan, opts.target);
     const registry = registryOptions(opts, abort.signal);
     const sources = new Sources({
@@ -261,8 +261,7 @@ async function readDockerfile(opts: BuildOptions): Promise<{ ast: Dockerfile; fi
 }
 
 /** Predefined platform ARGs, then the ARGs before the first FROM (build args override defaults). */
-function globalArgs(plan: Plan, opts: BuildOptions, p: Platform, escape: '\\' | '`', locate: StageRun['locate']): Map<string, string> {
-  const b = hostPlatform();
+function globalArgs(plan: Plan, opts: BuildOptions, p: Platform, b: Platform, escape: '\\' | '`', locate: StageRun['locate']): Map<string, string> {
   const globals = new Map<string, string>([
     ['TARGETPLATFORM', platformString(p)], ['TARGETOS', p.os], ['TARGETARCH', p.architecture], ['TARGETVARIANT', p.variant ?? ''],
     ['BUILDPLATFORM', platformString(b)], ['BUILDOS', b.os], ['BUILDARCH', b.architecture], ['BUILDVARIANT', ''],

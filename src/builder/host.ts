@@ -11,11 +11,13 @@ export interface Host {
   /** The uid in this process's user namespace (0: may mount and start containers). */
   readonly uid: number | undefined;
   readonly pid: number;
+  /** Node's name for this machine's architecture (`x64`, `arm64`). */
+  readonly arch: string;
   readonly sandbox: Sandbox;
 }
 
 export function readHost(): Host {
-  return { env: process.env, uid: process.getuid?.(), pid: process.pid, sandbox: detectSandbox() };
+  return { env: process.env, uid: process.getuid?.(), pid: process.pid, arch: process.arch, sandbox: detectSandbox() };
 }
 
 /** The runtime asked for, else the first of runc, crun on PATH (runc when neither is: its absence is then RUN's error). */

@@ -75,7 +75,7 @@ export class BlobStore implements ContentStore {
 
   async put(source: Readable | AsyncIterable<Uint8Array>, expected?: Digest, signal?: AbortSignal): Promise<BlobInfo> {
     await mkdir(this.dir, { recursive: true });
-    const tmp = join(this.dir, `.ingest-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const tmp = join(this.dir, `.ingest-${randomBytes(8).toString('hex')}`);
     const hash = new HashCounter();
     try {
       const out = createWriteStream(tmp, { flags: 'wx' });

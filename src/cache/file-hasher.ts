@@ -29,6 +29,8 @@ export class FileHasher {
   /** Reads under way, so that at most `jobs` files are read at once. */
   private active = 0;
   private readonly queue: Array<() => void> = [];
+  /** Files read whole and synchronously so far (hashFile yields to the event loop every so often). */
+  private readonly reads = { n: 0 };
 
   constructor(cacheDir: string, private readonly jobs = 16) {
     this.file = join(cacheDir, 'stat-cache.json');
@@ -54,11 +56,11 @@ export class FileHasher {
    * would only grow with it.
    */
   async hash(path: string, fp: StatFingerprint, remember = true): Promise<string> {
-    if (!remember) return this.limited(() => hashFile(path));
+    if (!remember) return this.limited(() => hashFile(path, this.reads));
     await this.load();
     const known = this.table.get(path);
     if (known !== undefined && known.fp === fp) return known.sha256;
-    const sha256 = await this.limited(() => hashFile(path));
+    const sha256 = await this.limited(() => hashFile(path, this.reads));
     this.table.set(path, { fp, sha256 });
     this.dirty = true;
     return sha256;
@@ -94,14 +96,14 @@ export class FileHasher {
 const SMALL = 1 << 20;
 /** Synchronous reads between two yields to the event loop. */
 const SYNC_BATCH = 64;
-let syncReads = 0;
 
-async function hashFile(path: string): Promise<string> {
+/** `reads`: the caller's count of synchronous reads, to yield every SYNC_BATCH of them. */
+async function hashFile(path: string, reads: { n: number }): Promise<string> {
   const h = createHash('sha256');
   // A small file read whole and at once costs ~10 µs from the page cache, where the async
   // open/fstat/read/close round trips through the thread pool cost ten times that. Yield
   // every SYNC_BATCH reads so that a program embedding keel stays responsive.
-  if (++syncReads % SYNC_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+  if (++reads.n % SYNC_BATCH === 0) await new Promise<void>((resolve) => setImmediate(resolve));
   const size = statSync(path).size;
   if (size <= SMALL) return h.update(readFileSync(path)).digest('hex');
   await pipeline(createReadStream(path), async function* (source: AsyncIterable<Buffer>) {

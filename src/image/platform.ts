@@ -5,8 +5,8 @@
 import { KeelError } from '../errors.js';
 import type { Platform } from './image.js';
 
-/** linux and this machine's architecture. */
-export function hostPlatform(arch: string = process.arch): Platform {
+/** linux and this machine's architecture (Node's `process.arch`, read by the caller). */
+export function hostPlatform(arch: string): Platform {
   return { os: 'linux', architecture: arch === 'arm64' ? 'arm64' : 'amd64' };
 }
 

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { quietly } from './commands.js';
 import type { Runtime } from './runtime.js';
 
-/** Reap the scratch folders of dead keel processes under `runRoot` (`<cacheDir>/run`), and their containers in `runtime`. */
-export async function reapStaleRuns(runRoot: string, runtime: Runtime): Promise<void> {
+/** Reap the scratch folders of dead keel processes (not `ownPid`'s) under `runRoot` (`<cacheDir>/run`), and their containers in `runtime`. */
+export async function reapStaleRuns(runRoot: string, runtime: Runtime, ownPid: number): Promise<void> {
   const dead = (await readdir(runRoot).catch(() => [] as string[])).filter((name) => {
     const pid = Number(name.slice(0, name.indexOf('-')));
-    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid);
+    return Number.isInteger(pid) && pid > 0 && pid !== ownPid && !alive(pid);
   });
   if (dead.length === 0) return;
   const pids = new Set(dead.map((name) => name.slice(0, name.indexOf('-'))));

@@ -70,7 +70,7 @@ export class RunWorkspace {
     if (!this.opts.privileged) {
       return Promise.reject(new KeelError('E_RUN_SETUP', 'RUN needs root, or a user namespace of your own: run `unshare --user --map-root-user --map-auto --mount keel build …` (with ranges for your user in /etc/subuid and /etc/subgid); a Dockerfile without RUN builds without either'));
     }
-    this.ready ??= reapStaleRuns(join(this.opts.cacheDir, 'run'), this.runtime);
+    this.ready ??= reapStaleRuns(join(this.opts.cacheDir, 'run'), this.runtime, this.opts.pid);
     return this.ready;
   }
 

@@ -84,3 +84,20 @@ test('the checker sees imports: builder reaches image through its index', () => 
   // guards the tests above against a regular expression that matches nothing
   expect(imports.some(({ from, to }) => folderOf(from) === 'builder' && to === join(SRC, 'image', 'index.ts'))).toBe(true);
 });
+
+/** Library code: everything but the program (cli/) and the one module that reads the process for build(). */
+const library = files.filter((f) => folderOf(f) !== 'cli' && relative(SRC, f) !== join('builder', 'host.ts'));
+
+test('library code reads no process state: build() reads it once (builder/host.ts) and passes it down', () => {
+  const reads = library.flatMap((f) =>
+    readFileSync(f, 'utf8').split('\n').flatMap((line, i) =>
+      /\bprocess\.(env|getuid|geteuid|pid|arch|cwd)\b/.test(line) && !/^\s*(\*|\/\/|\/\*\*)/.test(line) ? [`${relative(SRC, f)}:${i + 1}: ${line.trim()}`] : []));
+  expect(reads).toEqual([]);
+});
+
+test('library code keeps no state of its own between builds (no module-level `let`), but for loading a WASM module once', () => {
+  const allowed = new Set([join('image', 'zstd.ts')]); // the zstd encoder, loaded once, the same for every build
+  const state = library.filter((f) => !allowed.has(relative(SRC, f))).flatMap((f) =>
+    readFileSync(f, 'utf8').split('\n').flatMap((line, i) => (/^(let|var) /.test(line) ? [`${relative(SRC, f)}:${i + 1}: ${line.trim()}`] : [])));
+  expect(state).toEqual([]);
+});

@@ -1,0 +1,55 @@
+/**
+ * The outputs below build(): each sink takes an image and a blob reader (the narrowest role), the
+ * folder output works from a store that has no files, and a push without tags is refused before
+ * any request. Image checked with skopeo/docker elsewhere (test/image); here the layout itself.
+ */
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { BlobStore } from '../../src/cache/blob-store';
+import { assembleImage, type ImageConfig } from '../../src/image/image';
+import type { BlobReader } from '../../src/image/content';
+import { storeLayer } from '../../src/image/layer';
+import { writeOutput } from '../../src/output';
+
+let dir: string;
+let store: BlobStore;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keel-output-'));
+  store = new BlobStore(join(dir, 'store'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+async function image() {
+  const layer = await storeLayer([{ type: 'file', path: 'hello.txt', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 6, content: () => Buffer.from('hello\n') }], store);
+  const config: ImageConfig = { architecture: 'amd64', os: 'linux', created: '1970-01-01T00:00:00Z', config: {}, rootfs: { type: 'layers', diff_ids: [layer.diffId] }, history: [] };
+  return assembleImage(config, [layer]);
+}
+
+test('oci-dir from a store without files: blobs streamed, index names the tag', async () => {
+  const img = await image();
+  const streamed: BlobReader = { stat: (d) => store.stat(d), open: (d) => store.open(d) }; // no path()
+  const out = join(dir, 'layout');
+  await writeOutput(img, { type: 'oci-dir', path: out }, { tags: ['app:1'], blobs: streamed, registry: {} });
+  const blobs = await readdir(join(out, 'blobs', 'sha256'));
+  expect(blobs.sort()).toEqual([img.configBlob.digest, img.manifestBlob.digest, img.layers[0]?.digest].map((d) => (d as string).slice(7)).sort());
+  const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations: Record<string, string> }> };
+  expect(index.manifests[0]).toMatchObject({ digest: img.manifestBlob.digest, annotations: { 'io.containerd.image.name': 'docker.io/library/app:1', 'org.opencontainers.image.ref.name': '1' } });
+  expect(await readFile(join(out, 'blobs', 'sha256', (img.layers[0]?.digest as string).slice(7)))).toEqual(await readFile(store.path(img.layers[0]?.digest as never)));
+});
+
+test('oci-archive: the same image twice gives the same bytes', async () => {
+  const img = await image();
+  const a = join(dir, 'a.tar');
+  const b = join(dir, 'b.tar');
+  await writeOutput(img, { type: 'oci-archive', path: a }, { tags: ['app:1'], blobs: store, registry: {} });
+  await writeOutput(img, { type: 'oci-archive', path: b }, { tags: ['app:1'], blobs: store, registry: {} });
+  expect((await readFile(a)).equals(await readFile(b))).toBe(true);
+});
+
+test('a push with no tag is refused before any request', async () => {
+  const img = await image();
+  const never: BlobReader = { stat: () => Promise.reject(new Error('read')), open: () => Promise.resolve(Readable.from([])) };
+  await expect(writeOutput(img, { type: 'registry' }, { tags: [], blobs: never, registry: {} })).rejects.toThrow(expect.objectContaining({ code: 'E_BUILD_INPUT' }));
+});
