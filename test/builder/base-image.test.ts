@@ -3,11 +3,12 @@
  * a busybox root filesystem made from Debian's busybox-static (SPEC.md section 8), `docker import`ed
  * for docker and `docker save`d for keel; and a keel-built OCI archive used as a base in turn.
  */
-import { mkdir, mkdtemp, rm, symlink, writeFile, copyFile, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from '../../src';
-import { BUSYBOX, describeIntegration, docker, run } from '../support/integration';
+import { busyboxRootfs, dockerBase } from '../support/busybox-base';
+import { describeIntegration, docker, run } from '../support/integration';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
 
 const APPLETS = ['sh', 'cat', 'echo', 'ls', 'id', 'pwd', 'rm', 'mkdir', 'env', 'true', 'test', 'printf'];
@@ -19,19 +20,8 @@ describeIntegration('FROM a base image archive, as docker build does it', ['dock
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'keel-base-'));
-    const rootfs = join(dir, 'rootfs');
-    await mkdir(join(rootfs, 'bin'), { recursive: true });
-    await mkdir(join(rootfs, 'etc'));
-    await mkdir(join(rootfs, 'tmp'));
-    await chmod(join(rootfs, 'tmp'), 0o1777);
-    await copyFile(BUSYBOX, join(rootfs, 'bin', 'busybox'));
-    for (const a of APPLETS) await symlink('busybox', join(rootfs, 'bin', a));
-    await writeFile(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n');
-    await writeFile(join(rootfs, 'etc', 'group'), 'root:x:0:\napp:x:1000:\n');
-    run('tar', ['-C', rootfs, '-cf', join(dir, 'rootfs.tar'), '.']);
-    docker(['import', '-c', 'ENV PATH=/bin', '-c', 'CMD ["/bin/sh"]', join(dir, 'rootfs.tar'), BASE]);
-    baseTar = join(dir, 'base.tar');
-    docker(['save', '-o', baseTar, BASE]);
+    const rootfs = await busyboxRootfs(join(dir, 'rootfs'), { applets: APPLETS });
+    baseTar = dockerBase(rootfs, BASE, ['ENV PATH=/bin', 'CMD ["/bin/sh"]'], join(dir, 'base.tar'));
   });
   afterAll(async () => {
     docker(['rmi', '-f', BASE], { check: false });

@@ -5,11 +5,12 @@
  * a failing RUN and the cache.
  */
 import { readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, isKeelError, type BuildEvent } from '../../src';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
+import { busyboxRootfs, dockerBase } from '../support/busybox-base';
 import { BUSYBOX, describeIntegration, docker, run } from '../support/integration';
 
 const APPLETS = ['sh', 'cat', 'echo', 'ls', 'id', 'pwd', 'rm', 'mkdir', 'touch', 'chmod', 'ln', 'printf', 'true', 'false', 'mv', 'sed', 'env'];
@@ -21,22 +22,13 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'keel-run-'));
-    const rootfs = join(dir, 'rootfs');
-    await mkdir(join(rootfs, 'bin'), { recursive: true });
-    await mkdir(join(rootfs, 'etc'));
-    await mkdir(join(rootfs, 'tmp'));
-    await mkdir(join(rootfs, 'old', 'inner'), { recursive: true });
-    await writeFile(join(rootfs, 'old', 'inner', 'x'), 'x');
-    await writeFile(join(rootfs, 'etc', 'motd'), 'base motd\n');
-    await copyFile(BUSYBOX, join(rootfs, 'bin', 'busybox'));
-    for (const a of APPLETS) await symlink('busybox', join(rootfs, 'bin', a));
-    await writeFile(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n');
-    await writeFile(join(rootfs, 'etc', 'group'), 'root:x:0:\napp:x:1001:\n');
-    run('sh', ['-c', `chmod 1777 ${join(rootfs, 'tmp')}`]);
-    run('tar', ['-C', rootfs, '-cf', join(dir, 'rootfs.tar'), '.']);
-    docker(['import', '-c', 'ENV PATH=/bin', join(dir, 'rootfs.tar'), BASE]);
-    baseTar = join(dir, 'base.tar');
-    docker(['save', '-o', baseTar, BASE]);
+    const rootfs = await busyboxRootfs(join(dir, 'rootfs'), {
+      applets: APPLETS,
+      passwd: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n',
+      group: 'root:x:0:\napp:x:1001:\n',
+      files: { 'old/inner/x': 'x', 'etc/motd': 'base motd\n' },
+    });
+    baseTar = dockerBase(rootfs, BASE, ['ENV PATH=/bin'], join(dir, 'base.tar'));
   });
   afterAll(async () => {
     docker(['rmi', '-f', BASE], { check: false });

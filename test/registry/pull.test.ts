@@ -3,12 +3,13 @@
  * 8): a busybox base pushed there with skopeo, built on by keel and by docker build, compared and
  * run; a multi-platform index resolved to the right platform; pull policies and digests.
  */
-import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, isKeelError } from '../../src';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
-import { BUSYBOX, REGISTRY, describeIntegration, docker, run } from '../support/integration';
+import { busyboxRootfs, dockerBase } from '../support/busybox-base';
+import { REGISTRY, describeIntegration, docker, run } from '../support/integration';
 
 describeIntegration('FROM an image in a registry', ['docker', 'busybox', 'skopeo', 'registry'], () => {
   let dir: string;
@@ -16,15 +17,12 @@ describeIntegration('FROM an image in a registry', ['docker', 'busybox', 'skopeo
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'keel-pull-'));
-    const rootfs = join(dir, 'rootfs');
-    await mkdir(join(rootfs, 'bin'), { recursive: true });
-    await mkdir(join(rootfs, 'etc'));
-    await copyFile(BUSYBOX, join(rootfs, 'bin', 'busybox'));
-    for (const a of ['sh', 'cat', 'echo', 'id']) await symlink('busybox', join(rootfs, 'bin', a));
-    await writeFile(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nweb:x:33:33::/srv:/bin/sh\n');
-    run('tar', ['-C', rootfs, '-cf', join(dir, 'rootfs.tar'), '.']);
-    docker(['import', '-c', 'ENV PATH=/bin', join(dir, 'rootfs.tar'), 'keel-test/pull-base:1']);
-    docker(['save', '-o', join(dir, 'base.tar'), 'keel-test/pull-base:1']);
+    const rootfs = await busyboxRootfs(join(dir, 'rootfs'), {
+      applets: ['sh', 'cat', 'echo', 'id'],
+      passwd: 'root:x:0:0:root:/root:/bin/sh\nweb:x:33:33::/srv:/bin/sh\n',
+      group: 'root:x:0:\nweb:x:33:\n',
+    });
+    dockerBase(rootfs, 'keel-test/pull-base:1', ['ENV PATH=/bin'], join(dir, 'base.tar'));
     base = `${REGISTRY}/keel-test/busybox:1`;
     run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `docker-archive:${join(dir, 'base.tar')}`, `docker://${base}`]);
     docker(['rmi', '-f', 'keel-test/pull-base:1'], { check: false });
