@@ -9,27 +9,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pack, type Header } from 'tar-stream';
 import { isKeelError } from '../../src';
 import { extractLayerDir } from '../../src/runtime/layer-dirs';
 import { describeIntegration } from '../support/integration';
+import { tarOfHeaders } from '../support/tar-fixtures';
 
-async function tar(entries: ReadonlyArray<Partial<Header> & { name: string; body?: string }>): Promise<Buffer> {
-  const p = pack();
-  const parts: Buffer[] = [];
-  p.on('data', (c: unknown) => {
-    parts.push(c as Buffer);
-  });
-  const done = new Promise<void>((resolve) => p.on('end', () => resolve()));
-  for (const { body, ...h } of entries) {
-    const header = { ...h, mtime: h.mtime ?? new Date(1_600_000_000_000) };
-    if (body === undefined) p.entry(header);
-    else p.entry(header, body);
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(parts);
-}
+const tar = tarOfHeaders;
 
 /** An extended attribute's value as getfattr prints it in hex (`0x…`), or '' when absent. */
 const xattr = (path: string, name: string): string =>

@@ -1,6 +1,6 @@
 /** Build small tar archives in tests (for ADD and hostile-archive cases). */
 import { gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
+import { pack, type Header } from 'tar-stream';
 
 export type TarFixtureEntry =
   | { name: string; type?: 'file'; body: string; mode?: number; uid?: number; gid?: number }
@@ -24,4 +24,22 @@ export async function tarOf(entries: readonly TarFixtureEntry[], gzip = false): 
   await done;
   const tar = Buffer.concat(parts);
   return gzip ? gzipSync(tar) : tar;
+}
+
+/** An archive of raw tar-stream headers (any type, PAX records included), each with an optional body; times default to 2020. */
+export async function tarOfHeaders(entries: ReadonlyArray<Partial<Header> & { name: string; body?: string }>): Promise<Buffer> {
+  const p = pack();
+  const parts: Buffer[] = [];
+  p.on('data', (c: unknown) => {
+    parts.push(c as Buffer);
+  });
+  const done = new Promise<void>((resolve) => p.on('end', () => resolve()));
+  for (const { body, ...h } of entries) {
+    const header = { ...h, mtime: h.mtime ?? new Date(1_600_000_000_000) };
+    if (body === undefined) p.entry(header);
+    else p.entry(header, body);
+  }
+  p.finalize();
+  await done;
+  return Buffer.concat(parts);
 }

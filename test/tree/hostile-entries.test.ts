@@ -11,32 +11,19 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pack, type Header } from 'tar-stream';
+import type { Header } from 'tar-stream';
 import { isKeelError } from '../../src';
 import { extractLayerDir } from '../../src/runtime/layer-dirs';
 import { deviceNode } from '../../src/runtime/rootfs-copy';
 import { applyTar } from '../../src/tree/apply-tree';
 import { StageFs, type FsNode } from '../../src/tree/stage-fs';
 import { describeIntegration } from '../support/integration';
+import { tarOfHeaders } from '../support/tar-fixtures';
 
 type Entry = Partial<Header> & { name: string; body?: string };
 
-async function tar(entries: readonly Entry[]): Promise<Buffer> {
-  const p = pack();
-  const parts: Buffer[] = [];
-  p.on('data', (c: unknown) => {
-    parts.push(c as Buffer);
-  });
-  const done = new Promise<void>((resolve) => p.on('end', () => resolve()));
-  for (const { body, ...h } of entries) {
-    const header = { uid: 0, gid: 0, ...h, mtime: h.mtime ?? new Date(1_600_000_000_000) };
-    if (body === undefined) p.entry(header);
-    else p.entry(header, body);
-  }
-  p.finalize();
-  await done;
-  return Buffer.concat(parts);
-}
+/** Headers default to root's (tar-stream would leave the owner out). */
+const tar = (entries: readonly Entry[]): Promise<Buffer> => tarOfHeaders(entries.map((e) => ({ uid: 0, gid: 0, ...e })));
 
 const file = (name: string, body: string, extra: Partial<Header> = {}): Entry => ({ name, type: 'file', mode: 0o644, body, ...extra });
 const dir = (name: string, extra: Partial<Header> = {}): Entry => ({ name, type: 'directory', mode: 0o755, ...extra });
