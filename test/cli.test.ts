@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exitStatus } from '../src/cli/main';
 
 const root = join(__dirname, '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
@@ -94,4 +95,14 @@ test('examples/build.js builds the example', () => {
   expect(r.stdout).toMatch(/manifest sha256:[0-9a-f]{64}/);
   expect(existsSync(out)).toBe(true);
   rmSync(out, { force: true });
+});
+
+test('the exit status comes from the error code, wherever in the build it happened', () => {
+  expect(exitStatus('E_REGISTRY')).toBe(1);
+  expect(exitStatus('E_RUN')).toBe(1);
+  expect(exitStatus('E_SOURCE_NOT_FOUND')).toBe(1);
+  expect(exitStatus('E_USAGE')).toBe(2);
+  expect(exitStatus('E_UNKNOWN_INSTRUCTION')).toBe(2);
+  expect(exitStatus('E_BUILD_INPUT')).toBe(2);
+  expect(exitStatus('E_REFERENCE')).toBe(2);
 });

@@ -1,4 +1,4 @@
-import { formatReference, parseReference, schemeFor } from '../../src/image/reference';
+import { formatReference, parseReference, parseTag, schemeFor } from '../../src/image/reference';
 
 test.each([
   ['node', 'docker.io', 'library/node', 'latest', undefined],
@@ -23,4 +23,19 @@ test('loopback registries are plain HTTP, others HTTPS unless named insecure', (
   expect(schemeFor('ghcr.io')).toBe('https');
   expect(schemeFor('my.registry:5000', ['my.registry:5000'])).toBe('http');
   expect(formatReference(parseReference('node:20'))).toBe('docker.io/library/node:20');
+});
+
+describe('one parser for every reference (distribution/reference)', () => {
+  test.each(['[::1]:5000/app:1', 'localhost:5000/a/b:c', 'my-registry.example.com/x'])('%s is a name to build and to pull', (ref) => {
+    expect(() => parseReference(ref)).not.toThrow();
+    expect(() => parseTag(ref)).not.toThrow();
+  });
+  test.each(['-bad-.io/x', 'bad-.io/x', 'a..b.io/x'])('%s is refused to build and to pull, with E_REFERENCE', (ref) => {
+    expect(() => parseReference(ref)).toThrow(expect.objectContaining({ code: 'E_REFERENCE' }));
+    expect(() => parseTag(ref)).toThrow(expect.objectContaining({ code: 'E_REFERENCE' }));
+  });
+  test('a tag gives the name as written and the full one', () => {
+    expect(parseTag('[::1]:5000/app:1')).toEqual({ familiar: '[::1]:5000/app:1', full: '[::1]:5000/app:1', tag: '1' });
+    expect(() => parseTag(`app@sha256:${'a'.repeat(64)}`)).toThrow(/a digest cannot be used as a tag/);
+  });
 });
