@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import type { BlobStore } from '../cache/index.js';
+import { KeelError } from '../errors.js';
 import { formatReference, parseReference, type Platform } from '../image/index.js';
 import { pullImage, type RegistryOptions, type PullPolicy } from '../registry/index.js';
 import { StageFs } from '../tree/index.js';
@@ -79,7 +80,7 @@ export class Sources {
     const dep = stageRef(this.plan, ref, before, allowIndex);
     if (dep === undefined) return this.baseImage(ref);
     const state = this.stages.get(dep.index);
-    if (state === undefined) throw new Error(`stage ${dep.index} is read before it was built`); // the scheduler's bug
+    if (state === undefined) throw new KeelError('E_INTERNAL', `stage ${dep.index} is read before it was built`); // the scheduler's bug
     return state;
   }
 
