@@ -1,7 +1,8 @@
 /**
  * `--chown=user[:group]` and `USER` to numeric ids, as BuildKit resolves them: numbers are taken as
  * they are, names are looked up in the destination stage's /etc/passwd and /etc/group. Without a
- * group, the gid is the uid's number (reference.md, COPY --chown).
+ * group, a user named gets its primary group from /etc/passwd, a numeric uid gets its own number
+ * as gid (solver/llbsolver/file/user_linux.go, readUser).
  */
 import { lstatSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -30,12 +31,15 @@ export function rootReader(root: string): RootFiles {
 
 const NUMERIC = /^[0-9]+$/;
 
-async function lookup(fs: RootFiles, file: '/etc/passwd' | '/etc/group', name: string): Promise<number | undefined> {
+/** The entry named `name` in /etc/passwd or /etc/group: its id (third field) and, in passwd, the primary gid (fourth). */
+async function lookup(fs: RootFiles, file: '/etc/passwd' | '/etc/group', name: string): Promise<{ id: number; gid?: number } | undefined> {
   const text = (await fs.readSmallFile(file.slice(1)))?.toString('utf8');
   if (text === undefined) return undefined;
   for (const line of text.split('\n')) {
     const fields = line.split(':');
-    if (fields[0] === name && fields[2] !== undefined && NUMERIC.test(fields[2])) return Number(fields[2]);
+    if (fields[0] === name && fields[2] !== undefined && NUMERIC.test(fields[2])) {
+      return { id: Number(fields[2]), ...(fields[3] !== undefined && NUMERIC.test(fields[3]) ? { gid: Number(fields[3]) } : {}) };
+    }
   }
   return undefined;
 }
@@ -44,16 +48,17 @@ export async function resolveOwner(spec: string, fs: RootFiles): Promise<Owner> 
   const colon = spec.indexOf(':');
   const user = colon < 0 ? spec : spec.slice(0, colon);
   const group = colon < 0 ? undefined : spec.slice(colon + 1);
-  const id = async (name: string, file: '/etc/passwd' | '/etc/group', what: 'user' | 'group'): Promise<number> => {
-    if (NUMERIC.test(name)) return Number(name);
+  const id = async (name: string, file: '/etc/passwd' | '/etc/group', what: 'user' | 'group'): Promise<{ id: number; gid?: number }> => {
+    if (NUMERIC.test(name)) return { id: Number(name) };
     const found = await lookup(fs, file, name);
     if (found === undefined) {
       throw new KeelError('E_BUILD_INPUT', `unable to find ${what} ${name}: no matching entries in ${what === 'user' ? 'passwd' : 'group'} file`);
     }
     return found;
   };
-  const uid = await id(user, '/etc/passwd', 'user');
-  const gid = group === undefined || group === '' ? uid : await id(group, '/etc/group', 'group');
+  const u = await id(user, '/etc/passwd', 'user');
+  const uid = u.id;
+  const gid = group === undefined || group === '' ? (u.gid ?? uid) : (await id(group, '/etc/group', 'group')).id;
   if (uid > 0xffffffff || gid > 0xffffffff) throw new KeelError('E_BUILD_INPUT', `invalid owner ${JSON.stringify(spec)}`);
   return { uid, gid };
 }

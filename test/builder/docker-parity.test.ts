@@ -55,6 +55,10 @@ const cases: Record<string, Case> = {
     files: { passwd, group, 'a.txt': 'a' },
     dockerfile: 'FROM scratch\nCOPY passwd group /etc/\nCOPY --chown=app:staff a.txt /home/app/\nCOPY --chown=web a.txt /srv/\n',
   },
+  '--chown by a user name alone gives the user\'s primary group from /etc/passwd; a numeric uid alone gives gid = uid': {
+    files: { passwd: 'root:x:0:0:root:/root:/bin/sh\nsvc:x:1001:2002::/srv:/bin/sh\n', group: 'root:x:0:\nsvcs:x:2002:\n', 'a.txt': 'a' },
+    dockerfile: 'FROM scratch\nCOPY passwd group /etc/\nCOPY --chown=svc a.txt /by-name/\nCOPY --chown=1001 a.txt /by-id/\n',
+  },
   'symlinks in the context are copied as links; a source link is followed': {
     files: { 'real.txt': 'r', 'dir/link': { symlink: '../real.txt' }, 'dir/abs': { symlink: '/etc/passwd' }, top: { symlink: 'real.txt' } },
     dockerfile: 'FROM scratch\nCOPY dir /d/\nCOPY top /t/\n',
