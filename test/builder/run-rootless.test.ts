@@ -10,11 +10,14 @@ import { flattenArchive } from '../support/image-tree';
 import { BUSYBOX, describeIntegration, run } from '../support/integration';
 
 const USER = 'keel-rootless';
-const cli = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+const PACKAGE = join(__dirname, '..', '..');
 
 describeIntegration('rootless RUN in a user namespace', ['runc', 'busybox', 'userns'], () => {
   let dir: string;
   let ctx: string;
+  /** keel as the test user reaches it: the checkout bound onto a folder anyone can enter (a clone may sit in /root, mode 0700). */
+  let cli: string;
+  let bound: string;
   beforeAll(async () => {
     if (run('id', ['-u', USER], { check: false }).status !== 0) run('useradd', ['-m', USER]);
     // subordinate ids for the user's namespace (useradd adds them where login.defs says so)
@@ -36,8 +39,14 @@ describeIntegration('rootless RUN in a user namespace', ['runc', 'busybox', 'use
       'RUN ["/bin/busybox", "rm", "/d/f"]',
     ].join('\n'));
     run('chown', ['-R', `${USER}:`, dir]);
+    bound = await mkdtemp(join(tmpdir(), 'keel-rootless-package-'));
+    run('chmod', ['755', bound]);
+    run('mount', ['--bind', PACKAGE, bound]);
+    cli = join(bound, 'dist', 'cli', 'main.js');
   });
   afterAll(async () => {
+    run('umount', [bound], { check: false });
+    await rm(bound, { recursive: true, force: true }).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   });
 
