@@ -20,6 +20,9 @@ export const KEEL_ERROR_CODES = [
   'E_NO_STAGE',
   // shell-word expansion (BuildKit's shell.Lex errors)
   'E_EXPANSION',
+  // the cache folder: not a folder, not writable, open to other users; a full disk
+  'E_CACHE',
+  'E_NO_SPACE',
   // content store and images
   'E_DIGEST',
   'E_DIGEST_MISMATCH',

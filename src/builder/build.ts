@@ -11,14 +11,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
-import { BlobStore, defaultCacheDir, FileHasher, StepCache } from '../cache/index.js';
+import { BlobStore, defaultCacheDir, FileHasher, openCacheDir, StepCache } from '../cache/index.js';
 import { isKeelError, KeelError } from '../errors.js';
 import { assembleImage, hostPlatform, parsePlatform, parseTag, platformString, type Digest, type Platform } from '../image/index.js';
 import { writeOutput } from '../output/index.js';
 import { expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
 import type { RegistryOptions } from '../registry/index.js';
 import { ociRuntime, RunWorkspace } from '../runtime/index.js';
-import { DockerfileError } from './errors.js';
+import { DockerfileError, fromSystemError } from './errors.js';
 import { chooseRuntime, readHost, type Host } from './host.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { baseStage, instructionDeps, planStages, requiredStages, targetStage, type Plan, type StagePlan } from './plan.js';
@@ -63,10 +63,11 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) abort.abort();
   try {
+    await openCacheDir(cacheDir, host.uid);
     const df = await readDockerfile(opts);
     const plan = planStages(df.ast);
     const escape = df.ast.escapeToken;
-    const locate = locator(df.filename);
+    const locate = locator(df.filename, cacheDir);
     const globals = globalArgs(plan, opts, platform, hostPlatform(host.arch), escape, locate);
     const target = targetStage(plan, opts.target);
     const registry = registryOptions(opts, abort.signal);
@@ -108,6 +109,8 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       image,
       ...(written.pushed === undefined ? {} : { pushed: written.pushed }),
     };
+  } catch (e) {
+    throw fromSystemError(e, cacheDir);
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     // a RUN that failed half-way may have left a mount: reap it like a dead build's (stale-runs.ts)
@@ -241,9 +244,10 @@ function at<T>(run: Pick<StageRun, 'locate'>, node: { range: Range }, fn: () => 
   }
 }
 
-/** Errors of an instruction become DockerfileErrors naming its file and line. */
-function locator(filename: string): (e: unknown, node: { range: Range }) => Error {
-  return (e, node) => {
+/** Errors of an instruction become DockerfileErrors naming its file and line (a full disk or an unwritable cache one of keel's codes first). */
+function locator(filename: string, cacheDir: string): (e: unknown, node: { range: Range }) => Error {
+  return (raw, node) => {
+    const e = fromSystemError(raw, cacheDir);
     if (e instanceof DockerfileError) return e;
     if (isKeelError(e)) return new DockerfileError(e, node.range, filename);
     return e instanceof Error ? e : new Error(String(e));

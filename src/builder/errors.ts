@@ -1,4 +1,4 @@
-import { KeelError, type KeelErrorCode } from '../errors.js';
+import { isKeelError, KeelError, type KeelErrorCode } from '../errors.js';
 import type { Range } from '../parser/index.js';
 
 /** A build failure tied to a Dockerfile instruction: the cause's code and text, plus where. */
@@ -20,4 +20,24 @@ export class DockerfileError extends KeelError {
   format(): string {
     return `${this.filename}:${this.line}: ${this.message}`;
   }
+}
+
+/** Node's codes for a full disk or quota. */
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
+/** Node's codes for a folder this process may not write. */
+const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+/**
+ * A system error of the file system as a KeelError: a full disk is E_NO_SPACE and a cache folder
+ * keel may not write is E_CACHE, each naming the folder (the error's own path where it has one);
+ * anything else is returned as it is.
+ */
+export function fromSystemError(e: unknown, cacheDir: string): unknown {
+  if (isKeelError(e) || typeof e !== 'object' || e === null) return e;
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err.code !== 'string') return e;
+  const where = err.path ?? cacheDir;
+  if (NO_SPACE.has(err.code)) return new KeelError('E_NO_SPACE', `no space left on the device of ${where} (${err.code}); nothing half-written is kept: free some and build again`, { cause: e });
+  if (NOT_WRITABLE.has(err.code) && where.startsWith(cacheDir)) return new KeelError('E_CACHE', `the cache folder ${cacheDir} cannot be written (${err.code} on ${where})`, { cause: e });
+  return e;
 }

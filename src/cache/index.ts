@@ -3,3 +3,4 @@ export * from './blob-store.js';
 export * from './file-hasher.js';
 export * from './location.js';
 export * from './step-cache.js';
+export * from './cache-dir.js';

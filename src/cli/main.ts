@@ -153,11 +153,11 @@ export function exitStatus(code: KeelErrorCode): 1 | 2 {
   switch (code) {
     case 'E_USAGE': case 'E_NO_INSTRUCTIONS': case 'E_LINE_TOO_LONG': case 'E_DIRECTIVE': case 'E_HEREDOC': case 'E_JSON_ARGS':
     case 'E_KEY_VALUE': case 'E_UNKNOWN_INSTRUCTION': case 'E_FLAG': case 'E_ARGUMENTS': case 'E_VALUE': case 'E_NO_STAGE':
-    case 'E_EXPANSION': case 'E_BUILD_INPUT': case 'E_REFERENCE': case 'E_STAGE': case 'E_PLATFORM':
+    case 'E_EXPANSION': case 'E_BUILD_INPUT': case 'E_REFERENCE': case 'E_STAGE': case 'E_PLATFORM': case 'E_CACHE':
       return 2;
     case 'E_DIGEST': case 'E_DIGEST_MISMATCH': case 'E_BLOB_NOT_FOUND': case 'E_REGISTRY': case 'E_AUTH': case 'E_NOT_FOUND':
     case 'E_CONTEXT_ESCAPE': case 'E_SOURCE_NOT_FOUND': case 'E_UNSUPPORTED': case 'E_ABORTED': case 'E_RUN': case 'E_RUN_SETUP':
-    case 'E_INTERNAL':
+    case 'E_NO_SPACE': case 'E_INTERNAL':
       return 1;
     default:
       return assertNever(code);

@@ -197,10 +197,13 @@ export async function storeLayer(
     compression === 'gzip' ? [new ParallelGzip(zlib.Z_DEFAULT_COMPRESSION)] : compression === 'zstd' ? [new ZstdFrames()] : [];
   const out = new PassThrough();
   const stored = store.put(out, undefined, options.signal);
+  // a store that fails at once (a cache folder it cannot write, a full disk) stops the writing
+  // side too, and its failure is handled from the start: never an unhandled rejection, never a hang
+  stored.catch((e: unknown) => out.destroy(e as Error));
   try {
     await pipeline([tar, diff, ...compressed, out], options.signal === undefined ? {} : { signal: options.signal });
   } catch (e) {
-    await stored.catch(() => undefined); // its own failure is this one: never an unhandled rejection
+    await stored.catch(() => undefined); // the pipeline's failure is the store's, or the cause of it
     throw e;
   }
   const blob = await stored;
