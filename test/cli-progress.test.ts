@@ -29,3 +29,27 @@ test('tty: a header and a line per step, redrawn in place (cursor moved up over 
   const last = (frames.at(-1) as string).replace(/\x1b\[2K/g, '');
   expect(last).toBe(`[+] Building 1.5s (2/2) FAILED\n => [1/2] FROM scratch${' '.repeat(42)}1.5s\n => [2/2] COPY a /a${' '.repeat(45)}ERROR\n`);
 });
+
+describe('text from a Dockerfile or a command cannot drive the terminal', () => {
+  const hostile = 'LABEL x="\x1b]0;owned\x07\x1b[2J\x9b31m"';
+  const feed = (r: ReturnType<typeof plainRenderer>): void => {
+    r({ type: 'step-start', step: 1, name: `[1/1] ${hostile}` });
+    r({ type: 'log', step: 1, line: 'out\x1b[1A\x1b[2Kgone\r' });
+    r({ type: 'step-error', step: 1, name: `[1/1] ${hostile}`, message: 'failed \x1b[31m' });
+    r.finish(false);
+  };
+  test('plain: every control character shown as an escape', () => {
+    let out = '';
+    feed(plainRenderer((s) => (out += s)));
+    expect(out).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    expect(out).toContain('\\x1b]0;owned\\x07\\x1b[2J\\u009b31m');
+    expect(out).toContain('#1 out\\x1b[1A\\x1b[2Kgone\\x0d\n');
+  });
+  test('tty: only keel\'s own cursor moves and line clears reach the terminal', () => {
+    let out = '';
+    feed(ttyRenderer((s) => (out += s), () => 0, 0));
+    const own = out.replace(/\x1b\[\d+A/g, '').replace(/\x1b\[2K/g, '');
+    expect(own).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    expect(own).toContain('\\x1b]0;owned\\x07');
+  });
+});

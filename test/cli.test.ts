@@ -106,3 +106,20 @@ test('the exit status comes from the error code, wherever in the build it happen
   expect(exitStatus('E_BUILD_INPUT')).toBe(2);
   expect(exitStatus('E_REFERENCE')).toBe(2);
 });
+
+test('a Dockerfile\'s control characters reach the terminal escaped, in progress and in errors', () => {
+  const d = mkdtempSync(join(tmpdir(), 'keel-cli-esc-'));
+  try {
+    writeFileSync(join(d, 'Dockerfile'), 'FROM scratch\nLABEL title="\x1b]0;owned\x07\x1b[2J"\n');
+    const ok = spawnSync(process.execPath, [cli, 'build', '--progress', 'plain', '--cache-dir', join(d, 'cache'), d], { encoding: 'utf8' });
+    expect(ok.status).toBe(0);
+    expect(ok.stderr).toContain('LABEL title="\\x1b]0;owned\\x07\\x1b[2J"');
+    expect(ok.stderr).not.toMatch(/[\x07\x1b]/);
+    writeFileSync(join(d, 'Dockerfile'), 'FROM scratch\n\x1b[2JBOGUS x\n');
+    const bad = spawnSync(process.execPath, [cli, 'build', '--cache-dir', join(d, 'cache'), d], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).not.toMatch(/[\x07\x1b]/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});

@@ -6,6 +6,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { assertNever, build, DockerfileError, dump, isKeelError, parse, ParseError, type KeelErrorCode } from '../index.js';
 import { parseBuildArgs, UsageError } from './build-args.js';
+import { printable } from './printable.js';
 import { plainRenderer, ttyRenderer, type Renderer } from './progress.js';
 
 const USAGE = `Usage:
@@ -66,8 +67,8 @@ async function parseCommand(args: readonly string[]): Promise<number> {
   } else {
     process.stdout.write(dump(ast));
   }
-  for (const w of ast.warnings) process.stderr.write(`${file}:${w.range.start.line}: warning: ${w.message}\n`);
-  for (const e of ast.errors) process.stderr.write(`${e.format()}\n`);
+  for (const w of ast.warnings) process.stderr.write(`${printable(`${file}:${w.range.start.line}: warning: ${w.message}`)}\n`);
+  for (const e of ast.errors) process.stderr.write(`${printable(e.format())}\n`);
   return ast.errors.length > 0 ? 2 : 0;
 }
 
@@ -91,7 +92,7 @@ async function buildCommand(args: readonly string[]): Promise<number> {
     if (cmd.quiet) process.stdout.write(`${result.configDigest}\n`);
     else {
       const out = cmd.options.output;
-      write(`image ${result.configDigest} (manifest ${result.manifestDigest})${out === undefined || out.type === 'registry' ? '' : ` written to ${out.path}`}\n`);
+      write(`image ${result.configDigest} (manifest ${result.manifestDigest})${out === undefined || out.type === 'registry' ? '' : ` written to ${printable(out.path)}`}\n`);
       for (const p of result.pushed ?? []) write(`pushed ${p.reference}@${p.digest}\n`);
       for (const t of result.tags) write(`naming to ${t}\n`);
     }
@@ -127,18 +128,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (!isKeelError(e)) {
       const err = e as NodeJS.ErrnoException;
       if (typeof err?.code === 'string' && typeof err.path === 'string') {
-        process.stderr.write(`keel: ${err.path}: ${err.message}\n`);
+        process.stderr.write(`keel: ${printable(`${err.path}: ${err.message}`)}\n`);
         return 2;
       }
-      process.stderr.write(`keel: internal error: ${err?.message ?? String(e)}\n`);
+      process.stderr.write(`keel: internal error: ${printable(err?.message ?? String(e))}\n`);
       if (debug && err?.stack !== undefined) process.stderr.write(err.stack + '\n');
       return 1;
     }
     // what to print depends on what the error knows (a usage, a list of parse errors, a place in
     // the Dockerfile); the exit status only on its code
-    if (e instanceof ParseError) for (const err of e.errors) process.stderr.write(`${err.format()}\n`);
-    else if (e instanceof DockerfileError) process.stderr.write(`${e.format()}\n`);
-    else process.stderr.write(`keel: ${e.message}\n${e.code === 'E_USAGE' ? `\n${USAGE}` : ''}`);
+    if (e instanceof ParseError) for (const err of e.errors) process.stderr.write(`${printable(err.format())}\n`);
+    else if (e instanceof DockerfileError) process.stderr.write(`${printable(e.format())}\n`);
+    else process.stderr.write(`keel: ${printable(e.message)}\n${e.code === 'E_USAGE' ? `\n${USAGE}` : ''}`);
     if (debug && e.stack !== undefined) process.stderr.write(e.stack + '\n');
     return exitStatus(e.code);
   }

@@ -3,6 +3,7 @@
  * when not on a terminal, and a live view redrawn in place on one (as `docker build` does).
  */
 import type { BuildEvent } from '../index.js';
+import { printable } from './printable.js';
 
 export interface Renderer {
   (event: BuildEvent): void;
@@ -14,17 +15,17 @@ export function plainRenderer(write: (s: string) => void): Renderer {
   const render = ((e: BuildEvent) => {
     switch (e.type) {
       case 'step-start':
-        write(`#${e.step} ${e.name}\n`);
+        write(`#${e.step} ${printable(e.name)}\n`);
         break;
       case 'step-done':
-        if (e.reason !== undefined) write(`#${e.step} cache miss: ${e.reason}\n`);
+        if (e.reason !== undefined) write(`#${e.step} cache miss: ${printable(e.reason)}\n`);
         write(e.cached ? `#${e.step} CACHED\n` : `#${e.step} DONE ${e.seconds.toFixed(1)}s\n`);
         break;
       case 'step-error':
-        write(`#${e.step} ERROR: ${e.message}\n`);
+        write(`#${e.step} ERROR: ${printable(e.message)}\n`);
         break;
       case 'log':
-        write(`#${e.step} ${e.line}\n`);
+        write(`#${e.step} ${printable(e.line)}\n`);
         break;
     }
   }) as Renderer;
@@ -55,7 +56,7 @@ export function ttyRenderer(write: (s: string) => void, now: () => number = () =
       ticker = setInterval(() => draw(false), tickMs);
       ticker.unref();
     }
-    if (e.type === 'step-start') steps.set(e.step, { name: e.name, state: 'running', t0: now() });
+    if (e.type === 'step-start') steps.set(e.step, { name: printable(e.name), state: 'running', t0: now() });
     const s = steps.get(e.step);
     if (s !== undefined && e.type === 'step-done') Object.assign(s, { state: e.cached ? 'cached' : 'done', seconds: e.seconds });
     if (s !== undefined && e.type === 'step-error') s.state = 'error';
