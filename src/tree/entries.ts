@@ -4,7 +4,8 @@
  * COPY, RUN on overlayfs and RUN on a written-out copy all see the same files. They follow
  * containerd's applier with its overlay snapshotter (pkg/archive/tar.go, applyNaive; the layer
  * goes into the snapshot's own folder, lower layers consulted only for the metadata of folders):
- * - a name is cleaned into the root (`../x` and `/x` are `x`);
+ * - a layer's name is cleaned into the root (`../x` and `/x` are `x`); an ADD archive's name that climbs
+ *   above it (`../x`) is refused, as moby's and BuildKit's unpack refuse it;
  * - `.wh..wh..opq` makes its folder opaque; `.wh.NAME` deletes NAME (validateWhiteout: NAME is
  *   not empty, `.` or `..`);
  * - an entry never goes through a non-folder: a parent this archive made a file, a symlink, a
@@ -19,6 +20,7 @@
  *   folders (containerd drops them too);
  * - modes keep their 07777 bits, owners their numbers, times their whole seconds.
  */
+import { posix } from 'node:path';
 import type { Header } from 'tar-stream';
 import { KeelError } from '../errors.js';
 import { baseName, cleanPath, parentOf } from './stage-fs.js';
@@ -77,6 +79,10 @@ export class ArchiveRules {
   }
 
   read(header: Header): ArchiveEntry {
+    // an archive ADD unpacks may not name a path above its root (moby's createTarFile: a
+    // breakoutError, which BuildKit's unpack keeps); a layer's names are cleaned into it, as
+    // containerd's applier does
+    if (!this.whiteouts && climbsOut(header.name)) this.fail(`entry ${JSON.stringify(header.name)} is outside the extraction root`);
     const path = cleanPath(header.name);
     if (path === '') {
       if (header.type === 'directory') return { kind: 'root', meta: metaOf(header), ...xattrsOf(header) };
@@ -151,6 +157,12 @@ export class ArchiveRules {
   private fail(message: string): never {
     throw new KeelError('E_BUILD_INPUT', `${this.what}: ${message}`);
   }
+}
+
+/** Whether a relative name climbs above the root (`../x`, `a/../../x`); an absolute name is taken from the root. */
+function climbsOut(name: string): boolean {
+  const normal = posix.normalize(name.replace(/^\/+/, ''));
+  return normal === '..' || normal.startsWith('../');
 }
 
 function metaOf(header: Header): EntryMeta {
