@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
-import { BlobStore, defaultCacheDir, FileHasher, openCacheDir, StepCache } from '../cache/index.js';
+import { BlobStore, defaultCacheDir, DiffIdRecord, FileHasher, openCacheDir, StepCache } from '../cache/index.js';
 import { isKeelError, KeelError } from '../errors.js';
 import { assembleImage, hostPlatform, parsePlatform, parseTag, platformString, type Digest, type Platform } from '../image/index.js';
 import { writeOutput } from '../output/index.js';
@@ -28,6 +28,7 @@ import { cloneConfig, emptyStage, imageConfig, inherit, withStep, type StageStat
 import type { BuildServices, StepContext, StepResult } from './step-context.js';
 import { runInstruction } from './steps/index.js';
 import { timestamps } from './timestamps.js';
+import { VerifiedLayers } from './verified-layers.js';
 
 export function build(options: BuildOptions): Promise<BuildResult> {
   return buildOn(readHost(), options);
@@ -47,6 +48,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
 
   const blobs = new BlobStore(cacheDir);
   const hasher = new FileHasher(cacheDir);
+  const verified = new VerifiedLayers(new DiffIdRecord(cacheDir), blobs);
   const runtimeName = chooseRuntime(opts.runtime, host.env);
   const workspace = new RunWorkspace({
     cacheDir,
@@ -55,6 +57,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     privileged: host.uid === 0,
     rootfs: host.env.KEEL_RUN_ROOTFS === 'copy' ? 'copy' : 'overlay',
     blobs,
+    verify: (layer, signal) => verified.verify(layer, signal),
     pid: host.pid,
   });
   // one signal for every step: the caller's abort, or the first failure
@@ -75,9 +78,10 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       contextDir: opts.context,
       ...(df.path === undefined ? {} : { dockerfilePath: df.path }),
       blobs, cacheDir, platform, baseImages: opts.baseImages ?? {}, registry, ...(opts.pull === undefined ? {} : { pull: opts.pull }),
+      verify: (layer) => verified.verify(layer, abort.signal),
     }, plan);
     const services: BuildServices = {
-      opts, platform, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, times, sources, workspace,
+      opts, platform, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace,
       compression: opts.compression ?? 'gzip', noCache: opts.noCache === true, escape, signal: abort.signal,
       emit: (e) => opts.onProgress?.(e),
     };

@@ -33,6 +33,7 @@ export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonl
   const last = await ctx.stepCache.lastRecipe(ctx.stepId);
   const reason = ctx.noCache ? '--no-cache' : explainMiss(last, recipe);
   const layer = await storeLayer(entries, ctx.blobs, { compression: ctx.compression, signal: ctx.signal });
+  await ctx.verified.made(layer);
   await ctx.stepCache.put(key, { layer });
   await ctx.stepCache.saveRecipe(ctx.stepId, recipe); // what a later miss of this step is explained against
   return { layer, cached: false, reason };
@@ -41,7 +42,9 @@ export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonl
 /** A RUN's layer of `paths` from the tree of its changes; none when it changed nothing. */
 export async function changeLayer(ctx: StepContext, fs: StageFs, paths: readonly string[]): Promise<Layer | undefined> {
   if (paths.length === 0) return undefined;
-  return storeLayer(layerEntries(withParents(paths), fs), ctx.blobs, { compression: ctx.compression, signal: ctx.signal });
+  const layer = await storeLayer(layerEntries(withParents(paths), fs), ctx.blobs, { compression: ctx.compression, signal: ctx.signal });
+  await ctx.verified.made(layer);
+  return layer;
 }
 
 /** An entry as the recipe names it: metadata and, for a file, its content hash. */

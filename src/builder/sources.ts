@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { BlobStore } from '../cache/index.js';
 import { KeelError } from '../errors.js';
-import { formatReference, parseReference, type Platform } from '../image/index.js';
+import { formatReference, parseReference, type Layer, type Platform } from '../image/index.js';
 import { pullImage, type RegistryOptions, type PullPolicy } from '../registry/index.js';
 import { StageFs } from '../tree/index.js';
 import { baseFromImage, findBaseImage, loadBaseImage, treeWithLayer } from './base-image.js';
@@ -26,6 +26,8 @@ export interface SourcesOptions {
   readonly baseImages: Readonly<Record<string, string>>;
   readonly pull?: PullPolicy;
   readonly registry: RegistryOptions;
+  /** Resolves once a layer's claimed diffID is its content's (verified-layers.ts). */
+  readonly verify: (layer: Layer) => Promise<void>;
 }
 
 export class Sources {
@@ -109,7 +111,10 @@ export class Sources {
       const top = layers.at(-1);
       made = top === undefined
         ? Promise.resolve(new StageFs())
-        : this.chainTree(layers.slice(0, -1)).then((below) => treeWithLayer(layers.length === 1 ? undefined : below, top, { store: this.opts.blobs, extractDir: join(this.opts.cacheDir, 'extract') }));
+        : this.chainTree(layers.slice(0, -1)).then(async (below) => {
+          await this.opts.verify(top);
+          return treeWithLayer(layers.length === 1 ? undefined : below, top, { store: this.opts.blobs, extractDir: join(this.opts.cacheDir, 'extract') });
+        });
       this.trees.set(chain, made);
       made.catch(() => this.trees.delete(chain)); // a failed read is tried again by the next asker
     }

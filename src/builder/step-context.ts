@@ -14,6 +14,7 @@ import type { BuildEvent } from './progress.js';
 import type { Sources } from './sources.js';
 import type { StageState } from './stage.js';
 import type { Timestamps } from './timestamps.js';
+import type { VerifiedLayers } from './verified-layers.js';
 
 /** One build's parts, the same for every step of every stage. */
 export interface BuildServices {
@@ -23,6 +24,8 @@ export interface BuildServices {
   readonly blobs: BlobStore;
   readonly stepCache: StepCache;
   readonly hasher: FileHasher;
+  /** Layers' diffIDs checked against their content before anything is named by them. */
+  readonly verified: VerifiedLayers;
   readonly times: Timestamps;
   readonly sources: Sources;
   readonly workspace: RunWorkspace;

@@ -4,3 +4,4 @@ export * from './file-hasher.js';
 export * from './location.js';
 export * from './step-cache.js';
 export * from './cache-dir.js';
+export * from './diff-ids.js';

@@ -104,8 +104,13 @@ export async function readImageArchive(path: string, store: BlobReader & BlobWri
       if (diffId === undefined) return bad(path, 'the config has fewer diff_ids than the manifest has layers');
       const m = l.mediaType ?? '';
       const mediaType = m.endsWith('gzip') ? MEDIA_TYPES.layerGzip : m.endsWith('zstd') ? MEDIA_TYPES.layerZstd : MEDIA_TYPES.layer;
-      return { mediaType, digest: l.digest, diffId, size: l.size ?? 0 } as Layer;
+      return { mediaType, digest: l.digest, diffId, size: l.size ?? -1 } as Layer;
     });
+    // a descriptor's size is checked like its digest: the blob the archive holds must have it
+    for (const l of layers) {
+      const stored = await store.stat(l.digest);
+      if (stored !== l.size) throw new KeelError('E_DIGEST_MISMATCH', `${path}: layer ${l.digest} has ${stored ?? 'no'} bytes, but its manifest says ${l.size}`);
+    }
     return { config, layers };
   }
 

@@ -6,12 +6,12 @@
  * connections are retried with backoff. No secret or token ever appears in an error.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { KeelError } from '../errors.js';
+import { isKeelError, KeelError } from '../errors.js';
 import { apiHost, schemeFor, sha256, type ContentStore, type Digest } from '../image/index.js';
 import { findCredential, type AuthOption, type Credential } from './credentials.js';
 import { parseDiagnostics, RegistryError } from './errors.js';
@@ -317,9 +317,13 @@ export class RegistryClient {
       if (!(r.status === 200 || r.status === 206) || r.body === null) return this.failure(r, `blob ${digest}`);
       const append = r.status === 206 && have > 0;
       try {
-        await pipeline(Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), createWriteStream(partial, { flags: append ? 'a' : 'w' }), this.opts.signal === undefined ? {} : { signal: this.opts.signal });
+        await pipeline(Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), atMost(size - (append ? have : 0), digest), createWriteStream(partial, { flags: append ? 'a' : 'w' }), this.opts.signal === undefined ? {} : { signal: this.opts.signal });
       } catch (e) {
         if (this.opts.signal?.aborted) throw new KeelError('E_ABORTED', 'pull aborted');
+        if (isKeelError(e, 'E_DIGEST_MISMATCH')) {
+          await rm(partial, { force: true });
+          throw e;
+        }
         if (attempt >= attempts) {
           throw new RegistryError('E_REGISTRY', `${this.registry}: the download of ${digest} broke off ${attempts} times (what arrived is kept, and the next try resumes): ${(e as Error).message}`, undefined, [], { cause: e });
         }
@@ -332,4 +336,16 @@ export class RegistryClient {
   }
 
 
+}
+
+/** Passes at most `limit` bytes (a negative limit: no limit); more is E_DIGEST_MISMATCH (a registry sending more than the descriptor says). */
+function atMost(limit: number, digest: Digest): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (limit >= 0 && seen > limit) return done(new KeelError('E_DIGEST_MISMATCH', `blob ${digest} is larger than its descriptor says (${limit} bytes)`));
+      done(null, chunk);
+    },
+  });
 }

@@ -107,16 +107,24 @@ export async function pullImage(
   const configDigest = manifest.config?.digest;
   if (configDigest === undefined || !isDigest(configDigest)) throw new KeelError('E_REGISTRY', `${name}: the manifest names no config`);
   const fetchBlob = async (d: Digest, size: number): Promise<void> => {
-    if ((await store.stat(d)) === size) return;
+    // a descriptor's size is checked like its digest (containerd does): a blob of another size is
+    // not the one the manifest names, whatever its digest
+    if (!Number.isSafeInteger(size) || size < 0) throw new KeelError('E_DIGEST_MISMATCH', `${name}: blob ${d} has no valid size in its manifest (${size})`);
+    const stored = await store.stat(d);
+    if (stored === size) return;
+    if (stored !== undefined) throw new KeelError('E_DIGEST_MISMATCH', `${name}: blob ${d} has ${stored} bytes, but its manifest says ${size}`);
     if (policy === 'never') throw new KeelError('E_NOT_FOUND', `${name}: blob ${d} is not stored, and pulling is off`);
     await client.fetchBlob(d, store, size);
+    const got = await store.stat(d);
+    if (got !== size) throw new KeelError('E_DIGEST_MISMATCH', `${name}: blob ${d} has ${got ?? 0} bytes, but its manifest says ${size}`);
   };
   await fetchBlob(configDigest, manifest.config?.size ?? -1);
+  if ((manifest.config?.size ?? 0) > 4 << 20) throw new KeelError('E_REGISTRY', `${name}: the config is larger than 4 MiB`);
   const config = JSON.parse(((await storedJson(store, configDigest)) as Buffer).toString('utf8')) as ImageConfig;
   const diffIds = config.rootfs?.diff_ids ?? [];
   const layers: Layer[] = (manifest.layers ?? []).map((l, i) => {
     if (l.digest === undefined || !isDigest(l.digest) || diffIds[i] === undefined) throw new KeelError('E_REGISTRY', `${name}: layer ${i} does not match its config`);
-    return { mediaType: layerType(l.mediaType), digest: l.digest, diffId: diffIds[i] as Digest, size: l.size ?? 0 };
+    return { mediaType: layerType(l.mediaType), digest: l.digest, diffId: diffIds[i] as Digest, size: l.size ?? -1 };
   });
   // a few downloads at once
   const queue = [...layers];

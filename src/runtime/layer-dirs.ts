@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type Stats } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, rename, rm, stat, symlink, utimes } from 'node:fs/promises';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -34,20 +34,47 @@ export const layerDirPath = (root: string, layer: Pick<Layer, 'diffId'>): string
 
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
 
-/** The layer's folder, extracted from its blob first when no build has done it yet. */
-/** `lowers`: the folders of the layers below it, topmost first (for the metadata of parent folders the layer does not name). */
-export async function ensureLayerDir(root: string, store: BlobReader, layer: Layer, lowers: readonly string[], xattrPrefix: OverlayXattr, signal?: AbortSignal): Promise<string> {
+/** A layer's folder, and whether the layer makes the root opaque (it hides every layer below it). */
+export interface LayerDir {
+  readonly path: string;
+  readonly opaqueRoot: boolean;
+}
+
+/**
+ * overlayfs honours an opaque mark on a folder, but not on a lower layer's root: a layer whose
+ * `.wh..wh..opq` is at its root is marked by a file beside its folder (`<diffID>.opaque-root`,
+ * written before the folder is put in place), and the layers below it are left out of the stack.
+ */
+const opaqueRootMark = (dir: string): string => `${dir}.opaque-root`;
+
+/**
+ * The layer's folder, extracted from its blob first when no build has done it yet. `lowers`: the
+ * folders of the layers below it, topmost first (for the metadata of parent folders the layer
+ * does not name).
+ */
+export async function ensureLayerDir(root: string, store: BlobReader, layer: Layer, lowers: readonly string[], xattrPrefix: OverlayXattr, signal?: AbortSignal): Promise<LayerDir> {
   const dir = layerDirPath(root, layer);
-  if (await exists(dir)) return dir;
+  if (await exists(dir)) return { path: dir, opaqueRoot: await exists(opaqueRootMark(dir)) };
   const tmp = `${dir}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const compression: Compression = layerCompression(layer.mediaType);
-    await extractLayerDir(decompress(await store.open(layer.digest), compression), tmp, { xattrPrefix, lowers, ...(signal === undefined ? {} : { signal }) });
+    const { opaqueRoot } = await extractLayerDir(decompress(await store.open(layer.digest), compression), tmp, { xattrPrefix, lowers, ...(signal === undefined ? {} : { signal }) });
+    if (opaqueRoot) await writeFile(opaqueRootMark(dir), '');
     await commitLayerDir(tmp, dir);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-  return dir;
+  return { path: dir, opaqueRoot: await exists(opaqueRootMark(dir)) };
+}
+
+/** The lower folders for an overlay mount of `layers` (bottom first), topmost first: none below a layer that makes the root opaque. */
+export function overlayLowers(layers: readonly LayerDir[]): string[] {
+  const lowers: string[] = [];
+  for (const l of layers) {
+    if (l.opaqueRoot) lowers.length = 0;
+    lowers.unshift(l.path);
+  }
+  return lowers;
 }
 
 /** Move a finished folder into place as a layer's folder; when one is there already (same diffID), keep that. */
@@ -70,8 +97,8 @@ export interface ExtractOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Extract an uncompressed layer tar into `dir` (which must not exist) in overlayfs' form. */
-export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractOptions = {}): Promise<void> {
+/** Extract an uncompressed layer tar into `dir` (which must not exist) in overlayfs' form; whether the layer makes its root opaque. */
+export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractOptions = {}): Promise<{ opaqueRoot: boolean }> {
   const xattrPrefix = opts.xattrPrefix ?? 'trusted.overlay.';
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const rules = new ArchiveRules('layer');
@@ -181,6 +208,7 @@ export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractO
     await chmod(host, meta.mode);
     await utimes(host, meta.mtime, meta.mtime);
   }
+  return { opaqueRoot: opaque.includes('') };
 }
 
 /**

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import type { BlobReader, Layer } from '../image/index.js';
-import { ensureLayerDir } from './layer-dirs.js';
+import { ensureLayerDir, type LayerDir } from './layer-dirs.js';
 import { MAX_OVERLAY_LAYERS, overlayUsable } from './overlay.js';
 import type { Runtime } from './runtime.js';
 import type { Sandbox } from './sandbox.js';
@@ -25,6 +25,8 @@ export interface WorkspaceOptions {
   /** 'copy': always write the tree out (the plain-folder path), never overlayfs. */
   readonly rootfs: 'overlay' | 'copy';
   readonly blobs: BlobReader;
+  /** Resolves once a layer's claimed diffID is its content's: a layer folder is named by it. */
+  readonly verify: (layer: Layer, signal?: AbortSignal) => Promise<void>;
   /** This process's id, in scratch folder names and container ids (stale-runs.ts reaps by it). */
   readonly pid: number;
 }
@@ -38,7 +40,7 @@ export class RunWorkspace {
   private made: Runtime | undefined;
   private ready: Promise<void> | undefined;
   private overlay: Promise<boolean> | undefined;
-  private readonly layerDirs = new Map<string, Promise<string>>();
+  private readonly layerDirs = new Map<string, Promise<LayerDir>>();
 
   constructor(private readonly opts: WorkspaceOptions) {
     this.layersRoot = join(opts.cacheDir, opts.sandbox.layersFolder);
@@ -86,10 +88,10 @@ export class RunWorkspace {
    * The layer's folder, extracted once (concurrent stages await the same extraction). `lowers`:
    * the folders of the layers below it, topmost first.
    */
-  layerDir(layer: Layer, lowers: readonly string[], signal?: AbortSignal): Promise<string> {
+  layerDir(layer: Layer, lowers: readonly string[], signal?: AbortSignal): Promise<LayerDir> {
     let dir = this.layerDirs.get(layer.diffId);
     if (dir === undefined) {
-      dir = ensureLayerDir(this.layersRoot, this.opts.blobs, layer, lowers, this.opts.sandbox.overlayXattr, signal);
+      dir = this.opts.verify(layer, signal).then(() => ensureLayerDir(this.layersRoot, this.opts.blobs, layer, lowers, this.opts.sandbox.overlayXattr, signal));
       this.layerDirs.set(layer.diffId, dir);
       dir.catch(() => this.layerDirs.delete(layer.diffId)); // a failed extraction is tried again by the next asker
     }

@@ -3,3 +3,4 @@ export * from './apply-tree.js';
 export * from './decompress.js';
 export * from './stage-fs.js';
 export * from './entries.js';
+export * from './diff-id.js';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Header } from 'tar-stream';
 import { isKeelError } from '../../src';
-import { extractLayerDir } from '../../src/runtime/layer-dirs';
+import { extractLayerDir, overlayLowers, type LayerDir } from '../../src/runtime/layer-dirs';
 import { deviceNode } from '../../src/runtime/rootfs-copy';
 import { applyTar } from '../../src/tree/apply-tree';
 import { StageFs, type FsNode } from '../../src/tree/stage-fs';
@@ -74,12 +74,13 @@ function xattrsBelow(root: string): Map<string, Record<string, string>> {
 
 /** The stack extracted into layer folders and mounted with overlayfs; the merged view walked. */
 async function viaFolders(layers: readonly Buffer[], work: string): Promise<Listing> {
-  const lowers: string[] = []; // topmost first
+  const dirs: LayerDir[] = [];
   for (const [i, layer] of layers.entries()) {
     const d = join(work, `layer-${i}`);
-    await extractLayerDir(Readable.from([layer]), d, { lowers: [...lowers] });
-    lowers.unshift(d);
+    const { opaqueRoot } = await extractLayerDir(Readable.from([layer]), d, { lowers: overlayLowers(dirs) });
+    dirs.push({ path: d, opaqueRoot });
   }
+  const lowers = overlayLowers(dirs); // as RUN stacks them: topmost first, none below an opaque root
   const empty = join(work, 'empty');
   await mkdir(empty);
   const merged = join(work, 'merged');
@@ -130,6 +131,7 @@ const cases: Array<[name: string, layers: Entry[][], expect: typeof ok | RegExp]
   ['names climbing out land inside', [[file('../../evil', 'x'), file('/abs/x', 'y'), dir('./a/../b/')]], ok],
   ['a whiteout deletes a lower file or folder', [[dir('a'), file('a/x', '1'), file('keep', '2')], [file('.wh.a', ''), file('.wh.nothere', '')]], ok],
   ['an opaque folder hides what lower layers put in it', [[dir('a'), file('a/x', '1'), file('a/y', '2')], [dir('a'), file('a/.wh..wh..opq', ''), file('a/z', '3')]], ok],
+  ['an opaque root hides every lower layer (overlayfs ignores the mark on a lower root)', [[dir('a'), file('a/x', '1'), file('top', '2')], [file('.wh..wh..opq', ''), file('new', '3')]], ok],
   ['a parent a lower layer has as a symlink becomes a folder', [[dir('etc'), file('etc/passwd', 'root'), symlink('l', '/etc')], [file('l/x', 'through?')]], ok],
   ['a parent the layer does not name keeps the lower folder', [[dir('d', { mode: 0o700, uid: 5, gid: 6 }), file('d/a', '1')], [file('d/b', '2')]], ok],
   ['a parent no layer names is made 0755 root', [[file('new/deep/x', '1')]], ok],

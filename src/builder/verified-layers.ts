@@ -1,0 +1,46 @@
+/**
+ * Base image layers checked before use: a layer's claimed diffID (from its image's config) must be
+ * the sha256 of its uncompressed bytes, computed once per cache (DiffIdRecord) and once per build
+ * for layers in flight (one promise per digest). Until then nothing is named by that diffID: no
+ * layer folder, no extracted body, no RUN cache key, so an image that claims another image's
+ * diffID poisons nothing. Layers keel writes itself are recorded as they are made.
+ */
+import type { DiffIdRecord } from '../cache/index.js';
+import { KeelError } from '../errors.js';
+import type { BlobReader, Layer } from '../image/index.js';
+import { computeDiffId } from '../tree/index.js';
+
+export class VerifiedLayers {
+  private readonly checking = new Map<string, Promise<void>>();
+
+  constructor(private readonly record: DiffIdRecord, private readonly blobs: BlobReader) {}
+
+  /** Resolves when `layer`'s diffID is its content's; E_DIGEST_MISMATCH otherwise. */
+  verify(layer: Layer, signal?: AbortSignal): Promise<void> {
+    const key = `${layer.digest} ${layer.diffId}`;
+    let check = this.checking.get(key);
+    if (check === undefined) {
+      check = this.check(layer, signal);
+      this.checking.set(key, check);
+      check.catch(() => this.checking.delete(key));
+    }
+    return check;
+  }
+
+  /** A layer keel wrote: its diffID was computed from the bytes it wrote. */
+  made(layer: Layer): Promise<void> {
+    this.checking.set(`${layer.digest} ${layer.diffId}`, Promise.resolve());
+    return this.record.put(layer.digest, layer.diffId);
+  }
+
+  private async check(layer: Layer, signal?: AbortSignal): Promise<void> {
+    let known = await this.record.get(layer.digest);
+    if (known === undefined) {
+      known = await computeDiffId(this.blobs, layer, signal);
+      await this.record.put(layer.digest, known);
+    }
+    if (known !== layer.diffId) {
+      throw new KeelError('E_DIGEST_MISMATCH', `layer ${layer.digest} claims diffID ${layer.diffId}, but its content is ${known}`);
+    }
+  }
+}

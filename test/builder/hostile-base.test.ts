@@ -1,0 +1,125 @@
+/**
+ * Base images whose manifest or config lie (issue 10): a layer that claims another image's diffID
+ * must poison nothing (no layer folder, no extracted body, no tree named by the claim), and a
+ * descriptor whose size is not the blob's is refused, as containerd's unpacker refuses both.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { extract, pack } from 'tar-stream';
+import { build, isKeelError } from '../../src';
+import { busyboxRootfs } from '../support/busybox-base';
+import { flattenArchive } from '../support/image-tree';
+import { describeIntegration } from '../support/integration';
+
+interface Json { [k: string]: unknown }
+
+/** The entries of a tar, bodies in memory. */
+async function entries(tar: Buffer): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  const ex = extract();
+  ex.on('entry', (h, stream, next) => {
+    const parts: Buffer[] = [];
+    stream.on('data', (c: unknown) => parts.push(c as Buffer));
+    stream.on('end', () => {
+      if (h.type === 'file') out.set(h.name, Buffer.concat(parts));
+      next();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    ex.on('finish', resolve);
+    ex.on('error', reject);
+    Readable.from([tar]).pipe(ex);
+  });
+  return out;
+}
+
+const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/**
+ * keel's OCI archive at `src`, its config and manifest edited, written to `dst` as an OCI layout
+ * archive (new config and manifest blobs, index.json pointing at the new manifest).
+ */
+async function rewrite(src: string, dst: string, edit: (config: Json, manifest: Json) => void): Promise<void> {
+  const files = await entries(await readFile(src));
+  const index = JSON.parse((files.get('index.json') as Buffer).toString()) as { manifests: Array<{ digest: string; size: number }> };
+  const blob = (d: string): Buffer => files.get(`blobs/sha256/${d.slice(7)}`) as Buffer;
+  const manifest = JSON.parse(blob(index.manifests[0]?.digest as string).toString()) as Json & { config: { digest: string; size: number } };
+  const config = JSON.parse(blob(manifest.config.digest).toString()) as Json;
+  edit(config, manifest);
+  const configBytes = Buffer.from(JSON.stringify(config));
+  manifest.config = { ...manifest.config, digest: digestOf(configBytes), size: configBytes.length };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const out = new Map([...files].filter(([name]) => name.startsWith('blobs/') || name === 'oci-layout'));
+  out.set(`blobs/sha256/${digestOf(configBytes).slice(7)}`, configBytes);
+  out.set(`blobs/sha256/${digestOf(manifestBytes).slice(7)}`, manifestBytes);
+  out.set('index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(manifestBytes), size: manifestBytes.length }] })));
+  const p = pack();
+  const parts: Buffer[] = [];
+  p.on('data', (c: unknown) => parts.push(c as Buffer));
+  const done = new Promise<void>((resolve) => p.on('end', () => resolve()));
+  for (const [name, body] of out) p.entry({ name, mode: 0o644 }, body);
+  p.finalize();
+  await done;
+  await writeFile(dst, Buffer.concat(parts));
+}
+
+describeIntegration('base images that lie', ['busybox', 'runc'], () => {
+  let dir: string;
+  let honest: string;
+  let liar: string;
+  let honestDiffId: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'keel-hostile-base-'));
+    // the honest base: busybox; the hostile one: the same plus /planted, claiming the honest diffID
+    const rootfs = await busyboxRootfs(join(dir, 'rootfs'));
+    honest = join(dir, 'honest.tar');
+    const h = await build({ context: rootfs, dockerfile: { text: 'FROM scratch\nCOPY . /\nENV PATH=/bin\n' }, cacheDir: join(dir, 'make'), output: { type: 'oci-archive', path: honest } });
+    honestDiffId = h.layers[0]?.diffId as string;
+    await writeFile(join(rootfs, 'planted'), 'planted by the hostile image\n');
+    const planted = join(dir, 'planted.tar');
+    await build({ context: rootfs, dockerfile: { text: 'FROM scratch\nCOPY . /\nENV PATH=/bin\n' }, cacheDir: join(dir, 'make'), output: { type: 'oci-archive', path: planted } });
+    liar = join(dir, 'liar.tar');
+    await rewrite(planted, liar, (config) => {
+      (config.rootfs as { diff_ids: string[] }).diff_ids = [honestDiffId];
+    });
+    await mkdir(join(dir, 'ctx'));
+    await writeFile(join(dir, 'ctx', 'x'), 'x');
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  const attempt = (base: string, text: string, cacheDir: string, out?: string) =>
+    build({ context: join(dir, 'ctx'), dockerfile: { text }, baseImages: { base }, cacheDir, ...(out === undefined ? {} : { output: { type: 'oci-archive' as const, path: out } }) }).then(() => undefined, (e: unknown) => e);
+
+  test('a layer claiming another image\'s diffID is refused before it is used, whichever comes first', async () => {
+    for (const [order, cacheDir] of [['liar first', join(dir, 'c1')], ['honest first', join(dir, 'c2')]] as const) {
+      if (order === 'honest first') {
+        expect(await attempt(honest, 'FROM base\nCOPY x /x\nRUN ls / > /listing\n', cacheDir)).toBeUndefined();
+      }
+      // the tree path (COPY) and the layer-folder path (RUN) both check first
+      for (const text of ['FROM base\nCOPY x /x\n', 'FROM base\nRUN cat /planted\n']) {
+        const err = await attempt(liar, text, cacheDir);
+        expect([order, text, isKeelError(err, 'E_DIGEST_MISMATCH')]).toEqual([order, text, true]);
+        expect((err as Error).message).toMatch(new RegExp(`claims diffID ${honestDiffId}, but its content is sha256:`));
+      }
+      // an honest build in the same cache sees no trace of the liar: not in COPY's tree, not in RUN's view
+      const out = join(dir, `${order.replace(' ', '-')}.tar`);
+      expect(await attempt(honest, 'FROM base\nCOPY x /x\nRUN ls / > /listing\n', cacheDir, out)).toBeUndefined();
+      const { tree } = await flattenArchive(out);
+      expect(tree.planted).toBeUndefined();
+      expect(tree.listing?.type).toBe('file'); // RUN ran on the honest layers
+    }
+  }, 60_000);
+
+  test.each([10, 2 ** 53, -1])('a layer descriptor of size %s for another size of blob is refused', async (size) => {
+    const lying = join(dir, `size-${size}.tar`);
+    await rewrite(honest, lying, (_config, manifest) => {
+      (manifest.layers as Array<{ size: number }>)[0] = { ...(manifest.layers as Array<{ size: number }>)[0], size } as { size: number };
+    });
+    const err = await attempt(lying, 'FROM base\nCOPY x /x\n', join(dir, `c-size-${size}`));
+    expect(isKeelError(err, 'E_DIGEST_MISMATCH')).toBe(true);
+    expect((err as Error).message).toMatch(/bytes, but its manifest says/);
+  });
+});
