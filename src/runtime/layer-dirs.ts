@@ -113,12 +113,14 @@ export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractO
 
   /** The parent folders of `path` that the layer does not name, made with the lower layers' metadata. */
   const parentFolder = async (path: string): Promise<void> => {
-    const parent = parentOf(path);
-    if (kinds.get(parent) === 'directory') return;
-    await parentFolder(parent);
-    await mkdir(join(dir, parent), { mode: 0o700 });
-    kinds.set(parent, 'directory');
-    late.set(parent, (await lowerFolder(opts.lowers ?? [], parent)) ?? IMPLICIT_FOLDER);
+    // up to the nearest folder made, then down (a loop: a deep name must not exhaust the stack)
+    const missing: string[] = [];
+    for (let p = parentOf(path); kinds.get(p) !== 'directory'; p = parentOf(p)) missing.push(p);
+    for (const p of missing.reverse()) {
+      await mkdir(join(dir, p), { mode: 0o700 });
+      kinds.set(p, 'directory');
+      late.set(p, (await lowerFolder(opts.lowers ?? [], p)) ?? IMPLICIT_FOLDER);
+    }
   };
 
   /** Take `path` (and what is below it) out of the folder, to put something else there. */

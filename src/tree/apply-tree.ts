@@ -74,6 +74,7 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
   let n = 0;
 
   const remove = (path: string): void => {
+    resolvedDirs.clear();
     for (const p of target.descendants(path)) {
       target.delete(p);
       written.add(p);
@@ -88,28 +89,51 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
 
   /** A layer's parent folders, literally: a non-folder in the way (from a lower layer) becomes a folder. */
   const layerParents = (dir: string): string => {
-    if (dir === '') return '';
-    layerParents(parentOf(dir));
-    const node = target.get(dir);
-    if (node?.type !== 'directory') {
-      if (node !== undefined) remove(dir);
-      target.set(dir, folder(dir));
-      written.add(dir);
+    // up to the nearest folder (a folder's own parents are folders), then down, making what is missing
+    const missing: string[] = [];
+    for (let p = dir; p !== '' && target.get(p)?.type !== 'directory'; p = parentOf(p)) missing.push(p);
+    for (const p of missing.reverse()) {
+      if (target.get(p) !== undefined) remove(p);
+      target.set(p, folder(p));
+      written.add(p);
     }
     return dir;
   };
 
+  /**
+   * Folders this archive resolved (tree path -> where it leads), so that a deep archive costs a
+   * lookup per entry, not a walk of every level; forgotten whenever a non-folder is put anywhere.
+   */
+  const resolvedDirs = new Map<string, string>();
+
   /** An archive's parent folders, through symlinks inside the tree. */
   const archiveParents = (dir: string): string => {
     if (dir === '') return '';
-    const resolved = target.resolve(dir, true);
-    const node = target.get(resolved);
-    if (node?.type === 'directory') return resolved;
-    if (node !== undefined) fail(`archive entry under /${dir}: a file is in the way`);
-    const parent = archiveParents(parentOf(resolved));
-    const path = parent === '' ? baseName(resolved) : `${parent}/${baseName(resolved)}`;
-    target.set(path, folder(path));
-    written.add(path);
+    const known = resolvedDirs.get(dir);
+    if (known !== undefined) return known;
+    // up to the nearest existing folder, then down, making what is missing
+    const missing: string[] = [];
+    let at = dir;
+    let base = '';
+    for (; at !== ''; at = parentOf(at)) {
+      const resolved = resolvedDirs.get(at) ?? target.resolve(at, true);
+      const node = target.get(resolved);
+      if (node?.type === 'directory') {
+        base = resolved;
+        break;
+      }
+      if (node !== undefined) fail(`archive entry under /${at}: a file is in the way`);
+      missing.push(baseName(resolved));
+      // a missing name resolves to where it would be: its parent's resolution continues the walk
+      at = resolved;
+    }
+    let path = base;
+    for (const name of missing.reverse()) {
+      path = path === '' ? name : `${path}/${name}`;
+      target.set(path, folder(path));
+      written.add(path);
+    }
+    resolvedDirs.set(dir, path);
     return path;
   };
 
@@ -117,6 +141,7 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
     const existing = target.get(path);
     // a folder replaced by anything else loses its contents; a folder over a folder keeps them
     if (existing !== undefined && (existing.type !== 'directory' || node.type !== 'directory')) remove(path);
+    if (node.type !== 'directory') resolvedDirs.clear(); // a symlink may now lead a known path elsewhere
     target.set(path, node);
     written.add(path);
     thisLayer.add(path);

@@ -18,6 +18,7 @@
  * - extended attributes (PAX `SCHILY.xattr.*`) are kept, except overlayfs' own
  *   (`trusted.overlay.*`, `user.overlay.*`), which would steer overlayfs' lookups in keel's layer
  *   folders (containerd drops them too);
+ * - a name or link longer than MAX_NAME_BYTES is refused (a deep path is no way to exhaust time or stack);
  * - modes keep their 07777 bits, owners their numbers, times their whole seconds.
  */
 import { posix } from 'node:path';
@@ -58,6 +59,12 @@ export const IMPLICIT_FOLDER: EntryMeta = { mode: 0o755, uid: 0, gid: 0, mtime: 
 const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
 
 /**
+ * The longest name or link an entry may have: within Linux's PATH_MAX (4096) with room for the
+ * folder it is unpacked in; deeper paths could not be opened there anyway.
+ */
+export const MAX_NAME_BYTES = 3072;
+
+/**
  * One archive's rules: `read()` each header in order. It throws E_BUILD_INPUT (with `what` in the
  * message) for an entry the rules refuse, and remembers what the archive wrote for the entries after.
  */
@@ -84,6 +91,9 @@ export class ArchiveRules {
     // containerd's applier does
     if (!this.whiteouts && climbsOut(header.name)) this.fail(`entry ${JSON.stringify(header.name)} is outside the extraction root`);
     const path = cleanPath(header.name);
+    for (const name of [path, header.linkname ?? '']) {
+      if (Buffer.byteLength(name) > MAX_NAME_BYTES) this.fail(`an entry's name or link of ${Buffer.byteLength(name)} bytes is longer than ${MAX_NAME_BYTES} (${JSON.stringify(name.slice(0, 40))}…)`);
+    }
     if (path === '') {
       if (header.type === 'directory') return { kind: 'root', meta: metaOf(header), ...xattrsOf(header) };
       this.fail(`${JSON.stringify(header.name)} would replace the root folder`);

@@ -161,6 +161,9 @@ describe('ADD of hostile archives stays inside its destination', () => {
       { name: 'up', type: 'symlink', linkname: '../../../../..' }, { name: 'up/etc/evil', body: 'v' },
     ], { 'dst/up': 'symlink', 'etc/evil': 'file' }],
     ['a hard link out of the archive is refused', [{ name: 'pw', type: 'link', linkname: '../../../etc/passwd' }], /hard link "pw" points to/],
+    // issue 10: a 20 KiB archive with a 10,000-level path took minutes (and the stack) before
+    ['a path 10,000 levels deep is refused at once', [{ name: `${'d/'.repeat(10000)}x`, body: 'x' }], /is longer than 3072/],
+    ['a path 1,000 levels deep unpacks', Array.from({ length: 1000 }, (_, i) => ({ name: `${'d/'.repeat(i + 1)}f`, body: 'x' })), { [`dst/${'d/'.repeat(1000)}f`]: 'file' }],
   ];
   test.each(cases)('%s', async (_name, entries, expected) => {
     const ctx = await context({ Dockerfile: 'FROM scratch\nADD evil.tar /dst/\n' });
