@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import type { BlobStore } from '../cache/index.js';
 import { layerCompression, parseTag, readImageArchive, type HistoryEntry, type ImageConfig, type Layer, type Platform } from '../image/index.js';
-import { applyTar, StageFs } from '../tree/index.js';
+import { applyTar, StageFs, type UnpackLimits } from '../tree/index.js';
 import { DEFAULT_PATH, type StageConfig } from './metadata.js';
 
 export interface BaseImage {
@@ -65,13 +65,14 @@ export function baseFromImage(image: { readonly config: ImageConfig; readonly la
 }
 
 /** `base` (a tree that will not be changed: it is cloned first) with `layer` applied on top, file bodies kept under `extractDir/<diffID hex>/`. */
-export async function treeWithLayer(base: StageFs | undefined, layer: Layer, opts: { readonly store: BlobStore; readonly extractDir: string }): Promise<StageFs> {
+export async function treeWithLayer(base: StageFs | undefined, layer: Layer, opts: { readonly store: BlobStore; readonly extractDir: string; readonly limits: UnpackLimits }): Promise<StageFs> {
   const fs = base === undefined ? new StageFs() : base.clone();
   await applyTar(fs, await opts.store.open(layer.digest), layerCompression(layer.mediaType), {
     dest: '',
     contentDir: join(opts.extractDir, layer.diffId.slice(7)),
     whiteouts: true,
     createdMtime: 0,
+    limits: opts.limits,
   });
   return fs;
 }

@@ -18,6 +18,7 @@ import { writeOutput } from '../output/index.js';
 import { expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
 import type { RegistryOptions } from '../registry/index.js';
 import { ociRuntime, RunWorkspace } from '../runtime/index.js';
+import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from '../tree/index.js';
 import { DockerfileError, fromSystemError } from './errors.js';
 import { chooseRuntime, readHost, type Host } from './host.js';
 import type { BuildOptions, BuildResult } from './options.js';
@@ -48,7 +49,11 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
 
   const blobs = new BlobStore(cacheDir);
   const hasher = new FileHasher(cacheDir);
-  const verified = new VerifiedLayers(new DiffIdRecord(cacheDir), blobs);
+  if (opts.maxUnpackBytes !== undefined && (!Number.isSafeInteger(opts.maxUnpackBytes) || opts.maxUnpackBytes < 1)) {
+    throw new KeelError('E_BUILD_INPUT', `maxUnpackBytes must be a whole number of bytes, not ${opts.maxUnpackBytes}`);
+  }
+  const limits: UnpackLimits = { maxBytes: opts.maxUnpackBytes ?? DEFAULT_UNPACK_LIMITS.maxBytes };
+  const verified = new VerifiedLayers(new DiffIdRecord(cacheDir), blobs, limits);
   const runtimeName = chooseRuntime(opts.runtime, host.env);
   const workspace = new RunWorkspace({
     cacheDir,
@@ -57,6 +62,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     privileged: host.uid === 0,
     rootfs: host.env.KEEL_RUN_ROOTFS === 'copy' ? 'copy' : 'overlay',
     blobs,
+    limits,
     verify: (layer, signal) => verified.verify(layer, signal),
     pid: host.pid,
   });
@@ -79,10 +85,11 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       ...(df.path === undefined ? {} : { dockerfilePath: df.path }),
       blobs, cacheDir, platform, baseImages: opts.baseImages ?? {}, registry, ...(opts.pull === undefined ? {} : { pull: opts.pull }),
       verify: (layer) => verified.verify(layer, abort.signal),
+      limits,
     }, plan);
     const services: BuildServices = {
       opts, platform, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace,
-      compression: opts.compression ?? 'gzip', noCache: opts.noCache === true, escape, signal: abort.signal,
+      compression: opts.compression ?? 'gzip', limits, noCache: opts.noCache === true, escape, signal: abort.signal,
       emit: (e) => opts.onProgress?.(e),
     };
     const run: StageRun = {

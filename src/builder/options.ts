@@ -57,6 +57,11 @@ export interface BuildOptions {
   readonly uploadChunkSize?: number;
   /** For RUN --mount=type=secret,id=ID: a file to read, or the value itself. Never in a layer or a cache key. */
   readonly secrets?: Readonly<Record<string, { readonly path: string } | { readonly value: string }>>;
+  /**
+   * The most bytes one ADD archive or one layer may unpack to (past 256 MiB, an archive may also
+   * unpack to at most 2000 times its size). @default 64 GiB
+   */
+  readonly maxUnpackBytes?: number;
   /** The OCI runtime for RUN. @default the first of runc, crun found on PATH */
   readonly runtime?: RuntimeName;
   /**

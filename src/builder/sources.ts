@@ -10,7 +10,7 @@ import type { BlobStore } from '../cache/index.js';
 import { KeelError } from '../errors.js';
 import { formatReference, parseReference, type Layer, type Platform } from '../image/index.js';
 import { pullImage, type RegistryOptions, type PullPolicy } from '../registry/index.js';
-import { StageFs } from '../tree/index.js';
+import { StageFs, type UnpackLimits } from '../tree/index.js';
 import { baseFromImage, findBaseImage, loadBaseImage, treeWithLayer } from './base-image.js';
 import { ignorePatterns, loadContext, type BuildContext } from './context.js';
 import { stageRef, type Plan } from './plan.js';
@@ -28,6 +28,7 @@ export interface SourcesOptions {
   readonly registry: RegistryOptions;
   /** Resolves once a layer's claimed diffID is its content's (verified-layers.ts). */
   readonly verify: (layer: Layer) => Promise<void>;
+  readonly limits: UnpackLimits;
 }
 
 export class Sources {
@@ -113,7 +114,7 @@ export class Sources {
         ? Promise.resolve(new StageFs())
         : this.chainTree(layers.slice(0, -1)).then(async (below) => {
           await this.opts.verify(top);
-          return treeWithLayer(layers.length === 1 ? undefined : below, top, { store: this.opts.blobs, extractDir: join(this.opts.cacheDir, 'extract') });
+          return treeWithLayer(layers.length === 1 ? undefined : below, top, { store: this.opts.blobs, extractDir: join(this.opts.cacheDir, 'extract'), limits: this.opts.limits });
         });
       this.trees.set(chain, made);
       made.catch(() => this.trees.delete(chain)); // a failed read is tried again by the next asker

@@ -6,7 +6,7 @@
 import type { BlobStore, FileHasher, StepCache } from '../cache/index.js';
 import type { Compression, HistoryEntry, Layer, Platform } from '../image/index.js';
 import type { RunWorkspace } from '../runtime/index.js';
-import type { StageFs } from '../tree/index.js';
+import type { StageFs, UnpackLimits } from '../tree/index.js';
 import type { StageConfig } from './metadata.js';
 import type { BuildOptions } from './options.js';
 import type { StagePlan } from './plan.js';
@@ -30,6 +30,8 @@ export interface BuildServices {
   readonly sources: Sources;
   readonly workspace: RunWorkspace;
   readonly compression: Compression;
+  /** How much an archive or layer may unpack to. */
+  readonly limits: UnpackLimits;
   readonly noCache: boolean;
   /** The Dockerfile's escape character. */
   readonly escape: '\\' | '`';

@@ -8,12 +8,12 @@
 import type { DiffIdRecord } from '../cache/index.js';
 import { KeelError } from '../errors.js';
 import type { BlobReader, Layer } from '../image/index.js';
-import { computeDiffId } from '../tree/index.js';
+import { computeDiffId, type UnpackLimits } from '../tree/index.js';
 
 export class VerifiedLayers {
   private readonly checking = new Map<string, Promise<void>>();
 
-  constructor(private readonly record: DiffIdRecord, private readonly blobs: BlobReader) {}
+  constructor(private readonly record: DiffIdRecord, private readonly blobs: BlobReader, private readonly limits: UnpackLimits) {}
 
   /** Resolves when `layer`'s diffID is its content's; E_DIGEST_MISMATCH otherwise. */
   verify(layer: Layer, signal?: AbortSignal): Promise<void> {
@@ -36,7 +36,7 @@ export class VerifiedLayers {
   private async check(layer: Layer, signal?: AbortSignal): Promise<void> {
     let known = await this.record.get(layer.digest);
     if (known === undefined) {
-      known = await computeDiffId(this.blobs, layer, signal);
+      known = await computeDiffId(this.blobs, layer, this.limits, signal);
       await this.record.put(layer.digest, known);
     }
     if (known !== layer.diffId) {

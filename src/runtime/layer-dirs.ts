@@ -23,7 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
 import { KeelError } from '../errors.js';
 import { layerCompression, type BlobReader, type Layer } from '../image/index.js';
-import { ArchiveRules, decompress, IMPLICIT_FOLDER, parentOf, type Compression, type EntryMeta, type Xattrs } from '../tree/index.js';
+import { ArchiveRules, decompress, IMPLICIT_FOLDER, parentOf, type Compression, type EntryMeta, type UnpackLimits, type Xattrs } from '../tree/index.js';
 import { makeSpecials, setXattrs, type Special } from './special-files.js';
 import type { Sandbox } from './sandbox.js';
 
@@ -52,13 +52,13 @@ const opaqueRootMark = (dir: string): string => `${dir}.opaque-root`;
  * folders of the layers below it, topmost first (for the metadata of parent folders the layer
  * does not name).
  */
-export async function ensureLayerDir(root: string, store: BlobReader, layer: Layer, lowers: readonly string[], xattrPrefix: OverlayXattr, signal?: AbortSignal): Promise<LayerDir> {
+export async function ensureLayerDir(root: string, store: BlobReader, layer: Layer, lowers: readonly string[], xattrPrefix: OverlayXattr, limits?: UnpackLimits, signal?: AbortSignal): Promise<LayerDir> {
   const dir = layerDirPath(root, layer);
   if (await exists(dir)) return { path: dir, opaqueRoot: await exists(opaqueRootMark(dir)) };
   const tmp = `${dir}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const compression: Compression = layerCompression(layer.mediaType);
-    const { opaqueRoot } = await extractLayerDir(decompress(await store.open(layer.digest), compression), tmp, { xattrPrefix, lowers, ...(signal === undefined ? {} : { signal }) });
+    const { opaqueRoot } = await extractLayerDir(decompress(await store.open(layer.digest), compression, limits), tmp, { xattrPrefix, lowers, ...(signal === undefined ? {} : { signal }) });
     if (opaqueRoot) await writeFile(opaqueRootMark(dir), '');
     await commitLayerDir(tmp, dir);
   } finally {

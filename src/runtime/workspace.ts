@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import type { BlobReader, Layer } from '../image/index.js';
+import type { UnpackLimits } from '../tree/index.js';
 import { ensureLayerDir, type LayerDir } from './layer-dirs.js';
 import { MAX_OVERLAY_LAYERS, overlayUsable } from './overlay.js';
 import type { Runtime } from './runtime.js';
@@ -25,6 +26,8 @@ export interface WorkspaceOptions {
   /** 'copy': always write the tree out (the plain-folder path), never overlayfs. */
   readonly rootfs: 'overlay' | 'copy';
   readonly blobs: BlobReader;
+  /** How much a layer may unpack to. */
+  readonly limits: UnpackLimits;
   /** Resolves once a layer's claimed diffID is its content's: a layer folder is named by it. */
   readonly verify: (layer: Layer, signal?: AbortSignal) => Promise<void>;
   /** This process's id, in scratch folder names and container ids (stale-runs.ts reaps by it). */
@@ -91,7 +94,7 @@ export class RunWorkspace {
   layerDir(layer: Layer, lowers: readonly string[], signal?: AbortSignal): Promise<LayerDir> {
     let dir = this.layerDirs.get(layer.diffId);
     if (dir === undefined) {
-      dir = this.opts.verify(layer, signal).then(() => ensureLayerDir(this.layersRoot, this.opts.blobs, layer, lowers, this.opts.sandbox.overlayXattr, signal));
+      dir = this.opts.verify(layer, signal).then(() => ensureLayerDir(this.layersRoot, this.opts.blobs, layer, lowers, this.opts.sandbox.overlayXattr, this.opts.limits, signal));
       this.layerDirs.set(layer.diffId, dir);
       dir.catch(() => this.layerDirs.delete(layer.diffId)); // a failed extraction is tried again by the next asker
     }

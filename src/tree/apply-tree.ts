@@ -17,7 +17,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
 import { KeelError } from '../errors.js';
-import { decompress, type Compression } from './decompress.js';
+import { decompress, type Compression, type UnpackLimits } from './decompress.js';
 import { ArchiveRules, IMPLICIT_FOLDER, type ArchiveEntry } from './entries.js';
 import { baseName, cleanPath, parentOf, type FsNode, type Owner, type StageFs } from './stage-fs.js';
 
@@ -34,6 +34,8 @@ export interface ApplyOptions {
   readonly mtime?: (source: number) => number;
   /** Mode and owner of folders made for parents the archive does not list. */
   readonly createdMtime: number;
+  /** How much the archive may unpack to. @default DEFAULT_UNPACK_LIMITS */
+  readonly limits?: UnpackLimits;
 }
 
 
@@ -216,7 +218,7 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
     });
   });
 
-  const input = decompress(source, compression);
+  const input = decompress(source, compression, opts.limits);
   try {
     await pipeline(input, ex as unknown as NodeJS.WritableStream);
   } catch (e) {

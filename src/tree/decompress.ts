@@ -1,12 +1,20 @@
 /**
- * Decompression for the archives ADD extracts (SPEC.md section 4: gzip, bzip2, xz, zstd, plain,
- * recognised by content). gzip is Node's zlib; bzip2, zstd and xz are pure JavaScript / WASM
- * decoders (unbzip2-stream, fzstd, xz-decompress), so nothing native has to build.
+ * Decompression for the archives ADD extracts and for layers (SPEC.md section 4: gzip, bzip2, xz,
+ * zstd, plain, recognised by content). gzip is Node's zlib; zstd and xz are pure JavaScript / WASM
+ * decoders (fzstd, xz-decompress), so nothing native has to build; bzip2 goes through the system's
+ * `bzip2 -dc` where there is one (it streams in bounded memory), else unbzip2-stream (pure
+ * JavaScript, which decodes all it was given at once: only the budget below bounds it).
+ *
+ * Every output has a budget (UnpackLimits): at most `maxBytes`, and past 256 MiB at most 2000
+ * times the compressed bytes read so far (gzip cannot pass 1032:1; a bomb passes that long before
+ * it fills a disk). Over budget is E_BUILD_INPUT, and the decoder is stopped.
  */
+import { spawn } from 'node:child_process';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
+import { KeelError } from '../errors.js';
 
 // the decoders load when an archive needs them: most builds use none, and a CLI start should not pay for them
 const fzstd = (): typeof import('fzstd') => require('fzstd') as typeof import('fzstd');
@@ -39,14 +47,88 @@ class Unzstd extends Transform {
   }
 }
 
-/** `source` decompressed; errors on either side reach the reader. */
-export function decompress(source: Readable, compression: Compression): Readable {
-  if (compression === 'none') return source;
-  if (compression === 'xz') {
-    return Readable.fromWeb(new (xz().XzReadableStream)(Readable.toWeb(source) as unknown as ReadableStream<Uint8Array>) as unknown as WebReadableStream<Uint8Array>);
-  }
-  const transform = compression === 'gzip' ? createGunzip() : compression === 'bzip2' ? unbzip2()() : new Unzstd();
+export interface UnpackLimits {
+  /** The most bytes one archive or layer may unpack to. */
+  readonly maxBytes: number;
+}
+
+/** 64 GiB: more than any sane layer, less than a disk a bomb would fill. */
+export const DEFAULT_UNPACK_LIMITS: UnpackLimits = { maxBytes: 64 * 2 ** 30 };
+const RATIO_AFTER = 256 * 2 ** 20;
+const MAX_RATIO = 2000;
+
+/** `source` decompressed, within `limits`; errors on either side reach the reader. */
+export function decompress(source: Readable, compression: Compression, limits: UnpackLimits = DEFAULT_UNPACK_LIMITS): Readable {
+  const read = { bytes: 0 };
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      read.bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  pipeline(source, counted).catch((e: unknown) => counted.destroy(e as Error));
   const out = new PassThrough();
-  pipeline(source, transform, out).catch((e: unknown) => out.destroy(e as Error));
+  const budget = new Budget(limits, compression === 'none' ? undefined : read);
+  const decoded = decoder(counted, compression);
+  pipeline(decoded, budget, out).catch((e: unknown) => {
+    out.destroy(e as Error);
+    counted.destroy();
+    source.destroy();
+  });
   return out;
+}
+
+function decoder(input: Readable, compression: Compression): Readable {
+  switch (compression) {
+    case 'none':
+      return input;
+    case 'xz':
+      return Readable.fromWeb(new (xz().XzReadableStream)(Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>) as unknown as WebReadableStream<Uint8Array>);
+    case 'bzip2':
+      return bunzip2(input);
+    case 'gzip':
+    case 'zstd': {
+      const out = new PassThrough();
+      pipeline(input, compression === 'gzip' ? createGunzip() : new Unzstd(), out).catch((e: unknown) => out.destroy(e as Error));
+      return out;
+    }
+  }
+}
+
+/** bzip2 by the system's `bzip2 -dc` when it is installed, else by unbzip2-stream. */
+function bunzip2(input: Readable): Readable {
+  const out = new PassThrough();
+  const child = spawn('bzip2', ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.once('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') return out.destroy(e);
+    // no bzip2 here: the JavaScript decoder (nothing of the input was read yet)
+    pipeline(input, unbzip2()(), out).catch((err: unknown) => out.destroy(err as Error));
+  });
+  child.once('spawn', () => {
+    pipeline(input, child.stdin).catch(() => child.kill());
+    pipeline(child.stdout, out, { end: false }).then(
+      () => child.once('close', (code) => (code === 0 ? out.end() : out.destroy(new Error(`bzip2: ${stderr.trim() || `exit code ${code}`}`)))),
+      () => child.kill(),
+    );
+    out.once('close', () => child.kill()); // the reader stopped (a budget, an abort): the decoder stops too
+  });
+  return out;
+}
+
+/** Counts what a decoder gives, and stops it past the budget. */
+class Budget extends Transform {
+  private out = 0;
+  constructor(private readonly limits: UnpackLimits, private readonly input: { bytes: number } | undefined) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.out += chunk.length;
+    if (this.out > this.limits.maxBytes) return done(new KeelError('E_BUILD_INPUT', `the archive unpacks to more than ${this.limits.maxBytes} bytes (maxUnpackBytes)`));
+    if (this.input !== undefined && this.out > RATIO_AFTER && this.out > MAX_RATIO * this.input.bytes) {
+      return done(new KeelError('E_BUILD_INPUT', `the archive unpacks to over ${MAX_RATIO} times its size (${this.out} bytes from ${this.input.bytes}): a decompression bomb`));
+    }
+    done(null, chunk);
+  }
 }

@@ -96,6 +96,7 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
       ...(owner === undefined ? {} : { owner }),
       mtime,
       createdMtime,
+      limits: ctx.limits,
     }));
   }
   const text = `${ins.kind}${historyFlags(ins, chown)} ${[...paths, ...urls.map(redactUrl), ...heredocs.map((h) => `<<${h.heredoc.name}`)].join(' ')} ${dest}`;

@@ -59,7 +59,7 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
     if (s.tree !== undefined) {
       // keep a tree a step made current
       await applyTar(s.tree, await ctx.blobs.open(layer.digest), layerCompression(layer.mediaType), {
-        dest: '', contentDir: join(ctx.cacheDir, 'extract', layer.diffId.slice(7)), whiteouts: true, createdMtime: 0,
+        dest: '', contentDir: join(ctx.cacheDir, 'extract', layer.diffId.slice(7)), whiteouts: true, createdMtime: 0, limits: ctx.limits,
       });
     }
     return { layer, history, cached: true, ...(s.tree === undefined ? {} : { tree: s.tree }) };
