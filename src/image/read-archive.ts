@@ -43,6 +43,8 @@ export async function readImageArchive(path: string, store: BlobReader & BlobWri
   const blobs = new Map<string, { digest: Digest; size: number }>(); // archive path -> stored blob
   const ex = extract();
   ex.on('entry', (header, stream, next) => {
+    // a truncated archive errors the entry's body too: the failure is the read's (below), never an uncaught error
+    stream.on('error', () => undefined);
     const handle = async (): Promise<void> => {
       const name = cleanName(header.name);
       if (header.type !== 'file') {

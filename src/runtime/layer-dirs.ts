@@ -133,6 +133,8 @@ export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractO
 
   const ex = extract();
   ex.on('entry', (header, stream, next) => {
+    // a truncated layer errors the entry's body too: the failure is the extraction's (below), never an uncaught error
+    stream.on('error', () => undefined);
     const handle = async (): Promise<void> => {
       opts.signal?.throwIfAborted();
       const e = rules.read(header);

@@ -157,6 +157,8 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
   };
 
   ex.on('entry', (header, stream, next) => {
+    // a truncated archive errors the entry's body too: the failure is the extraction's (below), never an uncaught error
+    stream.on('error', () => undefined);
     const handle = async (): Promise<void> => {
       const index = n++;
       const e = rules.read(header);

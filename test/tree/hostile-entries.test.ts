@@ -16,6 +16,8 @@ import { isKeelError } from '../../src';
 import { extractLayerDir, overlayLowers, type LayerDir } from '../../src/runtime/layer-dirs';
 import { deviceNode } from '../../src/runtime/rootfs-copy';
 import { applyTar } from '../../src/tree/apply-tree';
+import { decompress } from '../../src/tree/decompress';
+import { gzipSync } from 'node:zlib';
 import { StageFs, type FsNode } from '../../src/tree/stage-fs';
 import { describeIntegration } from '../support/integration';
 import { tarOfHeaders } from '../support/tar-fixtures';
@@ -175,6 +177,32 @@ describeIntegration('both appliers follow one set of entry rules', ['runc'], () 
     expect(isKeelError(tree)).toBe(false);
     expect(folders).toEqual(tree);
     expect(Object.keys(tree as Listing).length).toBeGreaterThan(0);
+  });
+
+  test('a truncated layer, cut anywhere, is E_BUILD_INPUT from both appliers, never an uncaught error', async () => {
+    const whole = gzipSync(await tar([file('a', 'x'.repeat(100_000)), dir('d'), file('d/b', 'y')]));
+    for (let cut = 10; cut < whole.length; cut += Math.ceil(whole.length / 12)) {
+      const part = whole.subarray(0, cut);
+      const at = await mkdtemp(join(work, `cut-${cut}-`));
+      const tree = await applyTar(new StageFs(), Readable.from([part]), 'gzip', { dest: '', contentDir: join(at, 'c'), whiteouts: true, createdMtime: 0 }).then(() => undefined, (e: unknown) => e);
+      const folder = await extractLayerDir(decompress(Readable.from([part]), 'gzip'), join(at, 'd')).then(() => undefined, (e: unknown) => e);
+      expect([cut, isKeelError(tree, 'E_BUILD_INPUT'), isKeelError(folder, 'E_BUILD_INPUT')]).toEqual([cut, true, true]);
+    }
+    // and in a process of its own (the built package), where an error nobody listens for ends the process
+    const script = `
+      const { applyTar, StageFs } = require(${JSON.stringify(join(__dirname, '..', '..', 'dist', 'tree', 'index.js'))});
+      const { Readable } = require('node:stream');
+      const whole = Buffer.from(process.argv[1], 'base64');
+      (async () => {
+        for (let cut = 10; cut < whole.length; cut += 10) {
+          const e = await applyTar(new StageFs(), Readable.from([whole.subarray(0, cut)]), 'gzip', { dest: '', contentDir: process.argv[2], whiteouts: true, createdMtime: 0 }).then(() => undefined, (err) => err);
+          if (e?.code !== 'E_BUILD_INPUT') console.log('cut', cut, e?.code);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        console.log('all refused');
+      })();`;
+    const cutAt = spawnSync(process.execPath, ['-e', script, whole.toString('base64'), join(work, 'child-c')], { encoding: 'utf8' });
+    expect([cutAt.status, cutAt.stdout.trim(), cutAt.stderr]).toEqual([0, 'all refused', '']);
   });
 
   test('the table means what it says: a lower symlink in the way does not lead outside', async () => {
