@@ -160,6 +160,34 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
     });
   });
 
+  test('RUN --mount=type=cache,source= mounts a folder inside the cache', async () => {
+    const cacheId = `sub-${process.pid}-${Date.now()}`;
+    await compare('cache-source', [
+      `FROM ${BASE}`,
+      `RUN --mount=type=cache,id=${cacheId},target=/all sh -c "mkdir -p /all/sub && echo pre > /all/sub/p"`,
+      `RUN --mount=type=cache,id=${cacheId},target=/c,source=sub sh -c "cat /c/p > /seen; echo in-sub > /c/f"`,
+      `RUN --mount=type=cache,id=${cacheId},target=/all sh -c "cat /all/sub/f > /seen2"`,
+    ].join('\n'), undefined, { stubs: ['all', 'c'] });
+  });
+
+  test('keel alone: a cache mount source that leads out of the cache by a symlink stays inside it', async () => {
+    const ctx = join(dir, 'cache-escape');
+    await mkdir(ctx, { recursive: true });
+    const cacheId = `escape-${process.pid}-${Date.now()}`;
+    await writeFile(join(ctx, 'Dockerfile'), [
+      `FROM ${BASE}`,
+      `RUN --mount=type=cache,id=${cacheId},target=/all sh -c "mkdir -p /all/inside && ln -s / /all/up && echo f > /all/file && ln -s ../../../../../../file /all/tofile"`,
+      `RUN --mount=type=cache,id=${cacheId},target=/c,source=up/inside sh -c "echo planted > /c/x"`,
+    ].join('\n'));
+    await build({ context: ctx, cacheDir: join(dir, 'cache'), baseImages: { [BASE]: baseTar } });
+    expect(() => readFileSync('/inside/x')).toThrow();
+    // a source through a link that leads to no folder inside the cache is refused
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${BASE}\nRUN --mount=type=cache,id=${cacheId},target=/c,source=tofile true\n`);
+    const err = await build({ context: ctx, cacheDir: join(dir, 'cache'), baseImages: { [BASE]: baseTar } }).catch((e: unknown) => e);
+    expect(isKeelError(err, 'E_BUILD_INPUT')).toBe(true);
+    expect((err as Error).message).toMatch(/cache mount source "tofile" is not a folder in cache/);
+  });
+
   test('keel alone: a cache mount persists across builds; a secret is in no layer and no cache key', async () => {
     const ctx = join(dir, 'mount-keel');
     await mkdir(ctx, { recursive: true });

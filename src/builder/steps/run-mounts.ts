@@ -3,13 +3,14 @@
  * into the cache key: a bind source by content, a cache by id, a secret by id only (never its
  * value). Secrets given as env= come back as variables for the command (kept out of the key).
  */
+import { lstatSync, readlinkSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { KeelError, assertNever } from '../../errors.js';
 import { canonicalJson, sha256, type LayerEntry } from '../../image/index.js';
 import { expandWord, MountError, parseMount, type Instruction, type Mount } from '../../parser/index.js';
 import { materialize, type RuntimeMount } from '../../runtime/index.js';
-import { cleanPath, StageFs, type FsNode } from '../../tree/index.js';
+import { cleanPath, resolveInRoot, StageFs, type FsNode } from '../../tree/index.js';
 import { layerEntries, recipeEntry } from '../layers.js';
 import type { StepContext } from '../step-context.js';
 
@@ -45,8 +46,17 @@ export async function runMounts(ins: Extract<Instruction, { kind: 'RUN' }>, ctx:
           await chmod(host, m.mode ?? 0o755);
           await chown(host, m.uid ?? 0, m.gid ?? 0);
         }
-        runtime.push({ kind: 'bind', target, source: host, readOnly: m.readOnly });
-        keys.push({ type: 'cache', target, id, readOnly: m.readOnly });
+        // source= names a folder inside the cache (BuildKit's selector); it must be there already, and
+        // its symlinks are resolved inside the cache, never on this machine (a RUN writes that folder)
+        const sub = m.source === undefined ? '' : resolveInRoot(cleanPath(m.source), true, (p) => {
+          const st = lstatSync(join(host, p), { throwIfNoEntry: false });
+          return st?.isSymbolicLink() === true ? readlinkSync(join(host, p)) : undefined;
+        });
+        if (sub !== '' && lstatSync(join(host, sub), { throwIfNoEntry: false })?.isDirectory() !== true) {
+          throw new KeelError('E_BUILD_INPUT', `cache mount source ${JSON.stringify(m.source)} is not a folder in cache ${JSON.stringify(id)}`);
+        }
+        runtime.push({ kind: 'bind', target, source: join(host, sub), readOnly: m.readOnly });
+        keys.push({ type: 'cache', target, id, readOnly: m.readOnly, ...(sub === '' ? {} : { source: sub }) });
         break;
       }
       case 'tmpfs':
