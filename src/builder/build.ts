@@ -73,6 +73,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
   if (opts.signal?.aborted) abort.abort();
   try {
     await openCacheDir(cacheDir, host.uid);
+    if (host.uid === 0) await workspace.reapStale(); // a killed build's containers and mounts go before anything else
     const df = await readDockerfile(opts);
     const plan = planStages(df.ast);
     const escape = df.ast.escapeToken;

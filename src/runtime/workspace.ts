@@ -70,13 +70,21 @@ export class RunWorkspace {
     return `keel-${this.opts.pid}-${++this.counter}-${Date.now()}`;
   }
 
+  /**
+   * What builds killed in the middle of a RUN left (their containers, mounts and scratch folders),
+   * reaped once per build, at its start: a look at `<cacheDir>/run` when nothing was left.
+   */
+  reapStale(): Promise<void> {
+    this.ready ??= reapStaleRuns(join(this.opts.cacheDir, 'run'), this.runtime, this.opts.pid);
+    return this.ready;
+  }
+
   /** Before the first container: root (or a user namespace) is there, and what killed builds left is reaped. */
   prepare(): Promise<void> {
     if (!this.opts.privileged) {
       return Promise.reject(new KeelError('E_RUN_SETUP', 'RUN needs root, or a user namespace of your own: run `unshare --user --map-root-user --map-auto --mount keel build …` (with ranges for your user in /etc/subuid and /etc/subgid); a Dockerfile without RUN builds without either'));
     }
-    this.ready ??= reapStaleRuns(join(this.opts.cacheDir, 'run'), this.runtime, this.opts.pid);
-    return this.ready;
+    return this.reapStale();
   }
 
   /** Whether a RUN on `layers` layers goes on overlayfs (else on a written-out copy). */
