@@ -47,7 +47,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     throw new KeelError('E_BUILD_INPUT', `maxParallelism must be a whole number of at least 1, not ${maxParallelism}`);
   }
 
-  const blobs = new BlobStore(cacheDir);
+  const blobs = new BlobStore(cacheDir, host.pid);
   const hasher = new FileHasher(cacheDir);
   if (opts.maxUnpackBytes !== undefined && (!Number.isSafeInteger(opts.maxUnpackBytes) || opts.maxUnpackBytes < 1)) {
     throw new KeelError('E_BUILD_INPUT', `maxUnpackBytes must be a whole number of bytes, not ${opts.maxUnpackBytes}`);

@@ -6,8 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
@@ -16,7 +16,11 @@ import { HashCounter, hexOf, type BlobInfo, type ContentStore, type Digest } fro
 export class BlobStore implements ContentStore {
   private readonly dir: string;
 
-  constructor(readonly root: string) {
+  /**
+   * `pid`: this process's id, written in the download locks it takes, so that a lock whose process
+   * is gone can be taken over (without it, such a lock is waited for).
+   */
+  constructor(readonly root: string, private readonly pid?: number) {
     this.dir = join(root, 'blobs', 'sha256');
   }
 
@@ -45,6 +49,35 @@ export class BlobStore implements ContentStore {
    */
   partialPath(digest: Digest): string {
     return join(this.root, 'ingest', `${hexOf(digest)}.partial`);
+  }
+
+  /**
+   * One writer per digest for downloads (`ingest/<hex>.lock`, holding the writer's pid): builds that
+   * share a cache folder and pull the same base at once take turns, and the ones after the first
+   * find the blob stored. A lock whose process is gone (killed) is taken over.
+   */
+  async lockIngest(digest: Digest, signal?: AbortSignal): Promise<() => Promise<void>> {
+    const lock = join(this.root, 'ingest', `${hexOf(digest)}.lock`);
+    await mkdir(dirname(lock), { recursive: true });
+    for (;;) {
+      signal?.throwIfAborted();
+      const mine = `${this.pid ?? 0} ${randomBytes(6).toString('hex')}`;
+      try {
+        await writeFile(lock, mine, { flag: 'wx' });
+        return async () => {
+          // only our own lock is removed (a stale-lock takeover may have replaced it)
+          if ((await readFile(lock, 'utf8').catch(() => '')) === mine) await rm(lock, { force: true });
+        };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const holder = Number((await readFile(lock, 'utf8').catch(() => '')).split(' ')[0]);
+      if (Number.isInteger(holder) && holder > 0 && !alive(holder)) {
+        await rm(lock, { force: true }); // its writer was killed: the partial file is resumed by whoever takes the lock
+        continue;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /**
@@ -105,5 +138,14 @@ async function syncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // another user's process: alive
   }
 }

@@ -34,6 +34,12 @@ export interface BlobIngester {
   partialPath(digest: Digest): string;
   /** Move a complete download into the store, verified against `expected` (removed on a mismatch). */
   adopt(path: string, expected: Digest): Promise<BlobInfo>;
+  /**
+   * Be the only writer of `digest`'s partial file, across builds and processes sharing the store:
+   * resolves with a release once no one else holds it (the caller then checks whether the blob
+   * arrived meanwhile).
+   */
+  lockIngest(digest: Digest, signal?: AbortSignal): Promise<() => Promise<void>>;
 }
 
 /** What a pull needs of a store. */

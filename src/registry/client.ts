@@ -307,6 +307,17 @@ export class RegistryClient {
    */
   async fetchBlob(digest: Digest, store: ContentStore, size: number): Promise<void> {
     if ((await store.stat(digest)) === size) return;
+    // one download of a blob at a time, whichever build of this cache asks: the others wait and find it stored
+    const release = await store.lockIngest(digest, this.opts.signal);
+    try {
+      if ((await store.stat(digest)) === size) return;
+      await this.download(digest, store, size);
+    } finally {
+      await release();
+    }
+  }
+
+  private async download(digest: Digest, store: ContentStore, size: number): Promise<void> {
     const partial = store.partialPath(digest);
     await mkdir(dirname(partial), { recursive: true });
     const attempts = this.opts.attempts ?? 4;

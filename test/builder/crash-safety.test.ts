@@ -7,12 +7,12 @@
  * for the RUN build, whose layers keep the times the command wrote).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxArchive } from '../support/busybox-base';
 import { flattenArchive, type TreeEntry } from '../support/image-tree';
+import { cacheProblems } from '../support/cache-check';
 import { describeIntegration } from '../support/integration';
 
 const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -29,25 +29,6 @@ function keel(args: readonly string[], killAfterMs?: number): Promise<{ code: nu
       resolve({ code, pid: child.pid as number, stderr });
     });
   });
-}
-
-/** Blobs whose bytes are not their name; step records whose blob is missing or of another size. */
-async function cacheProblems(cacheDir: string): Promise<string[]> {
-  const problems: string[] = [];
-  const blobs = join(cacheDir, 'blobs', 'sha256');
-  for (const name of await readdir(blobs).catch(() => [] as string[])) {
-    if (name.startsWith('.')) continue; // a write in progress when the build was killed: never read as a blob
-    const hex = createHash('sha256').update(await readFile(join(blobs, name))).digest('hex');
-    if (hex !== name) problems.push(`blob ${name} holds ${hex}`);
-  }
-  for (const name of await readdir(join(cacheDir, 'steps')).catch(() => [] as string[])) {
-    if (!name.endsWith('.json')) continue;
-    const record = JSON.parse(await readFile(join(cacheDir, 'steps', name), 'utf8')) as { layer: { digest: string; size: number } | null };
-    if (record.layer === null) continue;
-    const size = (await stat(join(blobs, record.layer.digest.slice(7))).catch(() => undefined))?.size;
-    if (size !== record.layer.size) problems.push(`step ${name} names ${record.layer.digest} (${record.layer.size} bytes), stored: ${size ?? 'none'}`);
-  }
-  return problems;
 }
 
 describeIntegration('builds killed at random moments', ['busybox', 'runc'], () => {
