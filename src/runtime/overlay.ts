@@ -25,6 +25,11 @@ import { deviceNode } from './rootfs-copy.js';
 import { parentOf, StageFs, type FsNode } from '../tree/index.js';
 
 
+/** An empty folder under the layers folder: the lower of a stack with none (FROM scratch). */
+export const EMPTY_LOWER = 'empty';
+/** Another, below a stack of one for its read-only view (overlayfs takes no folder twice). */
+const EMPTY_BELOW = 'empty-below';
+
 /** The mount option string the kernel takes is one page; longer stacks use the plain path. */
 const MAX_OPTIONS = 4000;
 /** Layers one overlay mount takes here: 65 characters each (a diffID's hex and a colon) within the page. */
@@ -74,8 +79,11 @@ export async function mountOverlay(layersRoot: string, lowers: readonly string[]
   if (mountOptions.length > MAX_OPTIONS || lowers.some((l) => /[:,\\]/.test(l))) {
     throw new KeelError('E_RUN_SETUP', 'too many layers for one overlay mount');
   }
-  // one lower folder is its own "before" view; overlayfs wants two or more without an upper
-  const beforeArgs = lowers.length === 1 ? ['--bind', '-o', 'ro', lowers[0] as string, before] : ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lowers.join(':')}${extra}`, before];
+  // overlayfs wants two lower folders or more without an upper: one is stacked on an empty folder
+  // (a bind mount of it would show its whiteouts, 0/0 devices, as names that cannot be opened)
+  const beforeLowers = lowers.length === 1 ? [...lowers, EMPTY_BELOW] : lowers;
+  if (lowers.length === 1) await mkdir(join(layersRoot, EMPTY_BELOW), { recursive: true });
+  const beforeArgs = ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${beforeLowers.join(':')}${extra}`, before];
   // both mounts in one shell: each spawn from a large Node process costs milliseconds
   const q = (args: readonly string[]): string => args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   await command('sh', ['-c', `mount ${q(['-t', 'overlay', 'overlay', '-o', mountOptions, merged])} && { mount ${q(beforeArgs)} || { umount ${q([merged])}; exit 1; }; }`], { cwd: layersRoot });

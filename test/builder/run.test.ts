@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { build, isKeelError, type BuildEvent } from '../../src';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
 import { busyboxRootfs, dockerBase } from '../support/busybox-base';
+import { ociArchiveOf } from '../support/oci-archive';
+import { tarOfHeaders } from '../support/tar-fixtures';
 import { BUSYBOX, describeIntegration, docker, run } from '../support/integration';
 
 const APPLETS = ['sh', 'cat', 'echo', 'ls', 'id', 'pwd', 'rm', 'mkdir', 'touch', 'chmod', 'ln', 'printf', 'true', 'false', 'mv', 'sed', 'env'];
@@ -204,6 +206,24 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
     const events: BuildEvent[] = [];
     await build({ ...opts, secrets: { tok: { value: 'another-value' } }, onProgress: (e) => events.push(e) });
     expect(events.filter((e) => e.type === 'step-done' && e.name.includes('RUN')).map((e) => (e as { cached: boolean }).cached)).toEqual([true, true]);
+  });
+
+  test('keel alone: a whiteout of a name no lower layer has is not a name RUN sees, nor a deletion in its layer', async () => {
+    // a base of one layer holding busybox and `.wh.ghost`, with nothing below it to delete
+    const tar = await tarOfHeaders([
+      { name: 'bin/', type: 'directory', mode: 0o755 },
+      { name: 'bin/busybox', mode: 0o755, body: readFileSync(BUSYBOX) },
+      ...['sh', 'ls', 'grep'].map((a) => ({ name: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox' })),
+      { name: '.wh.ghost', body: '' },
+    ]);
+    const archive = join(dir, 'ghost-base.tar');
+    await ociArchiveOf(archive, [tar]);
+    const ctx = join(dir, 'ghost');
+    await mkdir(ctx, { recursive: true });
+    // the RUN fails if it sees the name, and changes nothing otherwise: a deletion it reported would be a layer
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM ghostbase\nRUN ! ls -a / | grep -q ghost\n');
+    const r = await build({ context: ctx, cacheDir: join(dir, 'cache-ghost'), baseImages: { ghostbase: archive } });
+    expect(r.layers).toHaveLength(1);
   });
 
   test('keel alone: RUN --network=none has only loopback; the default is the host network', async () => {

@@ -27,7 +27,7 @@ export async function tarOf(entries: readonly TarFixtureEntry[], gzip = false): 
 }
 
 /** An archive of raw tar-stream headers (any type, PAX records included), each with an optional body; times default to 2020. */
-export async function tarOfHeaders(entries: ReadonlyArray<Partial<Header> & { name: string; body?: string }>): Promise<Buffer> {
+export async function tarOfHeaders(entries: ReadonlyArray<Partial<Header> & { name: string; body?: string | Buffer }>): Promise<Buffer> {
   const p = pack();
   const parts: Buffer[] = [];
   p.on('data', (c: unknown) => {

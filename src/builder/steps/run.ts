@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { canonicalJson, layerCompression, platformString, sha256, type Layer } from '../../image/index.js';
 import { chompHeredocContent, type Instruction } from '../../parser/index.js';
 import {
-  commitLayerDir, diffRootfs, layerDirPath, materialize, mountOverlay, overlayChanges, overlayLowers, removeStubs, type LayerDir, type OverlayChanges, type RuntimeMount,
+  commitLayerDir, diffRootfs, EMPTY_LOWER, layerDirPath, materialize, mountOverlay, overlayChanges, overlayLowers, removeStubs, type LayerDir, type OverlayChanges, type RuntimeMount,
 } from '../../runtime/index.js';
 import { applyTar, type FsNode, type StageFs } from '../../tree/index.js';
 import { changeLayer } from '../layers.js';
@@ -95,8 +95,8 @@ async function runOnOverlay(ctx: StepContext, c: RunCommand): Promise<Ran> {
   for (const l of s.layers) dirs.push(await ws.layerDir(l, overlayLowers(dirs), ctx.signal));
   const lowers = overlayLowers(dirs).map((dir) => basename(dir)); // topmost first
   if (lowers.length === 0) {
-    await mkdir(join(ws.layersRoot, 'empty'), { recursive: true }); // FROM scratch: nothing below
-    lowers.push('empty');
+    await mkdir(join(ws.layersRoot, EMPTY_LOWER), { recursive: true }); // FROM scratch: nothing below
+    lowers.push(EMPTY_LOWER);
   }
   const bundle = ws.scratchPath('bundle');
   const upper = join(bundle, 'upper');
