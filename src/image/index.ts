@@ -8,3 +8,4 @@ export * from './media-types.js';
 export * from './platform.js';
 export * from './read-archive.js';
 export * from './reference.js';
+export * from './tar-reader.js';

@@ -6,14 +6,13 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { extract } from 'tar-stream';
 import type { BlobReader, BlobWriter } from './content.js';
 import { KeelError } from '../errors.js';
 import { isDigest, type Digest } from './digest.js';
 import type { ImageConfig, Platform } from './image.js';
 import type { Layer } from './layer.js';
 import { MEDIA_TYPES } from './media-types.js';
+import { readTar, type TarHeader } from './tar-reader.js';
 
 export interface ArchiveImage {
   readonly config: ImageConfig;
@@ -41,34 +40,29 @@ async function collect(stream: Readable, limit: number, path: string): Promise<B
 export async function readImageArchive(path: string, store: BlobReader & BlobWriter, platform: Platform): Promise<ArchiveImage> {
   const json = new Map<string, Buffer>();
   const blobs = new Map<string, { digest: Digest; size: number }>(); // archive path -> stored blob
-  const ex = extract();
-  ex.on('entry', (header, stream, next) => {
-    // a truncated archive errors the entry's body too: the failure is the read's (below), never an uncaught error
-    stream.on('error', () => undefined);
-    const handle = async (): Promise<void> => {
-      const name = cleanName(header.name);
-      if (header.type !== 'file') {
-        stream.resume();
-        return;
-      }
-      const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
-      if (name.endsWith('.json') || name === 'oci-layout' || name === 'repositories') {
-        json.set(name, await collect(stream as unknown as Readable, MAX_JSON, path));
-      } else if (m !== null) {
-        const digest = `sha256:${m[1] as string}` as Digest;
-        if ((await store.stat(digest)) === (header.size ?? -1)) stream.resume();
-        else await store.put(stream as unknown as Readable, digest);
-        blobs.set(name, { digest, size: header.size ?? 0 });
-      } else {
-        blobs.set(name, await store.put(stream as unknown as Readable)); // a docker-save layer.tar
-      }
-    };
-    handle().then(() => next(), (e: unknown) => next(e as Error));
-  });
-  await pipeline(createReadStream(path), ex as unknown as NodeJS.WritableStream).catch((e: unknown) => {
+  const handle = async (header: TarHeader, stream: Readable): Promise<void> => {
+    const name = cleanName(header.name);
+    if (header.type !== 'file') return; // its body, if any, is skipped by the reader
+    const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
+    if (name.endsWith('.json') || name === 'oci-layout' || name === 'repositories') {
+      json.set(name, await collect(stream, MAX_JSON, path));
+    } else if (m !== null) {
+      const digest = `sha256:${m[1] as string}` as Digest;
+      if ((await store.stat(digest)) !== header.size) await store.put(stream, digest);
+      blobs.set(name, { digest, size: header.size });
+    } else {
+      blobs.set(name, await store.put(stream)); // a docker-save layer.tar
+    }
+  };
+  const file = createReadStream(path);
+  try {
+    for await (const { header, body } of readTar(file)) await handle(header, body);
+  } catch (e) {
     if (e instanceof KeelError) throw e;
     return bad(path, (e as Error).message);
-  });
+  } finally {
+    file.destroy();
+  }
 
   const parse = (name: string, bytes?: Buffer): unknown => {
     if (bytes === undefined) return bad(path, `${name} is missing`);

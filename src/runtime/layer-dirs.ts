@@ -20,9 +20,8 @@ import { chmod, chown, lchown, link, lstat, lutimes, mkdir, rename, rm, stat, sy
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { extract } from 'tar-stream';
 import { KeelError } from '../errors.js';
-import { layerCompression, type BlobReader, type Layer } from '../image/index.js';
+import { layerCompression, readTar, type BlobReader, type Layer, type TarHeader } from '../image/index.js';
 import { ArchiveRules, decompress, IMPLICIT_FOLDER, parentOf, type Compression, type EntryMeta, type UnpackLimits, type Xattrs } from '../tree/index.js';
 import { makeSpecials, setXattrs, type Special } from './special-files.js';
 import type { Sandbox } from './sandbox.js';
@@ -131,14 +130,10 @@ export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractO
     for (const m of [kinds, late, specials, xattrs]) for (const k of [...m.keys()]) if (under(k)) m.delete(k);
   };
 
-  const ex = extract();
-  ex.on('entry', (header, stream, next) => {
-    // a truncated layer errors the entry's body too: the failure is the extraction's (below), never an uncaught error
-    stream.on('error', () => undefined);
-    const handle = async (): Promise<void> => {
+  /** One entry; a body it leaves unread is skipped by the reader. */
+  const handle = async (header: TarHeader, stream: Readable): Promise<void> => {
       opts.signal?.throwIfAborted();
       const e = rules.read(header);
-      if (e.kind !== 'file') stream.resume();
       if (e.kind === 'root') {
         late.set('', e.meta);
         if (e.xattrs !== undefined) xattrs.set('', e.xattrs);
@@ -188,18 +183,15 @@ export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractO
           late.set(e.path, e.meta);
           return;
       }
-    };
-    handle().then(() => next(), (err: unknown) => {
-      stream.resume();
-      next(err as Error);
-    });
-  });
+  };
 
   try {
-    await pipeline(tar, ex as unknown as NodeJS.WritableStream);
+    for await (const { header, body } of readTar(tar)) await handle(header, body);
   } catch (e) {
     if (e instanceof KeelError) throw e;
     throw new KeelError('E_BUILD_INPUT', `cannot extract the layer: ${(e as Error).message}`, { cause: e });
+  } finally {
+    tar.destroy(); // an entry refused part way: the decoder stops reading
   }
   await makeSpecials([...specials.values()]);
   await setXattrs([

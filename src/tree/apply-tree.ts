@@ -15,8 +15,8 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { extract } from 'tar-stream';
 import { KeelError } from '../errors.js';
+import { readTar, type TarHeader } from '../image/index.js';
 import { decompress, type Compression, type UnpackLimits } from './decompress.js';
 import { ArchiveRules, IMPLICIT_FOLDER, type ArchiveEntry } from './entries.js';
 import { baseName, cleanPath, parentOf, type FsNode, type Owner, type StageFs } from './stage-fs.js';
@@ -72,7 +72,6 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
   /** Archive path -> tree path of what this archive put in place (an opaque whiteout keeps them; hard links name them). */
   const placed = new Map<string, string>();
   const thisLayer = new Set<string>();
-  const ex = extract();
   let n = 0;
 
   const remove = (path: string): void => {
@@ -156,13 +155,10 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
     return parent === '' ? baseName(rel) : `${parent}/${baseName(rel)}`;
   };
 
-  ex.on('entry', (header, stream, next) => {
-    // a truncated archive errors the entry's body too: the failure is the extraction's (below), never an uncaught error
-    stream.on('error', () => undefined);
-    const handle = async (): Promise<void> => {
+  /** One entry; a body it leaves unread is skipped by the reader. */
+  const handle = async (header: TarHeader, stream: Readable): Promise<void> => {
       const index = n++;
       const e = rules.read(header);
-      if (e.kind !== 'file') stream.resume();
       const owned = <M extends { uid: number; gid: number; mtime: number }>(m: M): M => ({
         ...m, ...(opts.owner ?? {}), mtime: (opts.mtime ?? ((x: number) => x))(m.mtime),
       });
@@ -198,8 +194,7 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
         case 'file': {
           const body = join(opts.contentDir, String(index));
           const have = await stat(body).catch(() => undefined);
-          if (have?.size === e.size) stream.resume(); // extracted by an earlier build
-          else {
+          if (have?.size !== e.size) { // else extracted by an earlier build
             // written beside and renamed, so a concurrent build never reads a half-written body
             const tmp = `${body}.${randomBytes(6).toString('hex')}.tmp`;
             try {
@@ -213,20 +208,17 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
           return;
         }
       }
-    };
-    handle().then(() => next(), (err: unknown) => {
-      stream.resume();
-      next(err as Error);
-    });
-  });
+  };
 
   const input = decompress(source, compression, opts.limits);
   try {
-    await pipeline(input, ex as unknown as NodeJS.WritableStream);
+    for await (const { header, body } of readTar(input)) await handle(header, body);
   } catch (e) {
     // a truncated or corrupt archive, or a decoder's complaint: a typed error, not a crash
     if (e instanceof KeelError) throw e;
     throw new KeelError('E_BUILD_INPUT', `cannot extract the archive (${compression === 'none' ? 'tar' : compression}): ${(e as Error).message}`, { cause: e });
+  } finally {
+    input.destroy(); // an entry refused part way: the decoder stops reading
   }
   return [...written].sort();
 }

@@ -22,7 +22,7 @@
  * - modes keep their 07777 bits, owners their numbers, times their whole seconds.
  */
 import { posix } from 'node:path';
-import type { Header } from 'tar-stream';
+import type { TarHeader as Header } from '../image/index.js';
 import { KeelError } from '../errors.js';
 import { baseName, cleanPath, parentOf } from './stage-fs.js';
 
@@ -98,7 +98,7 @@ export class ArchiveRules {
       if (header.type === 'directory') return { kind: 'root', meta: metaOf(header), ...xattrsOf(header) };
       this.fail(`${JSON.stringify(header.name)} would replace the root folder`);
     }
-    const pax = (header.pax ?? {}) as Record<string, string>;
+    const pax = header.pax ?? {};
     if (pax['GNU.sparse.name'] !== undefined || pax['GNU.sparse.major'] !== undefined) {
       this.fail(`${JSON.stringify(header.name)} is a sparse file, which keel does not unpack`);
     }
@@ -184,16 +184,14 @@ function metaOf(header: Header): EntryMeta {
   };
 }
 
-/** The entry's extended attributes, overlayfs' own left out (none: no field). */
+/** The entry's extended attributes, values as the bytes written, overlayfs' own left out (none: no field). */
 function xattrsOf(header: Header): { xattrs?: Xattrs } {
   const found: Record<string, string> = {};
-  for (const [key, value] of Object.entries((header.pax ?? {}) as Record<string, string>)) {
+  for (const [key, value] of header.paxBytes) {
     if (!key.startsWith('SCHILY.xattr.')) continue;
     const name = key.slice('SCHILY.xattr.'.length);
     if (OVERLAY_XATTR.test(name)) continue;
-    // tar-stream hands PAX values over as text; latin1 gives back the bytes it read for ASCII and
-    // high bytes alike where it decoded them one to one (binary values: issue 10)
-    found[name] = Buffer.from(value, 'latin1').toString('base64');
+    found[name] = value.toString('base64');
   }
   return Object.keys(found).length === 0 ? {} : { xattrs: found };
 }

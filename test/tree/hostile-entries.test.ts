@@ -16,6 +16,7 @@ import { isKeelError } from '../../src';
 import { extractLayerDir, overlayLowers, type LayerDir } from '../../src/runtime/layer-dirs';
 import { deviceNode } from '../../src/runtime/rootfs-copy';
 import { applyTar } from '../../src/tree/apply-tree';
+import { writeLayerTar } from '../../src/image/layer';
 import { decompress } from '../../src/tree/decompress';
 import { gzipSync } from 'node:zlib';
 import { StageFs, type FsNode } from '../../src/tree/stage-fs';
@@ -203,6 +204,21 @@ describeIntegration('both appliers follow one set of entry rules', ['runc'], () 
       })();`;
     const cutAt = spawnSync(process.execPath, ['-e', script, whole.toString('base64'), join(work, 'child-c')], { encoding: 'utf8' });
     expect([cutAt.status, cutAt.stdout.trim(), cutAt.stderr]).toEqual([0, 'all refused', '']);
+  });
+
+  test('an extended attribute whose bytes have the high bit set (a file capability) comes through both appliers exactly', async () => {
+    // cap_setuid..cap_sys_admin and more: the permitted mask's bytes are 0xff
+    const capability = Buffer.from('0100000200ffffffff0000000000000000000000', 'hex');
+    const layer = await new Promise<Buffer>((resolve, reject) => {
+      const parts: Buffer[] = [];
+      writeLayerTar([{ type: 'file', path: 'ping', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 2, content: () => Buffer.from('x\n'), xattrs: { 'security.capability': capability.toString('base64'), 'user.bin': Buffer.from([0x01, 0xff, 0x80, 0xfe]).toString('base64') } }])
+        .on('data', (c: Buffer) => parts.push(c)).on('end', () => resolve(Buffer.concat(parts))).on('error', reject);
+    });
+    const tree = await viaTree([layer], await mkdtemp(join(work, 'cap-tree-')));
+    const folders = await viaFolders([layer], await mkdtemp(join(work, 'cap-folders-')));
+    expect(folders).toEqual(tree);
+    expect(tree.ping).toContain(`security.capability=${capability.toString('base64')}`);
+    expect(tree.ping).toContain(`user.bin=${Buffer.from([0x01, 0xff, 0x80, 0xfe]).toString('base64')}`);
   });
 
   test('the table means what it says: a lower symlink in the way does not lead outside', async () => {
