@@ -39,10 +39,16 @@ export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonl
   return { layer, cached: false, reason };
 }
 
-/** A RUN's layer of `paths` from the tree of its changes; none when it changed nothing. */
+/**
+ * A RUN's layer of `paths` from the tree of its changes; none when it changed nothing. Every
+ * entry's time is normalised as the build's timestamps say (1980-01-01, or clamped to
+ * SOURCE_DATE_EPOCH; kept with 'preserve'), as BuildKit's rewrite-timestamp does, so that a RUN
+ * whose command writes the same bytes makes the same layer on any day.
+ */
 export async function changeLayer(ctx: StepContext, fs: StageFs, paths: readonly string[]): Promise<Layer | undefined> {
   if (paths.length === 0) return undefined;
-  const layer = await storeLayer(layerEntries(withParents(paths), fs), ctx.blobs, { compression: ctx.compression, signal: ctx.signal });
+  const entries = layerEntries(withParents(paths), fs).map((e): LayerEntry => (e.type === 'whiteout' ? e : { ...e, mtime: ctx.times.mtime(e.mtime) }));
+  const layer = await storeLayer(entries, ctx.blobs, { compression: ctx.compression, signal: ctx.signal });
   await ctx.verified.made(layer);
   return layer;
 }

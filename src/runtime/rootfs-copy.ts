@@ -1,8 +1,10 @@
 /**
  * RUN by the extraction path (SPEC.md section 7's fallback where overlayfs does not mount; overlay.ts is the usual
  * path): the stage's tree is written out as a root filesystem, the command runs in it, and a walk of the
- * result against the tree gives what changed (added, changed, deleted). Files are written with a
- * distinctive nanosecond in their mtime, so any write the command makes shows as a new mtime.
+ * result against the tree gives what changed (added, changed, deleted). Each file's inode change
+ * time is noted once its metadata is set: the kernel moves it on any write, chmod, chown or link
+ * the command makes, and nothing can set it back (a mark in an mtime's nanoseconds could be, and
+ * utimes' float seconds cannot even carry one exactly: every file looked changed).
  * The stubs the runtime makes for its mounts (/proc, /sys, /dev, /etc/hosts, /etc/resolv.conf), when
  * they were not there before, are not changes.
  */
@@ -13,11 +15,12 @@ import { parentOf, type FsNode, type NodeMeta, type StageFs } from '../tree/inde
 import { RUNTIME_STUBS } from './oci-spec.js';
 import { makeSpecials, setXattrs } from './special-files.js';
 
-/** The fraction written into every mtime; a file the command writes gets another one. */
-const MARK_NS = 123_456_789n;
+/** Each file written out, by tree path, with its inode change time (ns) when it was ready. */
+export type Written = ReadonlyMap<string, bigint>;
 
-/** Write the tree out as a root filesystem at `dir` (which must not exist). */
-export async function materialize(fs: StageFs, dir: string): Promise<void> {
+/** Write the tree out as a root filesystem at `dir` (which must not exist); what it wrote, for diffRootfs. */
+export async function materialize(fs: StageFs, dir: string): Promise<Written> {
+  const written = new Map<string, bigint>();
   await mkdir(dir, { recursive: true });
   const root = fs.get('') as FsNode;
   await chmod(dir, root.mode);
@@ -38,12 +41,13 @@ export async function materialize(fs: StageFs, dir: string): Promise<void> {
         else await copyFile(node.source.path, host);
         await chown(host, node.uid, node.gid);
         await chmod(host, node.mode);
-        await utimes(host, mark(node.mtime), mark(node.mtime));
+        await utimes(host, node.mtime, node.mtime);
+        written.set(path, (await lstat(host, { bigint: true })).ctimeNs);
         break;
       case 'symlink':
         await symlink(node.target, host);
         await lchown(host, node.uid, node.gid);
-        await lutimes(host, mark(node.mtime), mark(node.mtime));
+        await lutimes(host, node.mtime, node.mtime);
         break;
       case 'device':
         devices.push([host, node]);
@@ -55,18 +59,18 @@ export async function materialize(fs: StageFs, dir: string): Promise<void> {
   for (const [host, d] of devices) {
     await chown(host, d.uid, d.gid);
     await chmod(host, d.mode);
-    await utimes(host, mark(d.mtime), mark(d.mtime));
+    await utimes(host, d.mtime, d.mtime);
   }
   await setXattrs(attrs);
   // folders last (deepest first), so that writing their children did not change their times
   for (const [host, node] of dirs.reverse()) {
     await chown(host, node.uid, node.gid);
     await chmod(host, node.mode);
-    await utimes(host, mark(node.mtime), mark(node.mtime));
+    await utimes(host, node.mtime, node.mtime);
   }
+  return written;
 }
 
-const mark = (seconds: number): number => seconds + Number(MARK_NS) / 1e9;
 
 export interface Change {
   readonly path: string;
@@ -79,7 +83,7 @@ export interface Change {
  * tree paths of RUN --mount targets: their contents belong to the mount, and the folders runc made
  * for them (when absent before, and holding nothing else) are stubs like /proc.
  */
-export async function diffRootfs(fs: StageFs, dir: string, mountPoints: readonly string[] = []): Promise<Change[]> {
+export async function diffRootfs(fs: StageFs, dir: string, written: Written, mountPoints: readonly string[] = []): Promise<Change[]> {
   const targets = new Set(mountPoints);
   const madeForMounts = new Set<string>();
   // folders runc makes for mount targets and for its stubs (/etc on a base without one)
@@ -104,7 +108,7 @@ export async function diffRootfs(fs: StageFs, dir: string, mountPoints: readonly
       }
       const st = await lstat(host, { bigint: true });
       const mtime = Number(st.mtimeNs / 1_000_000_000n);
-      const marked = st.mtimeNs % 1_000_000_000n === MARK_NS;
+      const untouched = written.get(path) === st.ctimeNs; // no write, chmod, chown or link since it was written out
       const meta = { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid), mtime };
       let node: FsNode | undefined;
       if (st.isDirectory()) node = { type: 'directory', ...meta };
@@ -114,7 +118,7 @@ export async function diffRootfs(fs: StageFs, dir: string, mountPoints: readonly
       if (node !== undefined) {
         const same =
           before !== undefined && before.type === node.type && before.mode === node.mode && before.uid === node.uid && before.gid === node.gid &&
-          (node.type !== 'file' || (marked && before.type === 'file' && before.size === node.size && before.mtime === mtime)) &&
+          (node.type !== 'file' || (untouched && before.type === 'file' && before.size === node.size && before.mtime === mtime)) &&
           (node.type !== 'symlink' || (before.type === 'symlink' && before.target === node.target)) &&
           (node.type !== 'device' || (before.type === 'device' && before.device === node.device && before.major === node.major && before.minor === node.minor));
         if (!same) changes.push({ path, node });

@@ -1,7 +1,8 @@
 /**
- * Builds side by side on one cache folder (issue 10, issue 11): 8 `keel build` processes at once,
- * two each of four Dockerfiles, on an empty cache, three of them pulling the same base from the
- * registry: all succeed, each gives the image it gives alone, and the cache verifies afterwards.
+ * Builds side by side on one cache folder (issue 10, issue 11): 10 `keel build` processes at once,
+ * two each of five Dockerfiles (one with RUN steps), on an empty cache, eight of them pulling the
+ * same base from the registry: all succeed, each gives the image it gives alone, and the cache
+ * verifies afterwards.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -22,7 +23,7 @@ function keel(args: readonly string[]): Promise<{ code: number | null; stderr: s
   });
 }
 
-describeIntegration('builds side by side on one cache', ['busybox', 'registry', 'skopeo'], () => {
+describeIntegration('builds side by side on one cache', ['busybox', 'registry', 'skopeo', 'runc'], () => {
   let dir: string;
   let base: string;
   beforeAll(async () => {
@@ -40,13 +41,15 @@ describeIntegration('builds side by side on one cache', ['busybox', 'registry', 
       b: `FROM ${base}\nCOPY big.bin /data/\nENV X=1\nWORKDIR /data/w\n`,
       c: 'FROM scratch\nCOPY src /s\nCOPY big.bin /b\n',
       d: `FROM ${base} AS one\nCOPY src/f1.txt /one\nFROM ${base}\nCOPY --from=one /one /two\nCOPY src /src\n`,
+      // RUN steps too: their layers are reproducible, so side by side they give the digest they give alone
+      e: `FROM ${base}\nCOPY src/f2.txt /in\nRUN mkdir /out && cp /in /out/copied && echo made > /out/made\nRUN rm /out/made\n`,
     };
     for (const [name, text] of Object.entries(dockerfiles)) await writeFile(join(dir, `${name}.Dockerfile`), text);
   }, 60_000);
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  test('8 builds at once on an empty cache: all succeed, each with the image it gives alone', async () => {
-    const names = ['a', 'b', 'c', 'd'];
+  test('10 builds at once on an empty cache: all succeed, each with the image it gives alone', async () => {
+    const names = ['a', 'b', 'c', 'd', 'e'];
     const alone = new Map<string, string>();
     for (const name of names) {
       const iid = join(dir, `alone-${name}.iid`);

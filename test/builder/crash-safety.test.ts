@@ -3,15 +3,13 @@
  * cache folder, half a COPY-heavy build and half one with RUN steps. After each kill: every blob
  * under its name is that blob, no step record points at a blob that is not there; once the next
  * build has run, no container or mount of the killed one is left; and that build succeeds with the
- * image a build in an untouched cache makes (the same digest for the COPY build; the same files
- * for the RUN build, whose layers keep the times the command wrote).
+ * image a build in an untouched cache makes, digest for digest.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxArchive } from '../support/busybox-base';
-import { flattenArchive, type TreeEntry } from '../support/image-tree';
 import { cacheProblems } from '../support/cache-check';
 import { describeIntegration } from '../support/integration';
 
@@ -34,7 +32,7 @@ function keel(args: readonly string[], killAfterMs?: number): Promise<{ code: nu
 describeIntegration('builds killed at random moments', ['busybox', 'runc'], () => {
   let dir: string;
   let base: string;
-  const refs: Record<'copy' | 'run', { digest?: string; tree: Record<string, TreeEntry> }> = { copy: { tree: {} }, run: { tree: {} } };
+  const refs: Record<'copy' | 'run', string> = { copy: '', run: '' };
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'keel-crash-'));
     base = await busyboxArchive(dir);
@@ -50,7 +48,7 @@ describeIntegration('builds killed at random moments', ['busybox', 'runc'], () =
       const out = join(dir, `ref-${kind}.tar`);
       const r = await keel(['--base-image', `base=${base}`, '--cache-dir', join(dir, `ref-cache-${kind}`), '-f', join(dir, `${kind}.Dockerfile`), '-o', out, '--iidfile', join(dir, `ref-${kind}.iid`), ctx]);
       expect([kind, r.code, r.stderr.slice(-300)]).toEqual([kind, 0, expect.any(String)]);
-      refs[kind] = { digest: await readFile(join(dir, `ref-${kind}.iid`), 'utf8'), tree: (await flattenArchive(out)).tree };
+      refs[kind] = await readFile(join(dir, `ref-${kind}.iid`), 'utf8');
     }
   }, 120_000);
   afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -68,8 +66,7 @@ describeIntegration('builds killed at random moments', ['busybox', 'runc'], () =
       const out = join(dir, `next-${i}.tar`);
       const next = await keel([...args, '-o', out, '--iidfile', join(dir, 'next.iid')]);
       expect([i, next.code, next.code === 0 ? '' : next.stderr]).toEqual([i, 0, '']);
-      if (kind === 'copy') expect([i, await readFile(join(dir, 'next.iid'), 'utf8')]).toEqual([i, refs.copy.digest]);
-      else expect([i, (await flattenArchive(out)).tree]).toEqual([i, refs.run.tree]); // files, owners, modes, bytes (times apart)
+      expect([i, kind, await readFile(join(dir, 'next.iid'), 'utf8')]).toEqual([i, kind, refs[kind]]);
       await rm(out);
       // the next build reaped what the killed one left: its containers and its mounts
       const containers = spawnSync('runc', ['list', '-q'], { encoding: 'utf8' }).stdout.split('\n').filter((id) => id.startsWith(`keel-${victim.pid}-`));

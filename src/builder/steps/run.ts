@@ -111,6 +111,11 @@ async function runOnOverlay(ctx: StepContext, c: RunCommand): Promise<Ran> {
     await ov.unmount();
     throw e;
   }
+  // the times the layer will carry (times.ts), in the tree a later step sees too
+  for (const path of changes.fs.paths()) {
+    const node = changes.fs.get(path) as FsNode;
+    changes.fs.set(path, { ...node, mtime: ctx.times.mtime(node.mtime) });
+  }
   // the layer is read from the upper folder alone, so the unmount runs meanwhile
   const unmounted = ov.unmount();
   let layer: Layer | undefined;
@@ -139,12 +144,12 @@ async function runOnCopy(ctx: StepContext, c: RunCommand): Promise<Ran> {
   const fs = await ctx.sources.treeOf(ctx.stage);
   const bundle = ctx.workspace.scratchPath('bundle');
   const rootfs = join(bundle, 'rootfs');
-  await materialize(fs, rootfs);
+  const written = await materialize(fs, rootfs);
   await execute(ctx, bundle, c, fs);
-  const changes = await diffRootfs(fs, rootfs, c.targets);
+  const changes = await diffRootfs(fs, rootfs, written, c.targets);
   for (const change of changes) {
     if (change.node === undefined) fs.deleteTree(change.path);
-    else fs.set(change.path, change.node);
+    else fs.set(change.path, { ...change.node, mtime: ctx.times.mtime(change.node.mtime) });
   }
   const layer = await changeLayer(ctx, fs, changes.map((change) => change.path));
   return { tree: fs, ...(layer === undefined ? {} : { layer }) };
