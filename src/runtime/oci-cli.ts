@@ -60,16 +60,38 @@ async function runBundle(name: RuntimeName, globals: readonly string[], bundle: 
       killing = setInterval(kill, 100);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    const lines = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line === '') continue;
-        log(line);
-        tail.push(line);
-        if (tail.length > TAIL_LINES) tail.shift();
-      }
+    const line = (text: string): void => {
+      if (text === '') return;
+      log(text);
+      tail.push(text);
+      if (tail.length > TAIL_LINES) tail.shift();
     };
-    child.stdout.on('data', lines);
-    child.stderr.on('data', lines);
+    // whole lines, as BuildKit prints them: a chunk may end in the middle of one (per stream, so that
+    // stdout and stderr never splice); bytes are kept until their newline, so a character split
+    // between chunks is decoded whole
+    const lines = (): { data: (chunk: Buffer) => void; end: () => void } => {
+      let rest = Buffer.alloc(0);
+      return {
+        data: (chunk) => {
+          rest = Buffer.concat([rest, chunk]);
+          for (let nl = rest.indexOf(0x0a); nl >= 0; nl = rest.indexOf(0x0a)) {
+            line(rest.subarray(0, nl).toString('utf8'));
+            rest = rest.subarray(nl + 1);
+          }
+          if (rest.length > 1 << 16) { // a line that never ends is shown in pieces
+            line(rest.toString('utf8'));
+            rest = Buffer.alloc(0);
+          }
+        },
+        end: () => line(rest.toString('utf8')),
+      };
+    };
+    const out = lines();
+    const err = lines();
+    child.stdout.on('data', out.data);
+    child.stderr.on('data', err.data);
+    child.stdout.on('end', out.end);
+    child.stderr.on('end', err.end);
     child.on('error', (e) => reject(new KeelError('E_RUN_SETUP', `RUN needs ${name} on PATH (Debian: apt-get install ${name}): ${e.message}`)));
     child.on('close', (c) => {
       signal?.removeEventListener('abort', onAbort);

@@ -41,6 +41,10 @@ describeIntegration('RUN layers reproducible', ['busybox', 'runc'], () => {
     expect(second.manifestDigest).toBe(first.manifestDigest);
     const other = await once(dockerfile('other bytes'));
     expect(other.manifestDigest).not.toBe(first.manifestDigest);
+    // "on another day": with SOURCE_DATE_EPOCH set, two builds a second apart agree too
+    const sde = await once(dockerfile('same'), { sourceDateEpoch: 1_600_000_000 });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await once(dockerfile('same'), { sourceDateEpoch: 1_600_000_000 })).manifestDigest).toBe(sde.manifestDigest);
   }, 60_000);
 
   test('every entry of a RUN layer at 1980-01-01; with SOURCE_DATE_EPOCH, at it; \'preserve\' keeps the command\'s times', async () => {

@@ -226,6 +226,15 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
     expect(r.layers).toHaveLength(1);
   });
 
+  test('keel alone: a RUN\'s output reaches the events as whole lines, however the chunks fall', async () => {
+    const ctx = join(dir, 'lines');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${BASE}\nRUN printf 'npm '; sleep 0.3; printf 'WARN EBADENGINE\\nnext '; sleep 0.3; printf 'line\\n'; printf 'no newline at the end'\n`);
+    const events: BuildEvent[] = [];
+    await build({ context: ctx, cacheDir: join(dir, 'cache'), baseImages: { [BASE]: baseTar }, noCache: true, onProgress: (e) => events.push(e) });
+    expect(events.filter((e) => e.type === 'log').map((e) => (e as { line: string }).line)).toEqual(['npm WARN EBADENGINE', 'next line', 'no newline at the end']);
+  });
+
   test('keel alone: RUN --network=none has only loopback; the default is the host network', async () => {
     const ctx = join(dir, 'network');
     await mkdir(ctx, { recursive: true });
