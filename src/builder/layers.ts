@@ -5,10 +5,12 @@
  * command's, and a recipe would only cost a second read of every file it made).
  */
 import type { FileHasher } from '../cache/index.js';
-import { canonicalJson, sha256, storeLayer, type Layer, type LayerEntry } from '../image/index.js';
-import { openSource, parentOf, type FsNode, type StageFs } from '../tree/index.js';
+import { join } from 'node:path';
+import type { StepRecord } from '../cache/index.js';
+import { canonicalJson, layerCompression, sha256, storeLayer, type Digest, type Layer, type LayerEntry } from '../image/index.js';
+import { applyTar, openSource, parentOf, type FsNode, type StageFs } from '../tree/index.js';
 import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-key.js';
-import type { StepContext } from './step-context.js';
+import type { StepContext, StepResult } from './step-context.js';
 
 export interface LayerOutcome {
   /** None when the step changed nothing. */
@@ -110,4 +112,44 @@ export function layerEntries(paths: readonly string[], fs: StageFs): LayerEntry[
         return { ...base, type: 'device', device: node.device, major: node.major, minor: node.minor };
     }
   });
+}
+
+/**
+ * A step's result from the step cache, found without the stage's tree: its layer (none for a step
+ * that changed nothing) applied to the tree only where a step already made one current.
+ */
+export async function cachedResult(ctx: StepContext, record: StepRecord): Promise<Pick<StepResult, 'layer' | 'tree' | 'cached'>> {
+  if (record.layer === null) return { cached: true };
+  const layer: Layer = { ...record.layer, mediaType: record.layer.mediaType as Layer['mediaType'] };
+  const tree = ctx.stage.tree;
+  if (tree !== undefined) {
+    await applyTar(tree, await ctx.blobs.open(layer.digest), layerCompression(layer.mediaType), {
+      dest: '', contentDir: join(ctx.cacheDir, 'extract', layer.diffId.slice(7)), whiteouts: true, createdMtime: 0, limits: ctx.limits,
+    });
+  }
+  return { layer, cached: true, ...(tree === undefined ? {} : { tree }) };
+}
+
+/**
+ * A key for a step from what it reads and what it is below (BuildKit keys an op by its inputs'
+ * keys: solver/llbsolver/ops/file.go), so that a hit needs no tree: the layer chain below it fixes
+ * the tree exactly. Its layer is recorded under it beside the content recipe's key.
+ */
+export async function inputKey(ctx: StepContext, kind: string, inputs: unknown): Promise<Digest | undefined> {
+  // with preserved times a layer holds the clock's time: nothing to find again
+  if (ctx.opts.timestamps === 'preserve') return undefined;
+  await verifiedChain(ctx);
+  return sha256(canonicalJson({
+    kind, version: 1, parent: ctx.stage.layers.map((l) => l.diffId), inputs,
+    // the time files get (1980, or SOURCE_DATE_EPOCH), and how layers are compressed
+    epoch: ctx.times.mtime(2 ** 40), compression: ctx.compression,
+  }));
+}
+
+/**
+ * The stage's layers checked against the diffIDs they claim (once per cache, verified-layers.ts):
+ * a key made from a layer chain finds what that chain made only if the chain is what it says.
+ */
+export async function verifiedChain(ctx: StepContext): Promise<void> {
+  for (const l of ctx.stage.layers) await ctx.verified.verify(l, ctx.signal);
 }

@@ -6,13 +6,13 @@
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { KeelError } from '../../errors.js';
-import { sha256 } from '../../image/index.js';
+import { canonicalJson, sha256 } from '../../image/index.js';
 import { chompHeredocContent, expandWord, type Instruction } from '../../parser/index.js';
 import { applyTar, cleanPath, openSource, sniffArchive, StageFs, type Compression, type FsNode } from '../../tree/index.js';
-import { copyInto, destination, type Owner } from '../copy.js';
+import { copyInto, destination, selectSources, type Owner } from '../copy.js';
 import { download, isRemote, redactUrl } from '../download.js';
 import { hasGoWildcard } from '../go-match.js';
-import { contentLayer } from '../layers.js';
+import { cachedResult, contentLayer, inputKey } from '../layers.js';
 import { historyEntry } from '../stage.js';
 import type { StepContext, StepResult } from '../step-context.js';
 import { resolveOwner } from '../users.js';
@@ -27,9 +27,8 @@ export function parseChmod(spec: string): number {
 export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<StepResult> {
   const { word, stage } = ctx;
   const from = ins.kind === 'COPY' ? ins.from : undefined;
-  const source = from === undefined
-    ? (await ctx.sources.buildContext()).fs
-    : await ctx.sources.readTree(await ctx.sources.stageOrImage(from, ctx.stagePlan.index, true));
+  const fromStage = from === undefined ? undefined : await ctx.sources.stageOrImage(from, ctx.stagePlan.index, true);
+  const source = fromStage === undefined ? (await ctx.sources.buildContext()).fs : undefined;
   const all = ins.sources.filter((x) => x.kind === 'path').map((x) => word(x.path.value));
   const urls = ins.kind === 'ADD' ? all.filter(isRemote) : [];
   const paths = all.filter((p) => !urls.includes(p));
@@ -39,6 +38,27 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
   const dest = word(ins.dest.value);
   const chown = ins.chown === undefined ? undefined : word(ins.chown);
   const chmod = ins.chmod === undefined ? undefined : parseChmod(word(ins.chmod));
+  const heredocs = ins.sources.filter((x) => x.kind === 'heredoc');
+  const heredocText = heredocs.map((h) => {
+    const data = h.heredoc.chomp ? chompHeredocContent(h.heredoc.content) : h.heredoc.content;
+    return { name: h.heredoc.name, data: h.heredoc.expand ? expandWord(data, stage.vars, { escape: '\\', skipProcessQuotes: true }) : data };
+  });
+  const text = `${ins.kind}${historyFlags(ins, chown)} ${[...paths, ...urls.map(redactUrl), ...heredocs.map((h) => `<<${h.heredoc.name}`)].join(' ')} ${dest}`;
+  const history = historyEntry(`${text} # buildkit`, ctx.times.created());
+
+  // found from what it reads, without the stage's tree (a download's content is known only after
+  // it; a missing source is the copy's to report)
+  const read = urls.length > 0 ? undefined : fromStage !== undefined ? fromStage.layers.map((l) => l.diffId) : await sourcesDigest(ctx, source as StageFs, ins.kind, paths, ins.kind === 'COPY' && ins.parents);
+  const key = read === undefined ? undefined : await inputKey(ctx, 'COPY', {
+    instruction: ins.kind, paths, dest, chown: chown ?? '', chmod: ins.chmod === undefined ? '' : word(ins.chmod), workdir: stage.cfg.workdir ?? '',
+    parents: ins.kind === 'COPY' && ins.parents, exclude: ins.exclude, unpack: ins.kind === 'ADD' ? ins.unpack ?? true : false,
+    heredocs: heredocText,
+    read,
+  });
+  const known = key === undefined || ctx.noCache ? undefined : await ctx.stepCache.get(key);
+  if (known !== undefined) return { ...(await cachedResult(ctx, known)), history };
+
+  const from_ = source ?? (await ctx.sources.readTree(fromStage as NonNullable<typeof fromStage>));
   const fs = await ctx.sources.treeOf(stage);
   const owner: Owner | undefined = chown === undefined ? undefined : await resolveOwner(chown, fs);
   const workdir = stage.cfg.workdir ?? '';
@@ -48,14 +68,11 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
   const written: string[] = [];
 
   // heredoc sources become files in a tree of their own, copied like any other source
-  const heredocs = ins.sources.filter((x) => x.kind === 'heredoc');
   if (heredocs.length > 0) {
     const docs = new StageFs();
-    for (const h of heredocs) {
-      let data = h.heredoc.chomp ? chompHeredocContent(h.heredoc.content) : h.heredoc.content;
-      if (h.heredoc.expand) data = expandWord(data, stage.vars, { escape: '\\', skipProcessQuotes: true });
-      const bytes = Buffer.from(data);
-      docs.set(h.heredoc.name, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: createdMtime, size: bytes.length, source: { kind: 'bytes', data: bytes } });
+    for (const h of heredocText) {
+      const bytes = Buffer.from(h.data);
+      docs.set(h.name, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: createdMtime, size: bytes.length, source: { kind: 'bytes', data: bytes } });
     }
     written.push(...copyInto(fs, {
       instruction: ins.kind, from: docs, fromContext: true, sources: heredocs.map((h) => h.heredoc.name), dest, workdir,
@@ -63,11 +80,11 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
     }));
   }
   // ADD extracts local archives (recognised by content, as BuildKit's isArchivePath does)
-  const archives = ins.kind === 'ADD' && ins.unpack !== false ? await archivesAmong(source, paths) : new Map<string, Compression>();
+  const archives = ins.kind === 'ADD' && ins.unpack !== false ? await archivesAmong(from_, paths) : new Map<string, Compression>();
   const plain = paths.filter((p) => !archives.has(p));
   if (plain.length > 0) {
     written.push(...copyInto(fs, {
-      instruction: ins.kind, from: source, fromContext: from === undefined, sources: plain, dest, workdir,
+      instruction: ins.kind, from: from_, fromContext: from === undefined, sources: plain, dest, workdir,
       ...ownership, exclude: ins.exclude, mtime, createdMtime, parents: ins.kind === 'COPY' && ins.parents,
     }));
   }
@@ -87,7 +104,7 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
     }));
   }
   for (const [archive, compression] of archives) {
-    const node = source.get(source.resolve(cleanPath(archive), true)) as Extract<FsNode, { type: 'file' }>;
+    const node = from_.get(from_.resolve(cleanPath(archive), true)) as Extract<FsNode, { type: 'file' }>;
     const id = node.source.kind === 'bytes' ? sha256(node.source.data).slice(7) : await ctx.hasher.hash(node.source.path, node.source.fingerprint);
     written.push(...await applyTar(fs, toStream(openSource(node.source, node.size)), compression, {
       dest: destination(dest, workdir).path,
@@ -99,9 +116,9 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
       limits: ctx.limits,
     }));
   }
-  const text = `${ins.kind}${historyFlags(ins, chown)} ${[...paths, ...urls.map(redactUrl), ...heredocs.map((h) => `<<${h.heredoc.name}`)].join(' ')} ${dest}`;
   const outcome = await contentLayer(ctx, fs, written, text);
-  return { ...outcome, tree: fs, history: historyEntry(`${text} # buildkit`, ctx.times.created()) };
+  if (key !== undefined) await ctx.stepCache.put(key, { layer: outcome.layer ?? null });
+  return { ...outcome, tree: fs, history };
 }
 
 /** The flags BuildKit names in a COPY's history (dockerfile2llb dispatchCopy). */
@@ -125,4 +142,32 @@ async function archivesAmong(source: StageFs, paths: readonly string[]): Promise
 function toStream(body: Readable | Buffer | Promise<Buffer>): Readable {
   if (body instanceof Promise) return Readable.from((async function* () { yield await body; })());
   return Buffer.isBuffer(body) ? Readable.from([body]) : body;
+}
+
+/**
+ * What the context sources of a COPY hold, for its input key: each selected path with its type,
+ * mode, size, link target and content hash (a folder's whole subtree; the context's owners and
+ * times do not reach the layer). Undefined where a source is missing: the copy itself says so.
+ */
+async function sourcesDigest(ctx: StepContext, context: StageFs, instruction: 'COPY' | 'ADD', paths: readonly string[], parents: boolean): Promise<string | undefined> {
+  const rows: unknown[] = [];
+  const request = { instruction, from: context, fromContext: true, sources: paths, dest: '/', workdir: '', exclude: [], parents, mtime: (m: number) => m, createdMtime: 0 };
+  const row = async (name: string, node: FsNode): Promise<unknown[]> => {
+    const hash = node.type !== 'file' ? '' : node.source.kind === 'bytes' ? sha256(node.source.data) : await ctx.hasher.hash(node.source.path, node.source.fingerprint);
+    return [name, node.type, node.mode, node.type === 'file' ? node.size : 0, node.type === 'symlink' ? node.target : '', hash, ctx.times.mtime(node.mtime)];
+  };
+  for (const p of paths) {
+    let selected: Array<{ path: string; name: string }>;
+    try {
+      selected = selectSources(request, p);
+    } catch {
+      return undefined;
+    }
+    for (const { path, name } of selected) {
+      const node = context.get(path) as FsNode;
+      rows.push([p, await row(name, node)]);
+      if (node.type === 'directory') for (const d of context.descendants(path)) rows.push([p, await row(d.slice(path.length), context.get(d) as FsNode)]);
+    }
+  }
+  return sha256(canonicalJson(rows));
 }

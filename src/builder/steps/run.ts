@@ -6,13 +6,13 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { canonicalJson, layerCompression, platformString, sha256, type Layer } from '../../image/index.js';
+import { canonicalJson, platformString, sha256, type Layer } from '../../image/index.js';
 import { chompHeredocContent, type Instruction } from '../../parser/index.js';
 import {
   commitLayerDir, diffRootfs, EMPTY_LOWER, layerDirPath, materialize, mountOverlay, overlayChanges, overlayLowers, removeStubs, type LayerDir, type OverlayChanges, type RuntimeMount,
 } from '../../runtime/index.js';
-import { applyTar, type FsNode, type StageFs } from '../../tree/index.js';
-import { changeLayer } from '../layers.js';
+import type { FsNode, StageFs } from '../../tree/index.js';
+import { cachedResult, changeLayer, verifiedChain } from '../layers.js';
 import { historyEntry } from '../stage.js';
 import type { StepContext, StepResult } from '../step-context.js';
 import { resolveUser, rootReader, type RootFiles } from '../users.js';
@@ -52,18 +52,9 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
     kind: 'RUN', version: 2, parent: s.layers.map((l) => l.diffId), args, env: vars.filter(([k]) => !secretNames.has(k)), cwd,
     user: s.cfg.user ?? '', network, platform: platformString(ctx.platform), mounts: mounts.keys,
   }));
+  await verifiedChain(ctx); // the key names the chain below by its diffIDs
   const hit = ctx.noCache ? undefined : await ctx.stepCache.get(key);
-  if (hit !== undefined) {
-    if (hit.layer === null) return { history, cached: true };
-    const layer: Layer = { ...hit.layer, mediaType: hit.layer.mediaType as Layer['mediaType'] };
-    if (s.tree !== undefined) {
-      // keep a tree a step made current
-      await applyTar(s.tree, await ctx.blobs.open(layer.digest), layerCompression(layer.mediaType), {
-        dest: '', contentDir: join(ctx.cacheDir, 'extract', layer.diffId.slice(7)), whiteouts: true, createdMtime: 0, limits: ctx.limits,
-      });
-    }
-    return { layer, history, cached: true, ...(s.tree === undefined ? {} : { tree: s.tree }) };
-  }
+  if (hit !== undefined) return { ...(await cachedResult(ctx, hit)), history };
   await ctx.workspace.prepare();
   const run: RunCommand = {
     args, env: [...vars, ...mounts.secretEnv], cwd, network, mounts: mounts.runtime, targets: mounts.runtime.map((m) => m.target.replace(/^\/+/, '')),

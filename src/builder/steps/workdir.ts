@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Instruction } from '../../parser/index.js';
 import { parentOf } from '../../tree/index.js';
-import { contentLayer } from '../layers.js';
+import { cachedResult, contentLayer, inputKey } from '../layers.js';
 import { cloneConfig, historyEntry } from '../stage.js';
 import type { StepContext, StepResult } from '../step-context.js';
 import { resolveUser } from '../users.js';
@@ -16,6 +16,12 @@ export async function workdirStep(ins: Extract<Instruction, { kind: 'WORKDIR' }>
   const wd = p.startsWith('/') ? p : join('/', ctx.stage.cfg.workdir ?? '', p);
   const workdir = wd.replace(/^\/+/, '').replace(/\/+$/, '');
   const cfg = { ...cloneConfig(ctx.stage.cfg), workdir };
+  const text = `WORKDIR /${workdir}`;
+  const history = historyEntry(text, ctx.times.created());
+  // the layer below and USER decide what is made: found again without the tree
+  const key = await inputKey(ctx, 'WORKDIR', { workdir, user: ctx.stage.cfg.user ?? '' });
+  const known = key === undefined || ctx.noCache ? undefined : await ctx.stepCache.get(key);
+  if (known !== undefined) return { ...(await cachedResult(ctx, known)), cfg, history };
   const fs = await ctx.sources.treeOf(ctx.stage);
   const owner = ctx.stage.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(ctx.stage.cfg.user, fs);
   const created: string[] = [];
@@ -23,7 +29,7 @@ export async function workdirStep(ins: Extract<Instruction, { kind: 'WORKDIR' }>
     if (fs.get(fs.resolve(dir, true)) === undefined) created.unshift(dir);
   }
   for (const dir of created) fs.set(dir, { type: 'directory', mode: 0o755, ...owner, mtime: ctx.times.createdMtime() });
-  const text = `WORKDIR /${workdir}`;
   const outcome = await contentLayer(ctx, fs, created, text);
-  return { ...outcome, cfg, tree: fs, history: historyEntry(text, ctx.times.created()) };
+  if (key !== undefined) await ctx.stepCache.put(key, { layer: outcome.layer ?? null });
+  return { ...outcome, cfg, tree: fs, history };
 }
