@@ -32,6 +32,9 @@ const REGISTRY = BASE.split('/')[0];
 const env = { ...process.env, DOCKER_HOST, DOCKER_BUILDKIT: '1' };
 const KEEL = join(__dirname, '..', 'dist', 'cli', 'main.js');
 
+/** A value of this run's own: docker's build cache outlives the run, and must not know these states. */
+const RUN_ID = `${process.pid}-${Date.now()}`;
+
 function dockerfile(workdir) {
   return [
     `FROM ${BASE}`,
@@ -50,7 +53,7 @@ function generate() {
     mkdirSync(join(CTX, 'src', `m${d}`), { recursive: true });
     for (let f = 0; f < 30; f++) writeFileSync(join(CTX, 'src', `m${d}`, `f${f}.js`), `export const v = ${d * 100 + f};\n`.repeat(20));
   }
-  writeFileSync(join(CTX, 'package.json'), '{"name":"app","version":"1.0.0"}\n');
+  writeFileSync(join(CTX, 'package.json'), `{"name":"app","version":"1.0.0","run":"${RUN_ID}"}\n`);
   writeFileSync(join(CTX, 'README.md'), '# app\n');
   writeFileSync(join(CTX, 'Dockerfile'), dockerfile('/app'));
 }
@@ -73,16 +76,16 @@ function main() {
   const r = { none: { keel: [], docker: [] }, one: { keel: [], docker: [] } };
   for (let i = 0; i < ROUNDS; i++) {
     // both sides see the same states: one file edited, then nothing changed
-    writeFileSync(join(CTX, 'src', 'm3', 'f7.js'), `export const v = ${1000 + i};\n`);
+    writeFileSync(join(CTX, 'src', 'm3', 'f7.js'), `export const v = ${Date.now()}; // round ${i}\n`); // new to both caches
     r.one.keel.push(keel());
     r.one.docker.push(docker());
     r.none.keel.push(keel());
     r.none.docker.push(docker());
   }
   // the cold WORKDIR after the cached big RUN: a path neither side has seen
-  writeFileSync(join(CTX, 'Dockerfile'), dockerfile('/fresh-keel'));
+  writeFileSync(join(CTX, 'Dockerfile'), dockerfile(`/fresh-keel-${RUN_ID}`));
   const coldKeel = keel();
-  writeFileSync(join(CTX, 'Dockerfile'), dockerfile('/fresh-docker'));
+  writeFileSync(join(CTX, 'Dockerfile'), dockerfile(`/fresh-docker-${RUN_ID}`));
   const coldDocker = docker();
   const row = (name, k, d) => console.log(`${name.padEnd(46)} keel ${median(k).toFixed(0).padStart(6)} ms   docker ${median(d).toFixed(0).padStart(6)} ms   keel/docker ${(median(k) / median(d)).toFixed(2)}`);
   console.log(`Debian minbase + a big cached RUN + WORKDIR + 3 COPYs + a small RUN; ${ROUNDS} rounds, medians; CLI, base present; node ${process.version}`);

@@ -114,7 +114,7 @@ export class Sources {
         ? Promise.resolve(new StageFs())
         : this.chainTree(layers.slice(0, -1)).then(async (below) => {
           await this.opts.verify(top);
-          return treeWithLayer(layers.length === 1 ? undefined : below, top, { store: this.opts.blobs, extractDir: join(this.opts.cacheDir, 'extract'), limits: this.opts.limits });
+          return treeWithLayer(layers.length === 1 ? undefined : below, top, chain, { store: this.opts.blobs, extractDir: join(this.opts.cacheDir, 'extract'), limits: this.opts.limits });
         });
       this.trees.set(chain, made);
       made.catch(() => this.trees.delete(chain)); // a failed read is tried again by the next asker
