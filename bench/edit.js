@@ -13,23 +13,17 @@
  */
 'use strict';
 const { execFileSync } = require('node:child_process');
-const { existsSync, mkdirSync, rmSync, writeFileSync } = require('node:fs');
+const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
+const { DOCKER, median, testEnvironment, timed } = require('./lib.js');
 
 const ROUNDS = Number(process.argv[2] ?? 5);
 const WORK_ROOT = join(__dirname, '.work-edit');
 const WORK = join(WORK_ROOT, String(process.pid));
 const CTX = join(WORK, 'ctx');
 const CACHE = join(WORK, 'cache');
-const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
-const DOCKER_HOST = process.env.KEEL_DOCKER_HOST ?? process.env.DOCKER_HOST;
-const BASE = process.env.KEEL_DEBIAN_IMAGE;
-if (!DOCKER_HOST || !BASE) {
-  console.error('bench/edit.js needs the test environment: run `bash scripts/test-env.sh start` and export what it prints');
-  process.exit(2);
-}
+const { debian: BASE, env } = testEnvironment('bench/edit.js', ['dockerHost', 'debian']);
 const REGISTRY = BASE.split('/')[0];
-const env = { ...process.env, DOCKER_HOST, DOCKER_BUILDKIT: '1' };
 const KEEL = join(__dirname, '..', 'dist', 'cli', 'main.js');
 
 /** A value of this run's own: docker's build cache outlives the run, and must not know these states. */
@@ -58,16 +52,8 @@ function generate() {
   writeFileSync(join(CTX, 'Dockerfile'), dockerfile('/app'));
 }
 
-const settle = () => execFileSync('sync');
-function timed(cmd, args) {
-  settle();
-  const t0 = performance.now();
-  execFileSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  return performance.now() - t0;
-}
-const docker = () => timed(DOCKER, ['build', '--network=host', '-q', '-t', 'keel-bench-edit:docker', CTX]);
+const docker = () => timed(DOCKER, ['build', '--network=host', '-q', '-t', 'keel-bench-edit:docker', CTX], env);
 const keel = () => timed(process.execPath, [KEEL, 'build', '-q', '--cache-dir', CACHE, '--insecure-registry', REGISTRY, CTX]);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function main() {
   generate();

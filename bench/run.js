@@ -17,8 +17,9 @@
  */
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
-const { mkdirSync, rmSync, writeFileSync, existsSync } = require('node:fs');
+const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
+const { DOCKER, median, settle, testEnvironment, timed } = require('./lib.js');
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 // a folder of this run's own: deleting a previous run's hundreds of thousands of files first left
@@ -28,15 +29,8 @@ const WORK_ROOT = join(__dirname, '.work-run');
 const WORK = join(WORK_ROOT, String(process.pid));
 const CTX = join(WORK, 'ctx');
 const CACHE = join(WORK, 'cache');
-const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
-const DOCKER_HOST = process.env.KEEL_DOCKER_HOST ?? process.env.DOCKER_HOST;
-const BASE = process.env.KEEL_DEBIAN_IMAGE;
-if (!DOCKER_HOST || !BASE) {
-  console.error('bench/run.js needs the test environment: run `bash scripts/test-env.sh start` and export what it prints');
-  process.exit(2);
-}
+const { debian: BASE, env } = testEnvironment('bench/run.js', ['dockerHost', 'debian']);
 const REGISTRY = BASE.split('/')[0];
-const env = { ...process.env, DOCKER_HOST, DOCKER_BUILDKIT: '1' };
 
 function generate() {
   mkdirSync(CTX, { recursive: true });
@@ -57,19 +51,9 @@ function keelProcess(runs) {
   return JSON.parse(r.stdout);
 }
 
-/** Dirty pages of the previous build are written back before the next one is timed. */
-const settle = () => execFileSync('sync');
-
-function timed(cmd, args, extraEnv) {
-  settle();
-  const t0 = performance.now();
-  execFileSync(cmd, args, { env: extraEnv ?? process.env, stdio: ['ignore', 'ignore', 'pipe'] });
-  return performance.now() - t0;
-}
 
 const dockerBuild = (noCache) => timed(DOCKER, ['build', '--network=host', '-q', ...(noCache ? ['--no-cache'] : []), '-t', 'keel-bench-run:docker', CTX], env);
 const keelCli = () => timed(process.execPath, [join(__dirname, '..', 'dist', 'cli', 'main.js'), 'build', '-q', '--cache-dir', CACHE, '--insecure-registry', REGISTRY, '-t', 'keel-bench-run:1', CTX]);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function main() {
   generate();

@@ -15,22 +15,16 @@
  */
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
-const { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } = require('node:fs');
+const { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
+const { DOCKER, median, settle, testEnvironment } = require('./lib.js');
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const WORK_ROOT = join(__dirname, '.work-stages');
 const WORK = join(WORK_ROOT, String(process.pid));
 const CACHE = join(WORK, 'cache');
-const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
-const DOCKER_HOST = process.env.KEEL_DOCKER_HOST ?? process.env.DOCKER_HOST;
-const REGISTRY = process.env.KEEL_REGISTRY;
-if (!DOCKER_HOST || !REGISTRY) {
-  console.error('bench/stages.js needs the test environment: run `bash scripts/test-env.sh start` and export what it prints');
-  process.exit(2);
-}
+const { registry: REGISTRY, env } = testEnvironment('bench/stages.js', ['dockerHost', 'registry']);
 const BASE = `${REGISTRY}/keel-bench/busybox:1`;
-const env = { ...process.env, DOCKER_HOST, DOCKER_BUILDKIT: '1' };
 const KEEL = join(__dirname, '..', 'dist', 'cli', 'main.js');
 
 /** The busybox base, imported into docker and pushed to the local registry. */
@@ -53,7 +47,7 @@ function context(name, stage) {
   return dir;
 }
 
-const settle = () => execFileSync('sync');
+/** Like lib.js's timed(), but the failure's output goes into the error (a build of this benchmark fails only by a bug). */
 function timed(cmd, args) {
   settle();
   const t0 = performance.now();
@@ -63,7 +57,6 @@ function timed(cmd, args) {
 }
 const dockerBuild = (ctx) => timed(DOCKER, ['build', '--network=host', '-q', '--no-cache', '-t', 'keel-bench-stages:docker', ctx]);
 const keelBuild = (ctx, extra = []) => timed(process.execPath, [KEEL, 'build', '-q', '--no-cache', '--cache-dir', CACHE, ...extra, ctx]);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function main() {
   mkdirSync(WORK, { recursive: true });

@@ -4,10 +4,9 @@
  * history and layers; and a stack of layers as a tree (layers applied with whiteouts), which a
  * stage makes only when a step needs it.
  */
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BlobStore } from '../cache/index.js';
+import { writeFileAtomic, type BlobStore } from '../cache/index.js';
 import { layerCompression, parseTag, readImageArchive, sha256, type HistoryEntry, type ImageConfig, type Layer, type Platform } from '../image/index.js';
 import { applyTar, StageFs, type FsNode, type UnpackLimits } from '../tree/index.js';
 import { DEFAULT_PATH, type StageConfig } from './metadata.js';
@@ -94,7 +93,7 @@ export async function treeWithLayer(
   });
   const delta = written.map((path): [string, FsNode | null] => [path, fs.get(path) ?? null]);
   // only bodies on disk can be named again (a layer gives no other kind)
-  if (delta.every(([, n]) => n === null || n.type !== 'file' || n.source.kind === 'host')) await writeAtomic(index, JSON.stringify({ version: 1, delta }));
+  if (delta.every(([, n]) => n === null || n.type !== 'file' || n.source.kind === 'host')) await writeFileAtomic(index, JSON.stringify({ version: 1, delta }));
   return fs;
 }
 
@@ -106,15 +105,5 @@ async function readTreeDelta(path: string): Promise<Array<[string, FsNode | null
     return data.delta as Array<[string, FsNode | null]>;
   } catch {
     return undefined;
-  }
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
-  } finally {
-    await rm(tmp, { force: true });
   }
 }

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
+import { processAlive } from '../process-alive.js';
 import { HashCounter, hexOf, type BlobInfo, type ContentStore, type Digest } from '../image/index.js';
 
 export class BlobStore implements ContentStore {
@@ -72,7 +73,7 @@ export class BlobStore implements ContentStore {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
       const holder = Number((await readFile(lock, 'utf8').catch(() => '')).split(' ')[0]);
-      if (Number.isInteger(holder) && holder > 0 && !alive(holder)) {
+      if (Number.isInteger(holder) && holder > 0 && !processAlive(holder)) {
         await rm(lock, { force: true }); // its writer was killed: the partial file is resumed by whoever takes the lock
         continue;
       }
@@ -141,11 +142,3 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // another user's process: alive
-  }
-}

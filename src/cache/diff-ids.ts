@@ -5,10 +5,10 @@
  * by diffID, so a claim is checked once per cache before any of those is used (as containerd's
  * unpacker checks diffIDs while it unpacks).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hexOf, isDigest, type Digest } from '../image/index.js';
+import { writeFileAtomic } from './atomic.js';
 
 export class DiffIdRecord {
   private readonly dir: string;
@@ -26,13 +26,6 @@ export class DiffIdRecord {
   /** Record the diffID computed from the blob's bytes. */
   async put(digest: Digest, diffId: Digest): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    const path = join(this.dir, hexOf(digest));
-    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      await writeFile(tmp, diffId);
-      await rename(tmp, path);
-    } finally {
-      await rm(tmp, { force: true });
-    }
+    await writeFileAtomic(join(this.dir, hexOf(digest)), diffId);
   }
 }

@@ -5,3 +5,4 @@ export * from './location.js';
 export * from './step-cache.js';
 export * from './cache-dir.js';
 export * from './diff-ids.js';
+export * from './atomic.js';

@@ -5,10 +5,11 @@
  * layer it does not have. Each step's last recipe is also kept (by step identity) so that a miss
  * can say what changed. Knows nothing of Dockerfiles: keys and recipes are opaque JSON here.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDigest, type BlobReader, type Digest } from '../image/index.js';
+import { writeFileAtomic } from './atomic.js';
 
 export interface CachedLayer {
   readonly mediaType: string;
@@ -23,16 +24,6 @@ export interface StepRecord {
 }
 
 const hex = (s: string): string => createHash('sha256').update(s).digest('hex');
-
-async function writeAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } finally {
-    await rm(tmp, { force: true });
-  }
-}
 
 async function readJson(path: string): Promise<unknown> {
   try {
@@ -70,7 +61,7 @@ export class StepCache {
 
   async put(key: Digest, record: StepRecord): Promise<void> {
     await mkdir(this.steps, { recursive: true });
-    await writeAtomic(join(this.steps, `${key.slice(7)}.json`), JSON.stringify(record));
+    await writeFileAtomic(join(this.steps, `${key.slice(7)}.json`), JSON.stringify(record));
   }
 
   /** The recipe this step had in the last build (for explaining a miss). */
@@ -80,6 +71,6 @@ export class StepCache {
 
   async saveRecipe(stepId: string, recipe: unknown): Promise<void> {
     await mkdir(this.recipes, { recursive: true });
-    await writeAtomic(join(this.recipes, `${hex(stepId)}.json`), JSON.stringify(recipe));
+    await writeFileAtomic(join(this.recipes, `${hex(stepId)}.json`), JSON.stringify(recipe));
   }
 }

@@ -7,13 +7,14 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { quietly } from './commands.js';
+import { processAlive } from '../process-alive.js';
 import type { Runtime } from './runtime.js';
 
 /** Reap the scratch folders of dead keel processes (not `ownPid`'s) under `runRoot` (`<cacheDir>/run`), and their containers in `runtime`. */
 export async function reapStaleRuns(runRoot: string, runtime: Runtime, ownPid: number): Promise<void> {
   const dead = (await readdir(runRoot).catch(() => [] as string[])).filter((name) => {
     const pid = Number(name.slice(0, name.indexOf('-')));
-    return Number.isInteger(pid) && pid > 0 && pid !== ownPid && !alive(pid);
+    return Number.isInteger(pid) && pid > 0 && pid !== ownPid && !processAlive(pid);
   });
   if (dead.length === 0) return;
   const pids = new Set(dead.map((name) => name.slice(0, name.indexOf('-'))));
@@ -30,14 +31,6 @@ export async function removeRunDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true }).catch(() => undefined);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // someone else's process: alive
-  }
-}
 
 /** Mount points, from /proc/self/mounts (where spaces and the like are octal escapes). */
 async function mountPoints(): Promise<string[]> {

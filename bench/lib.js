@@ -1,0 +1,38 @@
+/**
+ * What the benchmarks share: the test environment's docker and registry, timing a command after
+ * `sync` (so that neither side pays for writing back the other's files), medians.
+ */
+'use strict';
+const { execFileSync } = require('node:child_process');
+const { existsSync } = require('node:fs');
+
+const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
+
+/** The test environment's settings (bash scripts/test-env.sh start), or an exit with a word on how to get them. */
+function testEnvironment(name, needs) {
+  const found = {
+    dockerHost: process.env.KEEL_DOCKER_HOST ?? process.env.DOCKER_HOST,
+    registry: process.env.KEEL_REGISTRY,
+    debian: process.env.KEEL_DEBIAN_IMAGE,
+  };
+  if (needs.some((k) => !found[k])) {
+    console.error(`${name} needs the test environment: run \`bash scripts/test-env.sh start\` and export what it prints`);
+    process.exit(2);
+  }
+  return { ...found, env: { ...process.env, DOCKER_HOST: found.dockerHost, DOCKER_BUILDKIT: '1' } };
+}
+
+/** Dirty pages of the previous build are written back before the next one is timed. */
+const settle = () => execFileSync('sync');
+
+/** Milliseconds `cmd args` takes, after settle(); a failure ends the benchmark with its output. */
+function timed(cmd, args, env) {
+  settle();
+  const t0 = performance.now();
+  execFileSync(cmd, args, { env: env ?? process.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  return performance.now() - t0;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+module.exports = { DOCKER, testEnvironment, settle, timed, median };
