@@ -77,13 +77,22 @@ export function overlayLowers(layers: readonly LayerDir[]): string[] {
 }
 
 /** Move a finished folder into place as a layer's folder; when one is there already (same diffID), keep that. */
-export async function commitLayerDir(from: string, dir: string): Promise<void> {
-  if (await exists(dir)) return;
-  try {
-    await rename(from, dir);
-  } catch (e) {
-    // another build put the same layer there first: same diffID, same contents
-    if (!(await exists(dir))) throw e;
+export async function commitLayerDir(from: string, dir: string, trash?: string): Promise<void> {
+  if (!(await exists(dir))) {
+    try {
+      await rename(from, dir);
+      return;
+    } catch (e) {
+      // another build put the same layer there first: same diffID, same contents
+      if (!(await exists(dir))) throw e;
+    }
+  }
+  // a folder of the same layer is there already (a RUN made the same bytes again): the copy goes
+  // to the trash, deleted later with the cache's other garbage, not now: on a disk that discards
+  // online, deleting thousands of files slows every write of the next minute (the next build's)
+  if (trash !== undefined) {
+    await mkdir(trash, { recursive: true });
+    await rename(from, join(trash, randomBytes(8).toString('hex'))).catch(() => undefined);
   }
 }
 

@@ -109,6 +109,11 @@ export class RunWorkspace {
     return dir;
   }
 
+  /** Where folders no build needs wait to be deleted with the cache's other garbage (`rm -rf` of it is safe at any time). */
+  get trash(): string {
+    return join(this.opts.cacheDir, 'trash');
+  }
+
   /** Remove the scratch folder, unmounting whatever a failed RUN left mounted in it. */
   close(): Promise<void> {
     return this.used ? removeRunDir(this.scratch) : Promise.resolve();

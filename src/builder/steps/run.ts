@@ -118,7 +118,7 @@ async function runOnOverlay(ctx: StepContext, c: RunCommand): Promise<Ran> {
   if (layer === undefined) return {};
   await removeStubs(upper, changes);
   const dir = layerDirPath(ws.layersRoot, layer);
-  await commitLayerDir(upper, dir);
+  await commitLayerDir(upper, dir, ws.trash);
   if (s.tree === undefined) return { layer };
   // keep a tree a step made current: its new files are in the layer's folder now
   const tree = s.tree;
