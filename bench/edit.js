@@ -7,6 +7,7 @@
  * Per round, alternating: a rebuild after one source file changed, then a no-change rebuild. Also,
  * once: the cold WORKDIR right after the cached big RUN (a new WORKDIR path each time).
  * No output is written by either side (docker keeps the image in its store, keel in its cache).
+ * Where buildah is installed, `buildah bud --layers` runs the same states as the daemonless peer.
  *
  * Needs the test environment: `bash scripts/test-env.sh start` prints KEEL_DOCKER_HOST and
  * KEEL_DEBIAN_IMAGE. Usage: npm run bench:edit [rounds]
@@ -15,7 +16,7 @@
 const { execFileSync } = require('node:child_process');
 const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
-const { DOCKER, median, testEnvironment, timed } = require('./lib.js');
+const { DOCKER, buildahBud, median, testEnvironment, timed } = require('./lib.js');
 
 const ROUNDS = Number(process.argv[2] ?? 5);
 const WORK_ROOT = join(__dirname, '.work-edit');
@@ -53,30 +54,39 @@ function generate() {
 }
 
 const docker = () => timed(DOCKER, ['build', '--network=host', '-q', '-t', 'keel-bench-edit:docker', CTX], env);
+const buildah = () => {
+  const cmd = buildahBud(CTX, 'keel-bench-edit:buildah');
+  return cmd === undefined ? undefined : timed(cmd[0], cmd[1]);
+};
 const keel = () => timed(process.execPath, [KEEL, 'build', '-q', '--cache-dir', CACHE, '--insecure-registry', REGISTRY, CTX]);
 
 function main() {
   generate();
   keel();
   docker();
-  const r = { none: { keel: [], docker: [] }, one: { keel: [], docker: [] } };
+  buildah();
+  const r = { none: { keel: [], docker: [], buildah: [] }, one: { keel: [], docker: [], buildah: [] } };
   for (let i = 0; i < ROUNDS; i++) {
     // both sides see the same states: one file edited, then nothing changed
     writeFileSync(join(CTX, 'src', 'm3', 'f7.js'), `export const v = ${Date.now()}; // round ${i}\n`); // new to both caches
     r.one.keel.push(keel());
     r.one.docker.push(docker());
+    const b1 = buildah();
+    if (b1 !== undefined) r.one.buildah.push(b1);
     r.none.keel.push(keel());
     r.none.docker.push(docker());
+    const b0 = buildah();
+    if (b0 !== undefined) r.none.buildah.push(b0);
   }
   // the cold WORKDIR after the cached big RUN: a path neither side has seen
   writeFileSync(join(CTX, 'Dockerfile'), dockerfile(`/fresh-keel-${RUN_ID}`));
   const coldKeel = keel();
   writeFileSync(join(CTX, 'Dockerfile'), dockerfile(`/fresh-docker-${RUN_ID}`));
   const coldDocker = docker();
-  const row = (name, k, d) => console.log(`${name.padEnd(46)} keel ${median(k).toFixed(0).padStart(6)} ms   docker ${median(d).toFixed(0).padStart(6)} ms   keel/docker ${(median(k) / median(d)).toFixed(2)}`);
+  const row = (name, k, d, b) => console.log(`${name.padEnd(46)} keel ${median(k).toFixed(0).padStart(6)} ms   docker ${median(d).toFixed(0).padStart(6)} ms   keel/docker ${(median(k) / median(d)).toFixed(2)}${b !== undefined && b.length > 0 ? `   buildah ${median(b).toFixed(0).padStart(6)} ms   keel/buildah ${(median(k) / median(b)).toFixed(2)}` : ''}`);
   console.log(`Debian minbase + a big cached RUN + WORKDIR + 3 COPYs + a small RUN; ${ROUNDS} rounds, medians; CLI, base present; node ${process.version}`);
-  row('no change', r.none.keel, r.none.docker);
-  row('one source file changed', r.one.keel, r.one.docker);
+  row('no change', r.none.keel, r.none.docker, r.none.buildah);
+  row('one source file changed', r.one.keel, r.one.docker, r.one.buildah);
   row('a new WORKDIR after the cached big RUN (once)', [coldKeel], [coldDocker]);
   console.log(`each round (ms): no change keel ${r.none.keel.map((x) => x.toFixed(0)).join(' ')}; docker ${r.none.docker.map((x) => x.toFixed(0)).join(' ')}; one file keel ${r.one.keel.map((x) => x.toFixed(0)).join(' ')}; docker ${r.one.docker.map((x) => x.toFixed(0)).join(' ')}`);
   execFileSync(DOCKER, ['rmi', '-f', 'keel-bench-edit:docker'], { env, stdio: 'ignore' });

@@ -35,4 +35,17 @@ function timed(cmd, args, env) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-module.exports = { DOCKER, testEnvironment, settle, timed, median };
+/**
+ * `buildah bud` (Debian's buildah, overlay storage as root, runc: its default crun cannot start a
+ * container on this kernel), the daemonless peer, as an argument list for timed(); undefined when
+ * buildah is not installed. `registry`: a plain-HTTP registry its FROM pulls from.
+ */
+function buildahBud(ctx, tag, { noCache = false } = {}) {
+  const path = (name) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].map((d) => `${d}/${name}`).find((p) => existsSync(p));
+  const buildah = path('buildah');
+  const runc = path('runc');
+  if (buildah === undefined || runc === undefined) return undefined;
+  return [buildah, ['--storage-driver', 'overlay', 'bud', '--runtime', runc, '--layers', '--tls-verify=false', '--network', 'host', '-q', ...(noCache ? ['--no-cache'] : []), '-t', tag, ctx]];
+}
+
+module.exports = { DOCKER, testEnvironment, settle, timed, median, buildahBud };

@@ -8,6 +8,8 @@
  * - warm, in-process: a second build() in that same process (everything cached);
  * - warm, CLI: `keel build` as a whole new process; docker build (cached) as a whole command.
  * No output is written by either side (docker keeps the image in its store, keel in its cache).
+ * Where buildah is installed, `buildah bud --layers` (overlay storage, runc) runs as the daemonless
+ * peer after keel's and docker's rounds (cold with --no-cache, warm cached; base pulled first).
  * Each timed build starts after `sync`, so neither side pays for writing back the other's files, and
  * one cold round of each runs before the counted ones. Work folders are deleted at the end, never
  * before timing (see WORK).
@@ -19,7 +21,7 @@
 const { execFileSync, spawnSync } = require('node:child_process');
 const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
-const { DOCKER, median, settle, testEnvironment, timed } = require('./lib.js');
+const { DOCKER, buildahBud, median, settle, testEnvironment, timed } = require('./lib.js');
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 // a folder of this run's own: deleting a previous run's hundreds of thousands of files first left
@@ -53,6 +55,11 @@ function keelProcess(runs) {
 
 
 const dockerBuild = (noCache) => timed(DOCKER, ['build', '--network=host', '-q', ...(noCache ? ['--no-cache'] : []), '-t', 'keel-bench-run:docker', CTX], env);
+/** buildah, where installed: the daemonless peer (bench/lib.js). */
+const buildah = (noCache) => {
+  const cmd = buildahBud(CTX, 'keel-bench-run:buildah', { noCache });
+  return cmd === undefined ? undefined : timed(cmd[0], cmd[1]);
+};
 const keelCli = () => timed(process.execPath, [join(__dirname, '..', 'dist', 'cli', 'main.js'), 'build', '-q', '--cache-dir', CACHE, '--insecure-registry', REGISTRY, '-t', 'keel-bench-run:1', CTX]);
 
 function main() {
@@ -62,7 +69,7 @@ function main() {
   // one round not counted, for both
   keelProcess([{ noCache: true }]);
   dockerBuild(true);
-  const r = { cold: { keel: [], docker: [] }, warm: { keel: [], docker: [] }, cli: { keel: [] } };
+  const r = { cold: { keel: [], docker: [], buildah: [] }, warm: { keel: [], docker: [], buildah: [] }, cli: { keel: [] } };
   let rss = 0;
   for (let i = 0; i < ROUNDS; i++) {
     const k = keelProcess([{ noCache: true }, {}]);
@@ -73,11 +80,20 @@ function main() {
     r.cli.keel.push(keelCli());
     r.warm.docker.push(dockerBuild(false));
   }
-  const row = (name, k, d) => console.log(`${name.padEnd(40)} keel ${median(k).toFixed(0).padStart(6)} ms   docker ${median(d).toFixed(0).padStart(6)} ms   keel/docker ${(median(k) / median(d)).toFixed(2)}`);
+  // buildah after the others, not between them: its --no-cache builds delete their containers'
+  // files, and on a disk that discards online that slows the next minute of everyone's writes
+  if (buildah(false) !== undefined) { // pulls the base into buildah's storage
+    buildah(true);
+    for (let i = 0; i < ROUNDS; i++) {
+      r.cold.buildah.push(buildah(true));
+      r.warm.buildah.push(buildah(false));
+    }
+  }
+  const row = (name, k, d, b) => console.log(`${name.padEnd(40)} keel ${median(k).toFixed(0).padStart(6)} ms   docker ${median(d).toFixed(0).padStart(6)} ms   keel/docker ${(median(k) / median(d)).toFixed(2)}${b !== undefined && b.length > 0 ? `   buildah ${median(b).toFixed(0).padStart(6)} ms   keel/buildah ${(median(k) / median(b)).toFixed(2)}` : ''}`);
   console.log(`Debian minbase + 20 small RUNs + one RUN writing 5,000 files; ${ROUNDS} rounds, medians; node ${process.version}`);
-  row('cold (no cache; base present)', r.cold.keel, r.cold.docker);
-  row('warm, build() in a running process', r.warm.keel, r.warm.docker);
-  row('warm, keel CLI process', r.cli.keel, r.warm.docker);
+  row('cold (no cache; base present)', r.cold.keel, r.cold.docker, r.cold.buildah);
+  row('warm, build() in a running process', r.warm.keel, r.warm.docker, r.warm.buildah);
+  row('warm, keel CLI process', r.cli.keel, r.warm.docker, r.warm.buildah);
   console.log(`keel peak RSS ${(rss / 1024 / 1024).toFixed(0)} MiB`);
   console.log(`each round (ms): keel cold ${r.cold.keel.map((x) => x.toFixed(0)).join(" ")}; docker cold ${r.cold.docker.map((x) => x.toFixed(0)).join(" ")}`);
   execFileSync(DOCKER, ['rmi', '-f', 'keel-bench-run:docker'], { env, stdio: 'ignore' });
