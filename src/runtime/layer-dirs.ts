@@ -5,7 +5,7 @@
  * overlay snapshotter and its archive applier (pkg/archive/tar.go) lay a layer out:
  * - a `.wh.NAME` entry becomes a 0/0 character device NAME (overlayfs' whiteout);
  * - `.wh..wh..opq` sets `trusted.overlay.opaque=y` on its folder (`user.overlay.opaque` in a user
- *   namespace, userns.ts);
+ *   namespace, sandbox.ts);
  * - modes, owners, mtimes, hard links, symlinks, device files, fifos and extended attributes
  *   (`security.capability` among them) are kept.
  * Every entry passes the rules of tree/entries.ts, the same ones the tree applier uses, so RUN on

@@ -12,7 +12,7 @@ export type RuntimeMount =
   | { readonly kind: 'tmpfs'; readonly target: string; readonly size?: number };
 
 export interface RunSpec {
-  /** In a user namespace of keel's user (userns.ts): /sys is bound from the host, not mounted afresh. */
+  /** In a user namespace of keel's user (sandbox.ts): /sys is bound from the host, not mounted afresh. */
   readonly userNamespace?: boolean;
   readonly args: readonly string[];
   readonly mounts?: readonly RuntimeMount[];
