@@ -89,16 +89,12 @@ export class Sources {
 
   /** The stage's tree for a step to change: the stage's own, or a fresh copy of its layers' tree. */
   async treeOf(s: StageState): Promise<StageFs> {
-    return s.tree ?? (await this.layerTree(s)).clone();
+    return s.tree ?? (await this.chainTree(s.layers)).clone();
   }
 
   /** The stage's tree to read only (COPY --from, a bind mount's source): never to be changed. */
   async readTree(s: StageState): Promise<StageFs> {
-    return s.tree ?? this.layerTree(s);
-  }
-
-  private layerTree(s: StageState): Promise<StageFs> {
-    return this.chainTree(s.layers);
+    return s.tree ?? this.chainTree(s.layers);
   }
 
   /**

@@ -19,7 +19,7 @@ export type FileSource =
   | { readonly kind: 'host'; readonly path: string; readonly fingerprint: string; readonly scratch?: boolean }
   | { readonly kind: 'bytes'; readonly data: Buffer };
 
-/** A node's metadata: mode, owner, time, and its extended attributes (values in base64) when it has any. */
+/** A node's metadata: mode, owner, time, and its extended attributes (values in base64) where it has some. */
 export interface NodeMeta extends FileMeta {
   readonly xattrs?: Xattrs;
 }

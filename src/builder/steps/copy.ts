@@ -58,7 +58,7 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
   const known = key === undefined || ctx.noCache ? undefined : await ctx.stepCache.get(key);
   if (known !== undefined) return { ...(await cachedResult(ctx, known)), history };
 
-  const from_ = source ?? (await ctx.sources.readTree(fromStage as NonNullable<typeof fromStage>));
+  const sourceTree = source ?? (await ctx.sources.readTree(fromStage as NonNullable<typeof fromStage>));
   const fs = await ctx.sources.treeOf(stage);
   const owner: Owner | undefined = chown === undefined ? undefined : await resolveOwner(chown, fs);
   const workdir = stage.cfg.workdir ?? '';
@@ -80,11 +80,11 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
     }));
   }
   // ADD extracts local archives (recognised by content, as BuildKit's isArchivePath does)
-  const archives = ins.kind === 'ADD' && ins.unpack !== false ? await archivesAmong(from_, paths) : new Map<string, Compression>();
+  const archives = ins.kind === 'ADD' && ins.unpack !== false ? await archivesAmong(sourceTree, paths) : new Map<string, Compression>();
   const plain = paths.filter((p) => !archives.has(p));
   if (plain.length > 0) {
     written.push(...copyInto(fs, {
-      instruction: ins.kind, from: from_, fromContext: from === undefined, sources: plain, dest, workdir,
+      instruction: ins.kind, from: sourceTree, fromContext: from === undefined, sources: plain, dest, workdir,
       ...ownership, exclude: ins.exclude, mtime, createdMtime, parents: ins.kind === 'COPY' && ins.parents,
     }));
   }
@@ -104,7 +104,7 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
     }));
   }
   for (const [archive, compression] of archives) {
-    const node = from_.get(from_.resolve(cleanPath(archive), true)) as Extract<FsNode, { type: 'file' }>;
+    const node = sourceTree.get(sourceTree.resolve(cleanPath(archive), true)) as Extract<FsNode, { type: 'file' }>;
     const id = node.source.kind === 'bytes' ? sha256(node.source.data).slice(7) : await ctx.hasher.hash(node.source.path, node.source.fingerprint);
     written.push(...await applyTar(fs, toStream(openSource(node.source, node.size)), compression, {
       dest: destination(dest, workdir).path,
