@@ -1,14 +1,10 @@
 /**
  * Base images given as archives (`baseImages`): finding one by the name FROM or `COPY --from`
  * uses, and turning it into a starting point for a stage: its config as the stage's config, its
- * history and layers; and a stack of layers as a tree (layers applied with whiteouts), which a
- * stage makes only when a step needs it.
+ * history and layers.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { writeFileAtomic, type BlobStore } from '../cache/index.js';
-import { layerCompression, parseTag, readImageArchive, sha256, type HistoryEntry, type ImageConfig, type Layer, type Platform } from '../image/index.js';
-import { applyTar, StageFs, type FsNode, type UnpackLimits } from '../tree/index.js';
+import type { BlobStore } from '../cache/index.js';
+import { parseTag, readImageArchive, type HistoryEntry, type ImageConfig, type Layer, type Platform } from '../image/index.js';
 import { DEFAULT_PATH, type StageConfig } from './metadata.js';
 
 export interface BaseImage {
@@ -63,47 +59,4 @@ export function baseFromImage(image: { readonly config: ImageConfig; readonly la
     ...(image.config.author ? { author: image.config.author } : {}),
   };
   return { cfg, history: image.config.history ?? [], layers: image.layers };
-}
-
-/**
- * `base` (a tree that will not be changed: it is cloned first) with `layer` applied on top, file
- * bodies kept under `extractDir/<diffID hex>/`. What the layer did to that base (each path it
- * wrote or removed, as it is after) is kept beside the bodies, by the whole chain below
- * (`chain`), so that the next build replays it instead of unpacking the layer again; deleting the
- * extract folder deletes both.
- */
-export async function treeWithLayer(
-  base: StageFs | undefined, layer: Layer, chain: string,
-  opts: { readonly store: BlobStore; readonly extractDir: string; readonly limits: UnpackLimits },
-): Promise<StageFs> {
-  const fs = base === undefined ? new StageFs() : base.clone();
-  const contentDir = join(opts.extractDir, layer.diffId.slice(7));
-  const index = join(contentDir, `.tree-${sha256(chain).slice(7, 39)}.json`);
-  const saved = await readTreeDelta(index);
-  // a saved delta names only bodies of this layer (anything else is not keel's: unpack again)
-  if (saved !== undefined && saved.every(([, n]) => n === null || n.type !== 'file' || (n.source.kind === 'host' && n.source.path.startsWith(`${contentDir}/`)))) {
-    for (const [path, node] of saved) {
-      if (node === null) fs.delete(path);
-      else fs.set(path, node);
-    }
-    return fs;
-  }
-  const written = await applyTar(fs, await opts.store.open(layer.digest), layerCompression(layer.mediaType), {
-    dest: '', contentDir, whiteouts: true, createdMtime: 0, limits: opts.limits,
-  });
-  const delta = written.map((path): [string, FsNode | null] => [path, fs.get(path) ?? null]);
-  // only bodies on disk can be named again (a layer gives no other kind)
-  if (delta.every(([, n]) => n === null || n.type !== 'file' || n.source.kind === 'host')) await writeFileAtomic(index, JSON.stringify({ version: 1, delta }));
-  return fs;
-}
-
-/** A saved delta, or undefined when there is none (or it is torn, or from another version). */
-async function readTreeDelta(path: string): Promise<Array<[string, FsNode | null]> | undefined> {
-  try {
-    const data = JSON.parse(await readFile(path, 'utf8')) as { version?: unknown; delta?: unknown };
-    if (data.version !== 1 || !Array.isArray(data.delta)) return undefined;
-    return data.delta as Array<[string, FsNode | null]>;
-  } catch {
-    return undefined;
-  }
 }

@@ -11,10 +11,11 @@ import { KeelError } from '../errors.js';
 import { formatReference, parseReference, type Layer, type Platform } from '../image/index.js';
 import { pullImage, type RegistryOptions, type PullPolicy } from '../registry/index.js';
 import { StageFs, type UnpackLimits } from '../tree/index.js';
-import { baseFromImage, findBaseImage, loadBaseImage, treeWithLayer } from './base-image.js';
+import { baseFromImage, findBaseImage, loadBaseImage } from './base-image.js';
 import { ignorePatterns, loadContext, type BuildContext } from './context.js';
 import { stageRef, type Plan } from './plan.js';
 import { stageFromImage, type StageState } from './stage.js';
+import { chainKey, treeWithLayer } from './tree-deltas.js';
 
 export interface SourcesOptions {
   readonly contextDir: string;
@@ -102,7 +103,7 @@ export class Sources {
    * or a stage and the stages built on it, apply the shared layers once per build).
    */
   private chainTree(layers: StageState['layers']): Promise<StageFs> {
-    const chain = layers.map((l) => l.diffId).join(',');
+    const chain = chainKey(layers);
     let made = this.trees.get(chain);
     if (made === undefined) {
       const top = layers.at(-1);

@@ -12,9 +12,10 @@ import {
   commitLayerDir, diffRootfs, EMPTY_LOWER, layerDirPath, materialize, mountOverlay, overlayChanges, overlayLowers, removeStubs, type LayerDir, type OverlayChanges, type RuntimeMount,
 } from '../../runtime/index.js';
 import type { FsNode, StageFs } from '../../tree/index.js';
-import { cachedResult, changeLayer, verifiedChain } from '../layers.js';
+import { cachedResult, changeLayer, verifiedChain, withParents } from '../layers.js';
 import { historyEntry } from '../stage.js';
 import type { StepContext, StepResult } from '../step-context.js';
+import { chainKey, saveRunDelta } from '../tree-deltas.js';
 import { resolveUser, rootReader, type RootFiles } from '../users.js';
 import { runMounts } from './run-mounts.js';
 
@@ -119,13 +120,19 @@ async function runOnOverlay(ctx: StepContext, c: RunCommand): Promise<Ran> {
   await removeStubs(upper, changes);
   const dir = layerDirPath(ws.layersRoot, layer);
   await commitLayerDir(upper, dir, ws.trash);
+  // what the layer does to the tree below, its bodies in the layer's folder now: a later step that
+  // needs the tree (now or in a later build) replays this instead of unpacking the layer
+  const delta = withParents(changes.paths).map((path): [string, FsNode | null] => {
+    const node = changes.fs.get(path);
+    return [path, node?.type === 'file' && node.source.kind === 'host' ? { ...node, source: { ...node.source, path: join(dir, path) } } : node ?? null];
+  });
+  await saveRunDelta(join(ctx.cacheDir, 'extract'), layer, chainKey([...s.layers, layer]), dir, delta);
   if (s.tree === undefined) return { layer };
-  // keep a tree a step made current: its new files are in the layer's folder now
+  // keep a tree a step made current
   const tree = s.tree;
-  for (const path of changes.paths) if (changes.fs.get(path) === undefined) tree.deleteTree(path);
-  for (const path of changes.fs.paths()) {
-    const node = changes.fs.get(path) as FsNode;
-    tree.set(path, node.type === 'file' && node.source.kind === 'host' ? { ...node, source: { ...node.source, path: join(dir, path) } } : node);
+  for (const [path, node] of delta) {
+    if (node === null) tree.deleteTree(path);
+    else tree.set(path, node);
   }
   return { layer, tree };
 }
