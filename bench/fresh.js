@@ -6,7 +6,8 @@
  * (1) FROM debian + RUN true; (2) the RUN bench (bench/run.js): 20 small RUNs and one writing
  * 5,000 files.
  * Start state "fresh runner" on every side: keel gets a new, empty cache folder; docker loses the
- * image, the base and its build cache (`docker rmi`, `docker builder prune -af`); buildah loses
+ * images (so the base's layers too) and its build cache (`docker image prune -af`, `docker rmi`,
+ * `docker builder prune -af`); buildah loses
  * every image (`buildah rmi -af`). Removing images deletes hundreds of MB, and on this disk (ext4
  * with online discard) the next minute of writes is slower, so each round waits QUIET seconds
  * after the deletions before timing anything; keel's cache folders are removed when the run ends.
@@ -50,6 +51,8 @@ const quiet = (cmd, args, opts = {}) => spawnSync(cmd, args, { stdio: 'ignore', 
 
 /** Every side back to a fresh runner's state, then a quiet disk. */
 function forget() {
+  // every image: one that shares the base's layers (a test's leftover) would keep them stored
+  quiet(DOCKER, ['image', 'prune', '-af'], { env });
   quiet(DOCKER, ['rmi', '-f', 'keel-bench-fresh:docker', BASE], { env });
   quiet(DOCKER, ['builder', 'prune', '-af'], { env });
   if (buildahBud('.', 'x') !== undefined) quiet('buildah', ['--storage-driver', 'overlay', 'rmi', '-af']);

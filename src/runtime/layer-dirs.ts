@@ -48,16 +48,29 @@ const opaqueRootMark = (dir: string): string => `${dir}.opaque-root`;
 /**
  * The layer's folder, extracted from its blob first when no build has done it yet. `lowers`: the
  * folders of the layers below it, topmost first (for the metadata of parent folders the layer
- * does not name).
+ * does not name). `verified`: resolves once the layer's diffID is checked; the extraction runs
+ * meanwhile (on a fresh runner the check and the extraction each inflate the layer, on two
+ * cores at once), but nothing is named by the diffID before it resolves, and a rejection leaves
+ * no folder.
  */
-export async function ensureLayerDir(root: string, store: BlobReader, layer: Layer, lowers: readonly string[], xattrPrefix: OverlayXattr, limits?: UnpackLimits, signal?: AbortSignal): Promise<LayerDir> {
+export async function ensureLayerDir(
+  root: string, store: BlobReader, layer: Layer, lowers: readonly string[], xattrPrefix: OverlayXattr,
+  verified: Promise<void>, limits?: UnpackLimits, signal?: AbortSignal,
+): Promise<LayerDir> {
   const dir = layerDirPath(root, layer);
-  if (await exists(dir)) return { path: dir, opaqueRoot: await exists(opaqueRootMark(dir)) };
+  if (await exists(dir)) {
+    await verified;
+    return { path: dir, opaqueRoot: await exists(opaqueRootMark(dir)) };
+  }
   const tmp = `${dir}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const compression: Compression = layerCompression(layer.mediaType);
-    const { opaqueRoot } = await extractLayerDir(decompress(await store.open(layer.digest), compression, limits), tmp, { xattrPrefix, lowers, ...(signal === undefined ? {} : { signal }) });
-    if (opaqueRoot) await writeFile(opaqueRootMark(dir), '');
+    const extracted = extractLayerDir(decompress(await store.open(layer.digest), compression, limits), tmp, { xattrPrefix, lowers, ...(signal === undefined ? {} : { signal }) });
+    // both settle before the folder is removed or named (a failed check says more than the extraction's error)
+    const [x, v] = await Promise.allSettled([extracted, verified]);
+    if (v.status === 'rejected') throw v.reason as unknown;
+    if (x.status === 'rejected') throw x.reason as unknown;
+    if (x.value.opaqueRoot) await writeFile(opaqueRootMark(dir), '');
     await commitLayerDir(tmp, dir);
   } finally {
     await rm(tmp, { recursive: true, force: true });

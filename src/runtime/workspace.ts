@@ -102,7 +102,7 @@ export class RunWorkspace {
   layerDir(layer: Layer, lowers: readonly string[], signal?: AbortSignal): Promise<LayerDir> {
     let dir = this.layerDirs.get(layer.diffId);
     if (dir === undefined) {
-      dir = this.opts.verify(layer, signal).then(() => ensureLayerDir(this.layersRoot, this.opts.blobs, layer, lowers, this.opts.sandbox.overlayXattr, this.opts.limits, signal));
+      dir = ensureLayerDir(this.layersRoot, this.opts.blobs, layer, lowers, this.opts.sandbox.overlayXattr, this.opts.verify(layer, signal), this.opts.limits, signal);
       this.layerDirs.set(layer.diffId, dir);
       dir.catch(() => this.layerDirs.delete(layer.diffId)); // a failed extraction is tried again by the next asker
     }

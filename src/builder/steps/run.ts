@@ -53,8 +53,12 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
     kind: 'RUN', version: 2, parent: s.layers.map((l) => l.diffId), args, env: vars.filter(([k]) => !secretNames.has(k)), cwd,
     user: s.cfg.user ?? '', network, platform: platformString(ctx.platform), mounts: mounts.keys,
   }));
-  await verifiedChain(ctx); // the key names the chain below by its diffIDs
+  // looked up before the chain below is verified, used only after (the key names it by its diffIDs)
   const hit = ctx.noCache ? undefined : await ctx.stepCache.get(key);
+  // a miss runs on the layer folders: their extraction starts beside the chain's check (on a fresh
+  // runner, both inflate the base), each named by its diffID only once verified (layer-dirs.ts)
+  if (hit === undefined) layerFolders(ctx).catch(() => undefined); // its failure is the RUN's, below
+  await verifiedChain(ctx);
   if (hit !== undefined) return { ...(await cachedResult(ctx, hit)), history };
   await ctx.workspace.prepare();
   const run: RunCommand = {
@@ -78,13 +82,25 @@ function commandArgs(ins: RunInstruction, shell: readonly string[]): string[] {
   return [...shell, script];
 }
 
+/**
+ * The stage's layers as folders, bottom first, when RUN goes on overlayfs (none otherwise): each
+ * extracted once per diffID (the workspace keeps one promise each), a layer after the ones below.
+ */
+async function layerFolders(ctx: StepContext): Promise<LayerDir[]> {
+  const ws = ctx.workspace;
+  await ws.prepare();
+  if (!(await ws.useOverlay(ctx.stage.layers.length))) return [];
+  await mkdir(ws.layersRoot, { recursive: true });
+  const dirs: LayerDir[] = [];
+  for (const l of ctx.stage.layers) dirs.push(await ws.layerDir(l, overlayLowers(dirs), ctx.signal));
+  return dirs;
+}
+
 /** RUN on the stage's layer folders stacked with overlayfs; the upper folder becomes the new layer's folder. */
 async function runOnOverlay(ctx: StepContext, c: RunCommand): Promise<Ran> {
   const s = ctx.stage;
   const ws = ctx.workspace;
-  await mkdir(ws.layersRoot, { recursive: true });
-  const dirs: LayerDir[] = [];
-  for (const l of s.layers) dirs.push(await ws.layerDir(l, overlayLowers(dirs), ctx.signal));
+  const dirs = await layerFolders(ctx);
   const lowers = overlayLowers(dirs).map((dir) => basename(dir)); // topmost first
   if (lowers.length === 0) {
     await mkdir(join(ws.layersRoot, EMPTY_LOWER), { recursive: true }); // FROM scratch: nothing below
