@@ -15,7 +15,7 @@ import { baseFromImage, findBaseImage, loadBaseImage } from './base-image.js';
 import { ignorePatterns, loadContext, type BuildContext } from './context.js';
 import { stageRef, type Plan } from './plan.js';
 import { stageFromImage, type StageState } from './stage.js';
-import { chainKey, treeWithLayer } from './tree-deltas.js';
+import { chainKey, savedChainTree, treeWithLayer, type ChainTree } from './tree-deltas.js';
 
 export interface SourcesOptions {
   readonly contextDir: string;
@@ -35,7 +35,7 @@ export interface SourcesOptions {
 export class Sources {
   private context: Promise<BuildContext> | undefined;
   private readonly bases = new Map<string, Promise<StageState>>();
-  private readonly trees = new Map<string, Promise<StageFs>>();
+  private readonly trees = new Map<string, Promise<ChainTree>>();
   /** Finished stages, by index; the scheduler sets each before any step that names it runs. */
   private readonly stages = new Map<number, StageState>();
 
@@ -90,32 +90,38 @@ export class Sources {
 
   /** The stage's tree for a step to change: the stage's own, or a fresh copy of its layers' tree. */
   async treeOf(s: StageState): Promise<StageFs> {
-    return s.tree ?? (await this.chainTree(s.layers)).clone();
+    return s.tree ?? (await this.chainTree(s.layers)).fs.clone();
   }
 
   /** The stage's tree to read only (COPY --from, a bind mount's source): never to be changed. */
   async readTree(s: StageState): Promise<StageFs> {
-    return s.tree ?? this.chainTree(s.layers);
+    return s.tree ?? (await this.chainTree(s.layers)).fs;
   }
 
   /**
-   * The tree of a layer stack, made from the tree of the stack below it (so stages on one base,
-   * or a stage and the stages built on it, apply the shared layers once per build).
+   * The tree of a layer stack: saved whole by an earlier build (a chain topped by a big layer, read
+   * lazily), else made from the tree of the stack below it (so stages on one base, or a stage and
+   * the stages built on it, apply the shared layers once per build).
    */
-  private chainTree(layers: StageState['layers']): Promise<StageFs> {
+  private chainTree(layers: StageState['layers']): Promise<ChainTree> {
     const chain = chainKey(layers);
     let made = this.trees.get(chain);
     if (made === undefined) {
       const top = layers.at(-1);
-      made = top === undefined
-        ? Promise.resolve(new StageFs())
-        : this.chainTree(layers.slice(0, -1)).then(async (below) => {
-          await this.opts.verify(top);
-          return treeWithLayer(layers.length === 1 ? undefined : below, top, chain, { store: this.opts.blobs, extractDir: join(this.opts.cacheDir, 'extract'), limits: this.opts.limits });
-        });
+      made = top === undefined ? Promise.resolve({ fs: new StageFs(), bodies: [] }) : this.treeOnTop(layers, top, chain);
       this.trees.set(chain, made);
       made.catch(() => this.trees.delete(chain)); // a failed read is tried again by the next asker
     }
     return made;
+  }
+
+  private async treeOnTop(layers: StageState['layers'], top: Layer, chain: string): Promise<ChainTree> {
+    const opts = { store: this.opts.blobs, extractDir: join(this.opts.cacheDir, 'extract'), limits: this.opts.limits };
+    // a saved tree is named by the diffIDs of the whole chain: every one is checked first
+    for (const l of layers) await this.opts.verify(l);
+    const saved = await savedChainTree(top, chain, opts);
+    if (saved !== undefined) return saved;
+    const below = await this.chainTree(layers.slice(0, -1));
+    return treeWithLayer(layers.length === 1 ? undefined : below, top, chain, opts);
   }
 }

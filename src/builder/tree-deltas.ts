@@ -13,7 +13,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic, type BlobStore } from '../cache/index.js';
 import { layerCompression, sha256, type Layer } from '../image/index.js';
-import { applyTar, StageFs, type FsNode, type UnpackLimits } from '../tree/index.js';
+import { applyTar, readSavedTree, serializeTree, StageFs, type FsNode, type UnpackLimits } from '../tree/index.js';
 
 /**
  * A saved delta. `bodies`: the folder every file body it names is in (the layer's extract folder,
@@ -39,32 +39,58 @@ const deltaPath = (extractDir: string, layer: Pick<Layer, 'diffId'>, chain: stri
 /** The key of a layer chain (bottom first) for its delta. */
 export const chainKey = (layers: ReadonlyArray<Pick<Layer, 'diffId'>>): string => layers.map((l) => l.diffId).join(',');
 
+/** A layer chain's tree, and the folders its file bodies are in. */
+export interface ChainTree {
+  readonly fs: StageFs;
+  readonly bodies: readonly string[];
+}
+
 /**
- * `base` (a tree that will not be changed: it is cloned first) with `layer` applied on top, `chain`
- * being the key of the stack it tops: from a saved delta, else by unpacking the layer (its bodies
- * under the extract folder) and saving the delta.
+ * A chain whose top layer changes this many paths or more gets its whole tree saved (snapshot.ts),
+ * read back lazily by the next build: a base image or a big RUN, not a COPY of a few files.
  */
-export async function treeWithLayer(base: StageFs | undefined, layer: Layer, chain: string, opts: DeltaOptions): Promise<StageFs> {
-  const fs = base === undefined ? new StageFs() : base.clone();
+const SAVE_TREE_FROM = 1000;
+
+const savedTreePath = (extractDir: string, layer: Pick<Layer, 'diffId'>, chain: string): string => join(contentDirOf(extractDir, layer), `.snapshot-${sha256(chain).slice(7, 39)}`);
+
+/** The chain's tree as saved whole by an earlier build (for chains topped by a big layer), or undefined. */
+export async function savedChainTree(layer: Layer, chain: string, opts: Pick<DeltaOptions, 'extractDir'>): Promise<ChainTree | undefined> {
+  return readSavedTree(savedTreePath(opts.extractDir, layer, chain));
+}
+
+/**
+ * The tree of `below` (which will not be changed: it is cloned first) with `layer` applied on top,
+ * `chain` being the key of the stack it tops: from a saved delta, else by unpacking the layer (its
+ * bodies under the extract folder) and saving the delta. A big layer's chain is saved whole too.
+ */
+export async function treeWithLayer(below: ChainTree | undefined, layer: Layer, chain: string, opts: DeltaOptions): Promise<ChainTree> {
+  const fs = below === undefined ? new StageFs() : below.fs.clone();
   const contentDir = contentDirOf(opts.extractDir, layer);
   const saved = await readDelta(deltaPath(opts.extractDir, layer, chain), [contentDir, layer.diffId.slice(7)]);
+  let made: { readonly tree: ChainTree; readonly changed: number };
   if (saved !== undefined) {
     for (const [path, node] of saved.delta) {
       if (node !== null) fs.set(path, node);
       else if (saved.trees) fs.deleteTree(path);
       else fs.delete(path);
     }
-    return fs;
+    made = { tree: { fs, bodies: [...(below?.bodies ?? []), saved.bodies] }, changed: saved.delta.length };
+  } else {
+    const written = await applyTar(fs, await opts.store.open(layer.digest), layerCompression(layer.mediaType), {
+      dest: '', contentDir, whiteouts: true, createdMtime: 0, limits: opts.limits,
+    });
+    const delta = written.map((path): [string, FsNode | null] => [path, fs.get(path) ?? null]);
+    // only bodies on disk can be named again (a layer gives no other kind)
+    if (delta.every(([, n]) => n === null || n.type !== 'file' || n.source.kind === 'host')) {
+      await saveDelta(deltaPath(opts.extractDir, layer, chain), { version: 2, bodies: contentDir, trees: false, delta });
+    }
+    made = { tree: { fs, bodies: [...(below?.bodies ?? []), contentDir] }, changed: delta.length };
   }
-  const written = await applyTar(fs, await opts.store.open(layer.digest), layerCompression(layer.mediaType), {
-    dest: '', contentDir, whiteouts: true, createdMtime: 0, limits: opts.limits,
-  });
-  const delta = written.map((path): [string, FsNode | null] => [path, fs.get(path) ?? null]);
-  // only bodies on disk can be named again (a layer gives no other kind)
-  if (delta.every(([, n]) => n === null || n.type !== 'file' || n.source.kind === 'host')) {
-    await saveDelta(deltaPath(opts.extractDir, layer, chain), { version: 2, bodies: contentDir, trees: false, delta });
+  if (made.changed >= SAVE_TREE_FROM) {
+    const bytes = serializeTree(fs, made.tree.bodies);
+    if (bytes !== undefined) await writeFileAtomic(savedTreePath(opts.extractDir, layer, chain), bytes);
   }
-  return fs;
+  return made.tree;
 }
 
 /**

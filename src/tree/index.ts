@@ -2,5 +2,6 @@
 export * from './apply-tree.js';
 export * from './decompress.js';
 export * from './stage-fs.js';
+export * from './snapshot.js';
 export * from './entries.js';
 export * from './diff-id.js';

@@ -81,19 +81,46 @@ export function resolveInRoot(path: string, followLast: boolean, linkAt: (path: 
   return walk(path);
 }
 
+/**
+ * A read-only tree a StageFs can sit on, read lazily folder by folder (a saved snapshot of a layer
+ * chain's tree, snapshot.ts): only the folders a step looks into are ever read.
+ */
+export interface LowerTree {
+  /** The node at `path` ('' is the root), or undefined. */
+  get(path: string): FsNode | undefined;
+  /** The names directly inside the folder at `path` (none for anything else). */
+  children(path: string): readonly string[];
+}
+
+const under = (path: string, dir: string): boolean => dir === '' || path === dir || path.startsWith(`${dir}/`);
+
 export class StageFs {
   private readonly nodes: Map<string, FsNode>;
+  /** Over a lower tree: paths of it removed one by one, and folders removed with all below them. */
+  private readonly hidden: Set<string>;
+  private readonly goneTrees: Set<string>;
 
-  constructor(nodes?: ReadonlyMap<string, FsNode>) {
+  constructor(nodes?: ReadonlyMap<string, FsNode>, private readonly lower?: LowerTree, removed?: { readonly hidden: ReadonlySet<string>; readonly goneTrees: ReadonlySet<string> }) {
     this.nodes = new Map(nodes ?? []);
+    this.hidden = new Set(removed?.hidden ?? []);
+    this.goneTrees = new Set(removed?.goneTrees ?? []);
   }
 
+  /** A tree whose nodes are `lower`'s until changed; `lower` is never changed. */
+  static over(lower: LowerTree): StageFs {
+    return new StageFs(undefined, lower);
+  }
+
+  /** An independent copy (over the same lower tree, which neither changes). */
   clone(): StageFs {
-    return new StageFs(this.nodes);
+    return new StageFs(this.nodes, this.lower, { hidden: this.hidden, goneTrees: this.goneTrees });
   }
 
   get(path: string): FsNode | undefined {
-    return path === '' ? (this.nodes.get('') ?? ROOT) : this.nodes.get(path);
+    const own = this.nodes.get(path);
+    if (own !== undefined) return own;
+    if (this.lower === undefined || this.removedFromLower(path)) return path === '' ? ROOT : undefined;
+    return this.lower.get(path) ?? (path === '' ? ROOT : undefined);
   }
 
   set(path: string, node: FsNode): void {
@@ -102,18 +129,33 @@ export class StageFs {
 
   delete(path: string): void {
     this.nodes.delete(path);
+    if (this.lower !== undefined) this.hidden.add(path);
   }
 
   /** Remove `path` and everything below it. */
   deleteTree(path: string): void {
-    for (const p of this.descendants(path)) this.nodes.delete(p);
+    for (const p of this.ownBelow(path)) this.nodes.delete(p);
     this.nodes.delete(path);
+    if (this.lower !== undefined) this.goneTrees.add(path);
   }
 
   /** Every path below `dir` (not `dir` itself), sorted. */
   descendants(dir: string): string[] {
-    const prefix = dir === '' ? '' : `${dir}/`;
-    return [...this.nodes.keys()].filter((p) => p !== '' && p.startsWith(prefix)).sort();
+    const found = new Set(this.ownBelow(dir));
+    if (this.lower !== undefined) {
+      // the lower tree's folders, walked from `dir` down (a loop: a deep tree must not exhaust the stack)
+      const lower = this.lower;
+      const folders = [dir];
+      for (let at = folders.pop(); at !== undefined; at = folders.pop()) {
+        for (const name of lower.children(at)) {
+          const p = at === '' ? name : `${at}/${name}`;
+          if (this.inGoneTree(p)) continue;
+          if (!this.hidden.has(p)) found.add(p); // a path removed alone leaves what is below it (as in a plain tree)
+          if (lower.get(p)?.type === 'directory') folders.push(p);
+        }
+      }
+    }
+    return [...found].sort();
   }
 
   /** Every path of the tree except the root, sorted. */
@@ -127,7 +169,7 @@ export class StageFs {
    */
   resolve(path: string, followLast: boolean): string {
     return resolveInRoot(path, followLast, (p) => {
-      const node = this.nodes.get(p);
+      const node = this.get(p);
       return node?.type === 'symlink' ? node.target : undefined;
     });
   }
@@ -142,6 +184,23 @@ export class StageFs {
     const node = this.get(this.resolve(path, true));
     if (node?.type !== 'file') return undefined;
     return node.source.kind === 'bytes' ? node.source.data : readFile(node.source.path);
+  }
+
+  /** This tree's own paths below `dir` (not `dir` itself). */
+  private ownBelow(dir: string): string[] {
+    const prefix = dir === '' ? '' : `${dir}/`;
+    return [...this.nodes.keys()].filter((p) => p !== '' && p.startsWith(prefix));
+  }
+
+  /** Whether a removal hides the lower tree's `path` (itself, or a folder above it). */
+  private removedFromLower(path: string): boolean {
+    return this.hidden.has(path) || this.inGoneTree(path);
+  }
+
+  /** Whether `path` is in (or is) a folder removed with all below it. */
+  private inGoneTree(path: string): boolean {
+    for (const gone of this.goneTrees) if (under(path, gone)) return true;
+    return false;
   }
 }
 

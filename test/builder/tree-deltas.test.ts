@@ -37,10 +37,10 @@ describeIntegration('tree deltas of RUN layers', ['busybox', 'runc'], () => {
   ];
   const once = (lines: readonly string[], cache: string) =>
     build({ context: join(dir, 'ctx'), dockerfile: { text: `${lines.join('\n')}\n` }, baseImages: { base }, cacheDir: join(dir, cache) });
-  /** The files kept in the extract folder of a layer (by diffID): bodies, and `.tree-*.json` deltas. */
+  /** The files kept in the extract folder of a layer (by diffID): bodies, and `.tree-*.json` deltas (and `.snapshot-*` saved trees, neither). */
   const extracted = async (cache: string, diffId: string): Promise<{ bodies: string[]; deltas: string[] }> => {
     const names = await readdir(join(dir, cache, 'extract', diffId.slice(7))).catch(() => [] as string[]);
-    return { bodies: names.filter((n) => !n.startsWith('.tree-')), deltas: names.filter((n) => n.startsWith('.tree-')) };
+    return { bodies: names.filter((n) => !n.startsWith('.')), deltas: names.filter((n) => n.startsWith('.tree-')) };
   };
 
   test('the steps after the RUNs read their deltas: no bodies unpacked, and the image of the unpacked path', async () => {
@@ -60,5 +60,28 @@ describeIntegration('tree deltas of RUN layers', ['busybox', 'runc'], () => {
     expect(b.steps.filter((s) => s.name.includes('RUN') && !s.name.includes('ls -la')).map((s) => s.cached)).toEqual([true, true]);
     expect((await extracted('cache-b', runLayers[0] as string)).bodies.length).toBeGreaterThan(0); // this path did unpack
     expect(b.manifestDigest).toBe(a.manifestDigest);
+  }, 120_000);
+
+  test('a chain topped by a big RUN is saved whole and read back lazily by the next build: the image of a build without it', async () => {
+    const lines = [
+      'FROM base',
+      'RUN mkdir -p /many/sub && chmod 0751 /many/sub && cd /many && i=0 && while [ $i -lt 1100 ]; do i=$((i+1)); echo $i > f$i; done',
+      'COPY a.txt /many/sub/',
+    ];
+    await writeFile(join(dir, 'ctx', 'a.txt'), 'first');
+    const first = await once(lines, 'cache-s');
+    const runHex = (first.layers[1] as { diffId: string }).diffId.slice(7);
+    const kept = await readdir(join(dir, 'cache-s', 'extract', runHex));
+    expect(kept.filter((n) => n.startsWith('.snapshot-'))).toHaveLength(1);
+    // only the saved tree is left to give the next build the RUN's tree (else it would unpack the layer)
+    for (const n of kept.filter((n) => n.startsWith('.tree-'))) await rm(join(dir, 'cache-s', 'extract', runHex, n));
+
+    await writeFile(join(dir, 'ctx', 'a.txt'), 'second');
+    const lazy = await once(lines, 'cache-s');
+    expect(lazy.steps.map((s) => s.cached)).toEqual([false, true, false]);
+    expect((await extracted('cache-s', `sha256:${runHex}`)).bodies).toEqual([]);
+    const plain = await once(lines, 'cache-t');
+    expect(lazy.manifestDigest).toBe(plain.manifestDigest);
+    await writeFile(join(dir, 'ctx', 'a.txt'), 'a');
   }, 120_000);
 });
