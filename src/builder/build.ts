@@ -29,6 +29,7 @@ import { cloneConfig, emptyStage, imageConfig, inherit, withStep, type StageStat
 import type { BuildServices, StepContext, StepResult } from './step-context.js';
 import { runInstruction } from './steps/index.js';
 import { timestamps } from './timestamps.js';
+import { baseUnpacker } from './unpack-base.js';
 import { VerifiedLayers } from './verified-layers.js';
 
 export function build(options: BuildOptions): Promise<BuildResult> {
@@ -64,6 +65,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     blobs,
     limits,
     verify: (layer, signal) => verified.verify(layer, signal),
+    learned: (layer, diffId) => verified.learned(layer, diffId),
     pid: host.pid,
   });
   // one signal for every step: the caller's abort, or the first failure
@@ -87,6 +89,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       blobs, cacheDir, platform, baseImages: opts.baseImages ?? {}, registry, ...(opts.pull === undefined ? {} : { pull: opts.pull }),
       verify: (layer) => verified.verify(layer, abort.signal),
       limits,
+      unpackWhilePulling: () => baseUnpacker(workspace, plan, abort.signal),
     }, plan);
     const services: BuildServices = {
       opts, platform, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace,

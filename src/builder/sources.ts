@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import type { BlobStore } from '../cache/index.js';
 import { KeelError } from '../errors.js';
 import { formatReference, parseReference, type Layer, type Platform } from '../image/index.js';
-import { pullImage, type RegistryOptions, type PullPolicy } from '../registry/index.js';
+import { pullImage, type PulledImage, type RegistryOptions, type PullPolicy } from '../registry/index.js';
 import { StageFs, type UnpackLimits } from '../tree/index.js';
 import { baseFromImage, findBaseImage, loadBaseImage } from './base-image.js';
 import { ignorePatterns, loadContext, type BuildContext } from './context.js';
 import { stageRef, type Plan } from './plan.js';
 import { stageFromImage, type StageState } from './stage.js';
 import { chainKey, savedChainTree, treeWithLayer, type ChainTree } from './tree-deltas.js';
+import type { LayerUnpacker } from './unpack-base.js';
 
 export interface SourcesOptions {
   readonly contextDir: string;
@@ -30,6 +31,8 @@ export interface SourcesOptions {
   /** Resolves once a layer's claimed diffID is its content's (verified-layers.ts). */
   readonly verify: (layer: Layer) => Promise<void>;
   readonly limits: UnpackLimits;
+  /** How a pulled base's layers may be unpacked while they download (unpack-base.ts). */
+  readonly unpackWhilePulling?: () => Promise<LayerUnpacker | undefined>;
 }
 
 export class Sources {
@@ -62,11 +65,22 @@ export class Sources {
     // stages start from inherit(base): the loaded image itself is never changed
     if (path !== undefined) return stageFromImage(await loadBaseImage(path, { store: this.opts.blobs, platform: this.opts.platform }));
     const ref = parseReference(name);
-    const pulled = await pullImage(ref, this.opts.blobs, this.opts.platform, {
-      refsDir: join(this.opts.cacheDir, 'refs'),
-      ...(this.opts.pull === undefined ? {} : { pull: this.opts.pull }),
-      ...this.opts.registry,
-    });
+    const unpack = await this.opts.unpackWhilePulling?.();
+    let ended: (ok: boolean) => void = () => undefined;
+    const ends = new Promise<boolean>((resolve) => { ended = resolve; });
+    let pulled: PulledImage;
+    try {
+      pulled = await pullImage(ref, this.opts.blobs, this.opts.platform, {
+        refsDir: join(this.opts.cacheDir, 'refs'),
+        ...(this.opts.pull === undefined ? {} : { pull: this.opts.pull }),
+        ...this.opts.registry,
+        ...(unpack === undefined ? {} : { copyLayer: (layer: Layer, index: number) => unpack(layer, index, ends) }),
+      });
+      ended(true);
+    } catch (e) {
+      ended(false);
+      throw e;
+    }
     const { digest: _, ...named } = ref;
     return stageFromImage(baseFromImage(pulled), { name: formatReference(named), digest: pulled.digest });
   }

@@ -7,7 +7,7 @@
  */
 import type { DiffIdRecord } from '../cache/index.js';
 import { KeelError } from '../errors.js';
-import type { BlobReader, Layer } from '../image/index.js';
+import type { BlobReader, Digest, Layer } from '../image/index.js';
 import { computeDiffId, type UnpackLimits } from '../tree/index.js';
 
 export class VerifiedLayers {
@@ -25,6 +25,20 @@ export class VerifiedLayers {
       check.catch(() => this.checking.delete(key));
     }
     return check;
+  }
+
+  /**
+   * A pulled layer whose blob (verified against its digest) was found to hold `diffId` as it
+   * downloaded: recorded, and checked against the claim as verify() would.
+   */
+  learned(layer: Layer, diffId: Digest): Promise<void> {
+    const key = `${layer.digest} ${layer.diffId}`;
+    if (!this.checking.has(key)) {
+      const check = this.record.put(layer.digest, diffId).then(() => this.check(layer));
+      this.checking.set(key, check);
+      check.catch(() => this.checking.delete(key));
+    }
+    return (this.checking.get(key) as Promise<void>).catch(() => undefined); // a mismatch is verify()'s to report
   }
 
   /** A layer keel wrote: its diffID was computed from the bytes it wrote. */

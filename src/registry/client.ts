@@ -8,7 +8,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { isKeelError, KeelError } from '../errors.js';
@@ -305,19 +305,19 @@ export class RegistryClient {
    * build) asks for the rest with a Range request and appends (a registry that answers 200 instead
    * of 206 sends it all again). A digest mismatch is final and the partial file is dropped.
    */
-  async fetchBlob(digest: Digest, store: ContentStore, size: number): Promise<void> {
+  async fetchBlob(digest: Digest, store: ContentStore, size: number, copy?: BlobCopy): Promise<void> {
     if ((await store.stat(digest)) === size) return;
     // one download of a blob at a time, whichever build of this cache asks: the others wait and find it stored
     const release = await store.lockIngest(digest, this.opts.signal);
     try {
       if ((await store.stat(digest)) === size) return;
-      await this.download(digest, store, size);
+      await this.download(digest, store, size, copy);
     } finally {
       await release();
     }
   }
 
-  private async download(digest: Digest, store: ContentStore, size: number): Promise<void> {
+  private async download(digest: Digest, store: ContentStore, size: number, copy?: BlobCopy): Promise<void> {
     const partial = store.partialPath(digest);
     await mkdir(dirname(partial), { recursive: true });
     const attempts = this.opts.attempts ?? 4;
@@ -327,9 +327,15 @@ export class RegistryClient {
       const r = await this.request('GET', `/blobs/${digest}`, have > 0 ? { range: `bytes=${have}-` } : {});
       if (!(r.status === 200 || r.status === 206) || r.body === null) return this.failure(r, `blob ${digest}`);
       const append = r.status === 206 && have > 0;
+      // a copy of the bytes only for a first, whole download (a resumed one starts part way)
+      const sink = attempt === 1 && !append ? copy?.() : undefined;
       try {
-        await pipeline(Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), atMost(size - (append ? have : 0), digest), createWriteStream(partial, { flags: append ? 'a' : 'w' }), this.opts.signal === undefined ? {} : { signal: this.opts.signal });
+        await pipeline(
+          Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), atMost(size - (append ? have : 0), digest), ...(sink === undefined ? [] : [teeTo(sink)]),
+          createWriteStream(partial, { flags: append ? 'a' : 'w' }), this.opts.signal === undefined ? {} : { signal: this.opts.signal },
+        );
       } catch (e) {
+        sink?.destroy(e as Error);
         if (this.opts.signal?.aborted) throw new KeelError('E_ABORTED', 'pull aborted');
         if (isKeelError(e, 'E_DIGEST_MISMATCH')) {
           await rm(partial, { force: true });
@@ -350,6 +356,36 @@ export class RegistryClient {
 }
 
 /** Passes at most `limit` bytes (a negative limit: no limit); more is E_DIGEST_MISMATCH (a registry sending more than the descriptor says). */
+/**
+ * Where a copy of a blob's bytes goes as they download (a layer unpacked in the same pass), asked
+ * for when a whole download starts; its end or destruction says how the download went. A copy that
+ * fails never fails the download.
+ */
+export type BlobCopy = () => Writable | undefined;
+
+/** Pass the bytes on, and write each to `sink` too, at the slower one's pace. */
+function teeTo(sink: Writable): Transform {
+  let dead = false;
+  sink.once('error', () => { dead = true; });
+  sink.once('close', () => { dead = true; });
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      if (dead || sink.write(chunk)) return done(null, chunk);
+      const go = (): void => {
+        sink.off('drain', go);
+        sink.off('close', go);
+        done(null, chunk);
+      };
+      sink.on('drain', go);
+      sink.on('close', go);
+    },
+    flush(done) {
+      if (!dead) sink.end();
+      done();
+    },
+  });
+}
+
 function atMost(limit: number, digest: Digest): Transform {
   let seen = 0;
   return new Transform({

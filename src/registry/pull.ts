@@ -7,10 +7,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { KeelError } from '../errors.js';
 import { formatReference, isDigest, MEDIA_TYPES, type ContentStore, type Digest, type ImageConfig, type Layer, type Platform, type Reference } from '../image/index.js';
-import { RegistryClient, type RegistryOptions } from './client.js';
+import { RegistryClient, type BlobCopy, type RegistryOptions } from './client.js';
 
 export type PullPolicy = 'missing' | 'always' | 'never';
 
@@ -55,7 +55,11 @@ export async function pullImage(
   ref: Reference,
   store: ContentStore,
   platform: Platform,
-  opts: RegistryOptions & { readonly pull?: PullPolicy; readonly refsDir: string; readonly jobs?: number },
+  opts: RegistryOptions & {
+    readonly pull?: PullPolicy; readonly refsDir: string; readonly jobs?: number;
+    /** Where a copy of a layer's bytes goes while it downloads (its index in the image; undefined: nowhere). */
+    readonly copyLayer?: (layer: Layer, index: number) => Writable | undefined;
+  },
 ): Promise<PulledImage> {
   const client = new RegistryClient(ref.registry, ref.repository, opts);
   const name = formatReference(ref);
@@ -106,7 +110,7 @@ export async function pullImage(
   // 4. config and layers
   const configDigest = manifest.config?.digest;
   if (configDigest === undefined || !isDigest(configDigest)) throw new KeelError('E_REGISTRY', `${name}: the manifest names no config`);
-  const fetchBlob = async (d: Digest, size: number): Promise<void> => {
+  const fetchBlob = async (d: Digest, size: number, copy?: BlobCopy): Promise<void> => {
     // a descriptor's size is checked like its digest (containerd does): a blob of another size is
     // not the one the manifest names, whatever its digest
     if (!Number.isSafeInteger(size) || size < 0) throw new KeelError('E_DIGEST_MISMATCH', `${name}: blob ${d} has no valid size in its manifest (${size})`);
@@ -114,7 +118,7 @@ export async function pullImage(
     if (stored === size) return;
     if (stored !== undefined) throw new KeelError('E_DIGEST_MISMATCH', `${name}: blob ${d} has ${stored} bytes, but its manifest says ${size}`);
     if (policy === 'never') throw new KeelError('E_NOT_FOUND', `${name}: blob ${d} is not stored, and pulling is off`);
-    await client.fetchBlob(d, store, size);
+    await client.fetchBlob(d, store, size, copy);
     const got = await store.stat(d);
     if (got !== size) throw new KeelError('E_DIGEST_MISMATCH', `${name}: blob ${d} has ${got ?? 0} bytes, but its manifest says ${size}`);
   };
@@ -127,9 +131,13 @@ export async function pullImage(
     return { mediaType: layerType(l.mediaType), digest: l.digest, diffId: diffIds[i] as Digest, size: l.size ?? -1 };
   });
   // a few downloads at once
-  const queue = [...layers];
+  const queue = layers.map((l, i) => [l, i] as const);
   const worker = async (): Promise<void> => {
-    for (let l = queue.shift(); l !== undefined; l = queue.shift()) await fetchBlob(l.digest, l.size);
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+      const [l, i] = next;
+      const copy = opts.copyLayer;
+      await fetchBlob(l.digest, l.size, copy === undefined ? undefined : () => copy(l, i));
+    }
   };
   await Promise.all(Array.from({ length: Math.min(opts.jobs ?? 3, Math.max(1, layers.length)) }, worker));
   return { config, layers, digest };

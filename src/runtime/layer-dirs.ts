@@ -14,13 +14,13 @@
  * applier keeps. Extraction goes to a temporary folder renamed into place, so a half-extracted
  * layer is never used.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync, type Stats } from 'node:fs';
 import { link, lstat, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { KeelError } from '../errors.js';
-import { layerCompression, readTar, type BlobReader, type Layer, type TarHeader } from '../image/index.js';
+import { layerCompression, readTar, toDigest, type BlobReader, type Digest, type Layer, type TarHeader } from '../image/index.js';
 import { ArchiveRules, decompress, IMPLICIT_FOLDER, parentOf, type Compression, type EntryMeta, type UnpackLimits, type Xattrs } from '../tree/index.js';
 import { makeSpecials, setXattrs, type Special } from './special-files.js';
 import type { Sandbox } from './sandbox.js';
@@ -76,6 +76,41 @@ export async function ensureLayerDir(
     await rm(tmp, { recursive: true, force: true });
   }
   return { path: dir, opaqueRoot: await exists(opaqueRootMark(dir)) };
+}
+
+/**
+ * A bottom layer's folder from its compressed bytes as they arrive (`input`: a download's copy),
+ * its diffID computed on the way, so that a fresh runner inflates the base once: put in place under
+ * the diffID only when the bytes are what that diffID names. Returns the diffID computed, or
+ * undefined when the folder was there already; `input` is always read to its end or destroyed.
+ */
+export async function layerDirFromStream(root: string, layer: Layer, input: Readable, xattrPrefix: OverlayXattr, limits?: UnpackLimits, signal?: AbortSignal): Promise<Digest | undefined> {
+  const dir = layerDirPath(root, layer);
+  const tmp = `${dir}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    if (await exists(dir)) {
+      input.resume();
+      return undefined;
+    }
+    const hash = createHash('sha256');
+    const tar = decompress(input, layerCompression(layer.mediaType), limits);
+    const hashed = Readable.from((async function* () {
+      for await (const chunk of tar) {
+        hash.update(chunk as Buffer);
+        yield chunk as Buffer;
+      }
+    })(), { objectMode: false });
+    const { opaqueRoot } = await extractLayerDir(hashed, tmp, { xattrPrefix, ...(signal === undefined ? {} : { signal }) });
+    const computed = toDigest(`sha256:${hash.digest('hex')}`);
+    if (computed === layer.diffId) {
+      if (opaqueRoot) await writeFile(opaqueRootMark(dir), '');
+      await commitLayerDir(tmp, dir);
+    }
+    return computed;
+  } finally {
+    input.destroy();
+    await rm(tmp, { recursive: true, force: true });
+  }
 }
 
 /** The lower folders for an overlay mount of `layers` (bottom first), topmost first: none below a layer that makes the root opaque. */

@@ -8,9 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
-import type { BlobReader, Layer } from '../image/index.js';
+import { PassThrough, type Writable } from 'node:stream';
+import type { BlobReader, Digest, Layer } from '../image/index.js';
 import type { UnpackLimits } from '../tree/index.js';
-import { ensureLayerDir, type LayerDir } from './layer-dirs.js';
+import { ensureLayerDir, layerDirFromStream, type LayerDir } from './layer-dirs.js';
 import { MAX_OVERLAY_LAYERS, overlayUsable } from './overlay.js';
 import type { Runtime } from './runtime.js';
 import type { Sandbox } from './sandbox.js';
@@ -30,6 +31,8 @@ export interface WorkspaceOptions {
   readonly limits: UnpackLimits;
   /** Resolves once a layer's claimed diffID is its content's: a layer folder is named by it. */
   readonly verify: (layer: Layer, signal?: AbortSignal) => Promise<void>;
+  /** A blob of a layer, verified against its digest, was found to hold `diffId` (while it downloaded). */
+  readonly learned: (layer: Layer, diffId: Digest) => Promise<void>;
   /** This process's id, in scratch folder names and container ids (stale-runs.ts reaps by it). */
   readonly pid: number;
 }
@@ -107,6 +110,25 @@ export class RunWorkspace {
       dir.catch(() => this.layerDirs.delete(layer.diffId)); // a failed extraction is tried again by the next asker
     }
     return dir;
+  }
+
+  /**
+   * Where the bytes of a bottom layer go while they download: its folder is made from them in the
+   * same pass (layerDirFromStream). `pulled` resolves when the pull ends, true when it succeeded:
+   * only then is the diffID computed from those bytes recorded for the blob (`learned`), and a
+   * folder the download did not give is extracted from the store as usual.
+   */
+  layerDirWhileDownloading(layer: Layer, pulled: Promise<boolean>, signal?: AbortSignal): Writable | undefined {
+    if (this.layerDirs.has(layer.diffId)) return undefined;
+    const input = new PassThrough();
+    const made = (async (): Promise<LayerDir> => {
+      const computed = await layerDirFromStream(this.layersRoot, layer, input, this.opts.sandbox.overlayXattr, this.opts.limits, signal).catch(() => undefined);
+      if ((await pulled) && computed !== undefined) await this.opts.learned(layer, computed);
+      return ensureLayerDir(this.layersRoot, this.opts.blobs, layer, [], this.opts.sandbox.overlayXattr, this.opts.verify(layer, signal), this.opts.limits, signal);
+    })();
+    this.layerDirs.set(layer.diffId, made);
+    made.catch(() => this.layerDirs.delete(layer.diffId)); // asked again after a failed pull: fails again, as it should
+    return input;
   }
 
   /** Where folders no build needs wait to be deleted with the cache's other garbage (`rm -rf` of it is safe at any time). */

@@ -4,7 +4,7 @@
  * descriptor whose size is not the blob's is refused, as containerd's unpacker refuses both.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,7 +12,7 @@ import { extract, pack } from 'tar-stream';
 import { build, isKeelError } from '../../src';
 import { busyboxRootfs } from '../support/busybox-base';
 import { flattenArchive } from '../support/image-tree';
-import { describeIntegration } from '../support/integration';
+import { describeIntegration, REGISTRY, run } from '../support/integration';
 
 interface Json { [k: string]: unknown }
 
@@ -66,7 +66,7 @@ async function rewrite(src: string, dst: string, edit: (config: Json, manifest: 
   await writeFile(dst, Buffer.concat(parts));
 }
 
-describeIntegration('base images that lie', ['busybox', 'runc'], () => {
+describeIntegration('base images that lie', ['busybox', 'runc', 'registry', 'skopeo'], () => {
   let dir: string;
   let honest: string;
   let liar: string;
@@ -111,6 +111,32 @@ describeIntegration('base images that lie', ['busybox', 'runc'], () => {
       expect(tree.planted).toBeUndefined();
       expect(tree.listing?.type).toBe('file'); // RUN ran on the honest layers
     }
+  }, 60_000);
+
+  test('pulled: a bottom layer unpacked while it downloads is named by its diffID only when its bytes are that diffID', async () => {
+    // fresh caches pull from the registry, and a RUN makes keel unpack the base layer in the download's pass
+    const name = (tag: string): string => `${REGISTRY}/keel-test/hostile-${process.pid}-${Date.now()}:${tag}`;
+    const [liarRef, honestRef] = [name('liar'), name('honest')];
+    run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${liar}`, `docker://${liarRef}`]);
+    run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${honest}`, `docker://${honestRef}`]);
+    const pulling = (ref: string, text: string, cacheDir: string, out?: string) =>
+      build({ context: join(dir, 'ctx'), dockerfile: { text: `FROM ${ref}\n${text}` }, cacheDir, ...(out === undefined ? {} : { output: { type: 'oci-archive' as const, path: out } }) }).then(() => undefined, (e: unknown) => e);
+    const cacheDir = join(dir, 'pulled');
+    const err = await pulling(liarRef, 'RUN cat /planted\n', cacheDir);
+    expect(isKeelError(err, 'E_DIGEST_MISMATCH')).toBe(true);
+    expect((err as Error).message).toMatch(new RegExp(`claims diffID ${honestDiffId}, but its content is sha256:`));
+    expect(await readdir(join(cacheDir, 'layers')).catch(() => [])).not.toContain(honestDiffId.slice(7));
+    // the honest image in the same cache: its folder made while it downloaded, no trace of the liar
+    const out = join(dir, 'pulled-honest.tar');
+    expect(await pulling(honestRef, 'RUN ls / > /listing\n', cacheDir, out)).toBeUndefined();
+    expect(await readdir(join(cacheDir, 'layers'))).toContain(honestDiffId.slice(7));
+    const { tree } = await flattenArchive(out);
+    expect(tree.planted).toBeUndefined();
+    expect(tree.listing?.type).toBe('file');
+    // and the same image as from the archive, where the layer is extracted from the store
+    const fromArchive = join(dir, 'archive-honest.tar');
+    expect(await attempt(honest, 'FROM base\nRUN ls / > /listing\n', join(dir, 'from-archive'), fromArchive)).toBeUndefined();
+    expect((await flattenArchive(fromArchive)).tree).toEqual(tree);
   }, 60_000);
 
   test.each([10, 2 ** 53, -1])('a layer descriptor of size %s for another size of blob is refused', async (size) => {
