@@ -85,12 +85,20 @@ export class BlobStore implements ContentStore {
    * Move a complete download into the store: its bytes are hashed and must be `expected`; on a
    * mismatch the file is removed and nothing is stored.
    */
-  async adopt(path: string, expected: Digest): Promise<BlobInfo> {
-    const hash = new HashCounter();
-    await pipeline(createReadStream(path), hash, async function* (source: AsyncIterable<Buffer>) {
-      for await (const _ of source) yield* [];
-    });
-    const digest = hash.digest();
+  async adopt(path: string, expected: Digest, written?: Digest): Promise<BlobInfo> {
+    let digest: Digest;
+    let size: number;
+    if (written === undefined) {
+      const hash = new HashCounter();
+      await pipeline(createReadStream(path), hash, async function* (source: AsyncIterable<Buffer>) {
+        for await (const _ of source) yield* [];
+      });
+      digest = hash.digest();
+      size = hash.size;
+    } else {
+      digest = written;
+      size = (await stat(path)).size;
+    }
     if (digest !== expected) {
       await rm(path, { force: true });
       throw new KeelError('E_DIGEST_MISMATCH', `blob should be ${expected} but its content is ${digest}`);
@@ -104,7 +112,7 @@ export class BlobStore implements ContentStore {
     await mkdir(this.dir, { recursive: true });
     await rename(path, this.path(digest));
     await syncDir(this.dir);
-    return { digest, size: hash.size };
+    return { digest, size };
   }
 
   async put(source: Readable | AsyncIterable<Uint8Array>, expected?: Digest, signal?: AbortSignal): Promise<BlobInfo> {

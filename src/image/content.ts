@@ -32,8 +32,12 @@ export interface BlobWriter {
 export interface BlobIngester {
   /** Where a download of `digest` keeps its bytes until it is complete (never a final name). */
   partialPath(digest: Digest): string;
-  /** Move a complete download into the store, verified against `expected` (removed on a mismatch). */
-  adopt(path: string, expected: Digest): Promise<BlobInfo>;
+  /**
+   * Move a complete download into the store, verified against `expected` (removed on a mismatch).
+   * `written`: the digest of the bytes as the writer wrote them to `path` in one go, so that they
+   * need not be read again.
+   */
+  adopt(path: string, expected: Digest, written?: Digest): Promise<BlobInfo>;
   /**
    * Be the only writer of `digest`'s partial file, across builds and processes sharing the store:
    * resolves with a release once no one else holds it (the caller then checks whether the blob

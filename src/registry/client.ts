@@ -12,7 +12,7 @@ import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { isKeelError, KeelError } from '../errors.js';
-import { apiHost, schemeFor, sha256, type ContentStore, type Digest } from '../image/index.js';
+import { apiHost, HashCounter, schemeFor, sha256, type ContentStore, type Digest } from '../image/index.js';
 import { findCredential, type AuthOption, type Credential } from './credentials.js';
 import { parseDiagnostics, RegistryError } from './errors.js';
 
@@ -329,10 +329,12 @@ export class RegistryClient {
       const append = r.status === 206 && have > 0;
       // a copy of the bytes only for a first, whole download (a resumed one starts part way)
       const sink = attempt === 1 && !append ? copy?.() : undefined;
+      // a whole download is hashed as it is written (the store need not read it again)
+      const hash = append ? undefined : new HashCounter();
       try {
         await pipeline(
           Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), atMost(size - (append ? have : 0), digest), ...(sink === undefined ? [] : [teeTo(sink)]),
-          createWriteStream(partial, { flags: append ? 'a' : 'w' }), this.opts.signal === undefined ? {} : { signal: this.opts.signal },
+          ...(hash === undefined ? [] : [hash]), createWriteStream(partial, { flags: append ? 'a' : 'w' }), this.opts.signal === undefined ? {} : { signal: this.opts.signal },
         );
       } catch (e) {
         sink?.destroy(e as Error);
@@ -347,7 +349,7 @@ export class RegistryClient {
         await sleep(200 * 2 ** (attempt - 1));
         continue;
       }
-      await store.adopt(partial, digest);
+      await store.adopt(partial, digest, hash?.digest());
       return;
     }
   }

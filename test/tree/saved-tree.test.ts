@@ -95,7 +95,7 @@ test('a damaged file, another format, or bodies whose folder is gone: not used',
   expect((await readSavedTree(good))?.fs.get('usr/bin/sh')).toEqual(file(2));
 
   const flipped = Buffer.from(bytes);
-  flipped[flipped.length - 5] ^= 0x20; // a byte of the records
+  flipped.writeUInt8((flipped.at(-5) as number) ^ 0x20, flipped.length - 5); // a byte of the records
   await writeFile(join(work, 'flipped'), flipped);
   expect(await readSavedTree(join(work, 'flipped'))).toBeUndefined();
 
