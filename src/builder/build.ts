@@ -83,13 +83,14 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     const globals = globalArgs(plan, opts, platform, hostPlatform(host.arch), escape, locate);
     const target = targetStage(plan, opts.target);
     const registry = registryOptions(opts, abort.signal);
+    const unpacker = baseUnpacker(workspace, plan, abort.signal);
     const sources = new Sources({
       contextDir: opts.context,
       ...(df.path === undefined ? {} : { dockerfilePath: df.path }),
       blobs, cacheDir, platform, baseImages: opts.baseImages ?? {}, registry, ...(opts.pull === undefined ? {} : { pull: opts.pull }),
       verify: (layer) => verified.verify(layer, abort.signal),
       limits,
-      unpackWhilePulling: () => baseUnpacker(workspace, plan, abort.signal),
+      ...(unpacker === undefined ? {} : { unpackWhilePulling: unpacker }),
     }, plan);
     const services: BuildServices = {
       opts, platform, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace,

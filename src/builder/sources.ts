@@ -32,7 +32,7 @@ export interface SourcesOptions {
   readonly verify: (layer: Layer) => Promise<void>;
   readonly limits: UnpackLimits;
   /** How a pulled base's layers may be unpacked while they download (unpack-base.ts). */
-  readonly unpackWhilePulling?: () => Promise<LayerUnpacker | undefined>;
+  readonly unpackWhilePulling?: LayerUnpacker;
 }
 
 export class Sources {
@@ -65,7 +65,7 @@ export class Sources {
     // stages start from inherit(base): the loaded image itself is never changed
     if (path !== undefined) return stageFromImage(await loadBaseImage(path, { store: this.opts.blobs, platform: this.opts.platform }));
     const ref = parseReference(name);
-    const unpack = await this.opts.unpackWhilePulling?.();
+    const unpack = this.opts.unpackWhilePulling;
     let ended: (ok: boolean) => void = () => undefined;
     const ends = new Promise<boolean>((resolve) => { ended = resolve; });
     let pulled: PulledImage;

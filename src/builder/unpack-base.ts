@@ -9,17 +9,24 @@ import type { Layer } from '../image/index.js';
 import type { RunWorkspace } from '../runtime/index.js';
 import type { Plan } from './plan.js';
 
-/** Where a pulled layer's bytes are copied to as they download (`pulled`: resolves when the pull ends, true on success). */
-export type LayerUnpacker = (layer: Layer, index: number, pulled: Promise<boolean>) => Writable | undefined;
+/**
+ * Where a pulled layer's bytes are copied to as they download (`pulled`: resolves when the pull
+ * ends, true on success); asked only when a download starts, so a build that finds its base
+ * stored pays nothing.
+ */
+export type LayerUnpacker = (layer: Layer, index: number, pulled: Promise<boolean>) => Promise<Writable | undefined>;
 
-/** The unpacker for this build, or undefined when no RUN would use layer folders. */
-export async function baseUnpacker(ws: RunWorkspace, plan: Plan, signal: AbortSignal): Promise<LayerUnpacker | undefined> {
+/** The unpacker for this build, or undefined when the build has no RUN to use layer folders. */
+export function baseUnpacker(ws: RunWorkspace, plan: Plan, signal: AbortSignal): LayerUnpacker | undefined {
   if (!plan.stages.some((s) => s.instructions.some((i) => i.kind === 'RUN'))) return undefined;
-  try {
-    await ws.prepare();
-    if (!(await ws.useOverlay(1))) return undefined;
-  } catch {
-    return undefined; // RUN will say why, if the build gets there
-  }
-  return (layer, index, pulled) => (index === 0 ? ws.layerDirWhileDownloading(layer, pulled, signal) : undefined);
+  return async (layer, index, pulled) => {
+    if (index !== 0) return undefined;
+    try {
+      await ws.prepare();
+      if (!(await ws.useOverlay(1))) return undefined;
+    } catch {
+      return undefined; // RUN will say why, if the build gets there
+    }
+    return ws.layerDirWhileDownloading(layer, pulled, signal);
+  };
 }

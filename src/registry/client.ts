@@ -328,7 +328,7 @@ export class RegistryClient {
       if (!(r.status === 200 || r.status === 206) || r.body === null) return this.failure(r, `blob ${digest}`);
       const append = r.status === 206 && have > 0;
       // a copy of the bytes only for a first, whole download (a resumed one starts part way)
-      const sink = attempt === 1 && !append ? copy?.() : undefined;
+      const sink = attempt === 1 && !append ? await copy?.() : undefined;
       // a whole download is hashed as it is written (the store need not read it again)
       const hash = append ? undefined : new HashCounter();
       try {
@@ -363,7 +363,7 @@ export class RegistryClient {
  * for when a whole download starts; its end or destruction says how the download went. A copy that
  * fails never fails the download.
  */
-export type BlobCopy = () => Writable | undefined;
+export type BlobCopy = () => Promise<Writable | undefined>;
 
 /** Pass the bytes on, and write each to `sink` too, at the slower one's pace. */
 function teeTo(sink: Writable): Transform {

@@ -58,7 +58,7 @@ export async function pullImage(
   opts: RegistryOptions & {
     readonly pull?: PullPolicy; readonly refsDir: string; readonly jobs?: number;
     /** Where a copy of a layer's bytes goes while it downloads (its index in the image; undefined: nowhere). */
-    readonly copyLayer?: (layer: Layer, index: number) => Writable | undefined;
+    readonly copyLayer?: (layer: Layer, index: number) => Promise<Writable | undefined>;
   },
 ): Promise<PulledImage> {
   const client = new RegistryClient(ref.registry, ref.repository, opts);
