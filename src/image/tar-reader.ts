@@ -33,8 +33,10 @@ export interface TarHeader {
 
 export interface TarEntry {
   readonly header: TarHeader;
-  /** The entry's bytes; read it (or not) before asking for the next entry. */
+  /** The entry's bytes as a stream (made when first asked for); read it (or not) before asking for the next entry. */
   readonly body: Readable;
+  /** The entry's bytes at once, without a stream (for small entries); instead of `body`, not with it. */
+  bytes(): Promise<Buffer>;
 }
 
 const TYPES: Readonly<Record<string, TarEntryType>> = {
@@ -235,11 +237,22 @@ export async function* readTar(input: AsyncIterable<Buffer>): AsyncGenerator<Tar
       left -= piece.length;
       return piece;
     });
-    const body = Readable.from((async function* () {
-      for (let piece = await nextPiece(); piece.length > 0; piece = await nextPiece()) yield piece;
-    })(), { objectMode: false });
-    yield { header, body };
-    body.destroy();
+    let stream: Readable | undefined;
+    yield {
+      header,
+      get body(): Readable {
+        stream ??= Readable.from((async function* () {
+          for (let piece = await nextPiece(); piece.length > 0; piece = await nextPiece()) yield piece;
+        })(), { objectMode: false });
+        return stream;
+      },
+      async bytes(): Promise<Buffer> {
+        const pieces: Buffer[] = [];
+        for (let piece = await nextPiece(); piece.length > 0; piece = await nextPiece()) pieces.push(piece);
+        return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
+      },
+    };
+    stream?.destroy();
     while (left > 0) await nextPiece();
     await serially(() => bytes.exactly((BLOCK - (bodySize % BLOCK)) % BLOCK, 'padding'));
   }

@@ -9,14 +9,14 @@
  * File bodies are written to `contentDir` under the entry's number, never under a name taken from
  * the archive, so nothing in the archive chooses where bytes land on this machine.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
-import { readTar, type TarHeader } from '../image/index.js';
+import { readTar, SMALL_FILE, type TarEntry } from '../image/index.js';
 import { decompress, type Compression, type UnpackLimits } from './decompress.js';
 import { ArchiveRules, IMPLICIT_FOLDER, type ArchiveEntry } from './entries.js';
 import { baseName, cleanPath, parentOf, type FsNode, type Owner, type StageFs } from './stage-fs.js';
@@ -156,7 +156,8 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
   };
 
   /** One entry; a body it leaves unread is skipped by the reader. */
-  const handle = async (header: TarHeader, stream: Readable): Promise<void> => {
+  const handle = async (entry: TarEntry): Promise<void> => {
+      const header = entry.header;
       const index = n++;
       const e = rules.read(header);
       const owned = <M extends { uid: number; gid: number; mtime: number }>(m: M): M => ({
@@ -193,15 +194,18 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
         }
         case 'file': {
           const body = join(opts.contentDir, String(index));
-          const have = await stat(body).catch(() => undefined);
+          // metadata and small bodies by synchronous calls: a thread-pool round trip each costs more
+          // than the call (a base image is thousands of small files)
+          const have = statSync(body, { throwIfNoEntry: false });
           if (have?.size !== e.size) { // else extracted by an earlier build
             // written beside and renamed, so a concurrent build never reads a half-written body
             const tmp = `${body}.${randomBytes(6).toString('hex')}.tmp`;
             try {
-              await pipeline(stream, createWriteStream(tmp));
-              await rename(tmp, body);
+              if (e.size <= SMALL_FILE) writeFileSync(tmp, await entry.bytes());
+              else await pipeline(entry.body, createWriteStream(tmp));
+              renameSync(tmp, body);
             } finally {
-              await rm(tmp, { force: true });
+              rmSync(tmp, { force: true });
             }
           }
           place(e.path, treePath(e), { type: 'file', ...owned(e.meta), size: e.size, source: { kind: 'host', path: body, fingerprint: `extract:${body}:${e.size}` }, ...xattrs(e) });
@@ -212,7 +216,7 @@ export async function applyTar(target: StageFs, source: Readable, compression: C
 
   const input = decompress(source, compression, opts.limits);
   try {
-    for await (const { header, body } of readTar(input)) await handle(header, body);
+    for await (const entry of readTar(input)) await handle(entry);
   } catch (e) {
     // a truncated or corrupt archive, or a decoder's complaint: a typed error, not a crash
     if (e instanceof KeelError) throw e;

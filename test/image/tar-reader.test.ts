@@ -136,3 +136,20 @@ test('a body left unread is skipped, whether the caller started reading it or no
   }
   expect(names).toEqual(['a', 'b', 'c']);
 });
+
+test('bytes() gives what the body stream gives, at any chunking; a truncated body is an error either way', async () => {
+  const bodies = [Buffer.alloc(100_000, 1), Buffer.from('bbb'), Buffer.alloc(0), Buffer.alloc(70_000, 2)];
+  const tar = await packed(bodies.map((body, i) => ({ name: `f${i}`, type: 'file' as const, size: body.length, body })));
+  for (const chunk of [1, 511, 4096, tar.length]) {
+    const pieces: Buffer[] = [];
+    for (let at = 0; at < tar.length; at += chunk) pieces.push(tar.subarray(at, at + chunk));
+    const got: Buffer[] = [];
+    for await (const entry of readTar(Readable.from(pieces))) got.push(await entry.bytes());
+    expect(got.map((b) => b.toString('hex'))).toEqual(bodies.map((b) => b.toString('hex')));
+  }
+  const cut = tar.subarray(0, 512 + 50_000); // the first body ends half way
+  const err = await (async () => {
+    for await (const entry of readTar(Readable.from([cut]))) await entry.bytes();
+  })().catch((e: unknown) => e);
+  expect(isKeelError(err, 'E_BUILD_INPUT')).toBe(true);
+});
