@@ -6,6 +6,7 @@
  * process), and each layer folder (one extraction per diffID, awaited by every stage that needs it).
  */
 import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import { PassThrough, type Writable } from 'node:stream';
@@ -46,6 +47,7 @@ export class RunWorkspace {
   private made: Runtime | undefined;
   private ready: Promise<void> | undefined;
   private overlay: Promise<boolean> | undefined;
+  private hint: Promise<boolean> | undefined;
   private readonly layerDirs = new Map<string, Promise<LayerDir>>();
 
   constructor(private readonly opts: WorkspaceOptions) {
@@ -94,8 +96,31 @@ export class RunWorkspace {
   async useOverlay(layers: number): Promise<boolean> {
     if (this.opts.rootfs === 'copy' || layers > MAX_OVERLAY_LAYERS) return false;
     this.used = true;
-    this.overlay ??= overlayUsable(this.scratch, this.opts.sandbox.overlayOptions);
+    this.overlay ??= overlayUsable(this.scratch, this.opts.sandbox.overlayOptions).then(async (usable) => {
+      // what the next build may guess from while it probes (overlayLikely)
+      if (usable !== (await this.lastProbe())) await writeFile(this.probeHint, usable ? 'yes' : 'no').catch(() => undefined); // torn: read as no
+      return usable;
+    });
     return this.overlay;
+  }
+
+  /**
+   * Whether overlayfs probably mounts here: what the last build's probe found on this cache, a
+   * guess to start work on while this build's probe runs (layer folders a RUN will stack), never
+   * a reason to skip the probe. A wrong guess costs folders nothing uses.
+   */
+  async overlayLikely(layers: number): Promise<boolean> {
+    return this.opts.rootfs !== 'copy' && layers <= MAX_OVERLAY_LAYERS && (await this.lastProbe());
+  }
+
+  /** Beside the sandbox's layer folders (`<cacheDir>/layers.overlay-probe`): a root build and one in a user namespace probe apart. */
+  private get probeHint(): string {
+    return `${this.layersRoot}.overlay-probe`;
+  }
+
+  private lastProbe(): Promise<boolean> {
+    this.hint ??= readFile(this.probeHint, 'utf8').then((t) => t === 'yes', () => false);
+    return this.hint;
   }
 
   /**

@@ -88,12 +88,15 @@ function commandArgs(ins: RunInstruction, shell: readonly string[]): string[] {
  */
 async function layerFolders(ctx: StepContext): Promise<LayerDir[]> {
   const ws = ctx.workspace;
+  const n = ctx.stage.layers.length;
   await ws.prepare();
-  if (!(await ws.useOverlay(ctx.stage.layers.length))) return [];
+  const usable = ws.useOverlay(n);
+  // where the last build found overlayfs, the folders are extracted while this build probes
+  if (!(await ws.overlayLikely(n)) && !(await usable)) return [];
   await mkdir(ws.layersRoot, { recursive: true });
   const dirs: LayerDir[] = [];
   for (const l of ctx.stage.layers) dirs.push(await ws.layerDir(l, overlayLowers(dirs), ctx.signal));
-  return dirs;
+  return (await usable) ? dirs : [];
 }
 
 /** RUN on the stage's layer folders stacked with overlayfs; the upper folder becomes the new layer's folder. */
