@@ -7,7 +7,7 @@
 import type { FileHasher } from '../cache/index.js';
 import { join } from 'node:path';
 import type { StepRecord } from '../cache/index.js';
-import { canonicalJson, layerCompression, sha256, storeLayer, type Digest, type Layer, type LayerEntry } from '../image/index.js';
+import { canonicalJson, compareLayerPaths, layerCompression, sha256, storeLayer, type Digest, type Layer, type LayerEntry } from '../image/index.js';
 import { applyTar, openSource, parentOf, type FsNode, type StageFs } from '../tree/index.js';
 import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-key.js';
 import type { StepContext, StepResult } from './step-context.js';
@@ -91,7 +91,14 @@ export function withParents(paths: readonly string[]): string[] {
  * the first path, as containerd's ChangeWriter keeps hard links within a layer.
  */
 export function layerEntries(paths: readonly string[], fs: StageFs): LayerEntry[] {
+  // the first path of each body in the tar's order, which a link must come after (`a/b` is
+  // written before `a.txt`): the others become links to it
+  const body = (n: FsNode | undefined): string | undefined => (n?.type === 'file' && n.source.kind === 'host' ? n.source.fingerprint : undefined);
   const firstPathOf = new Map<string, string>();
+  for (const path of [...paths].sort(compareLayerPaths)) {
+    const id = body(fs.get(path));
+    if (id !== undefined && !firstPathOf.has(id)) firstPathOf.set(id, path);
+  }
   return paths.map((path): LayerEntry => {
     const node = fs.get(path);
     if (node === undefined) return { type: 'whiteout', path }; // deleted (by a RUN)
@@ -102,10 +109,9 @@ export function layerEntries(paths: readonly string[], fs: StageFs): LayerEntry[
       case 'symlink':
         return { ...base, type: 'symlink', target: node.target };
       case 'file': {
-        const identity = node.source.kind === 'host' ? `host:${node.source.fingerprint}` : undefined;
-        const first = identity === undefined ? undefined : firstPathOf.get(identity);
-        if (first !== undefined) return { ...base, type: 'hardlink', target: first };
-        if (identity !== undefined) firstPathOf.set(identity, path);
+        const id = body(node);
+        const first = id === undefined ? undefined : firstPathOf.get(id);
+        if (first !== undefined && first !== path) return { ...base, type: 'hardlink', target: first };
         return { ...base, type: 'file', size: node.size, content: () => openSource(node.source, node.size) };
       }
       case 'device':

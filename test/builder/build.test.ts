@@ -258,3 +258,18 @@ test("compression: 'zstd' gives the same tree as gzip, reproducibly, and can be 
   const r = await build({ context: child, cacheDir: join(dir, 'c'), baseImages: { 'z:1': join(dir, 'zs.tar') } });
   expect(r.layers.map((l) => l.diffId)).toEqual([...zs.layers.map((l) => l.diffId), expect.stringMatching(/^sha256:/)]);
 });
+
+test('hard-linked context files: the link comes after its target in the layer, which GNU tar extracts', async () => {
+  // `a/b` sorts before `a.txt` in a layer (a depth-first walk), after it as a plain string
+  const ctx = await context({ Dockerfile: 'FROM scratch\nCOPY . /\n', 'a.txt': 'one body\n', 'a/.keep': '' });
+  execFileSync('ln', ['-f', join(ctx, 'a.txt'), join(ctx, 'a', 'b')]);
+  await build({ context: ctx, cacheDir: join(dir, 'c'), output: { type: 'oci-dir', path: join(dir, 'out') } });
+  const index = JSON.parse(await readFile(join(dir, 'out', 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  const manifest = JSON.parse(await readFile(join(dir, 'out', 'blobs', 'sha256', (index.manifests[0]?.digest as string).slice(7)), 'utf8')) as { layers: Array<{ digest: string }> };
+  const layer = join(dir, 'out', 'blobs', 'sha256', (manifest.layers[0]?.digest as string).slice(7));
+  const listing = execFileSync('tar', ['tvzf', layer], { encoding: 'utf8' });
+  expect(listing).toMatch(/a\/b\n[\s\S]*a\.txt link to a\/b/);
+  await mkdir(join(dir, 'x'));
+  execFileSync('tar', ['xzf', layer, '-C', join(dir, 'x')]); // throws on a link to what is not there yet
+  expect(await readFile(join(dir, 'x', 'a.txt'), 'utf8')).toBe('one body\n');
+});
