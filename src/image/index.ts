@@ -9,3 +9,4 @@ export * from './platform.js';
 export * from './read-archive.js';
 export * from './reference.js';
 export * from './tar-reader.js';
+export { encodeHeader as encodeTarHeader, END_OF_ARCHIVE, padding as tarPadding } from './tar-writer.js';

@@ -2,25 +2,52 @@
  * The `oci-archive` output: one tar that is both an OCI image layout and a `docker save` archive
  * (SPEC.md section 5), entries sorted, times at the epoch, written beside its destination and
  * renamed into place, so a failed or aborted write leaves an earlier file at that path intact.
+ * The tar is keel's own writer's (image/tar-writer.ts): the bytes tar-stream wrote for these
+ * entries, without loading it for every build.
  */
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { pack, type Pack } from 'tar-stream';
-import { blobList, dockerManifestJson, hexOf, indexJson, OCI_LAYOUT, tempBeside, type BlobReader, type BuiltImage } from '../image/index.js';
+import { KeelError } from '../errors.js';
+import {
+  blobList, dockerManifestJson, encodeTarHeader, END_OF_ARCHIVE, hexOf, indexJson, OCI_LAYOUT, tarPadding, tempBeside, type BlobReader, type BuiltImage,
+} from '../image/index.js';
 
-const EPOCH = new Date(0);
+const header = (name: string, type: 'file' | 'directory', size: number, mode: number): Buffer[] =>
+  encodeTarHeader({ name, type, size, mode, uid: 0, gid: 0, mtime: 0 });
 
-function entry(tar: Pack, name: string, body: Buffer, mode = 0o644): Promise<void> {
-  return new Promise((resolve, reject) =>
-    tar.entry({ name, mode, mtime: EPOCH, uid: 0, gid: 0, type: 'file' }, body, (e) => (e ? reject(e) : resolve())),
-  );
-}
-
-function dirEntry(tar: Pack, name: string): Promise<void> {
-  return new Promise((resolve, reject) =>
-    tar.entry({ name, mode: 0o755, mtime: EPOCH, uid: 0, gid: 0, type: 'directory' }, (e) => (e ? reject(e) : resolve())),
-  );
+/** The archive's bytes: the layout's folders, every blob (streamed from the store), then the JSON files. */
+async function* archive(image: BuiltImage, tags: readonly string[], blobs: BlobReader): AsyncGenerator<Buffer> {
+  yield* header('blobs/', 'directory', 0, 0o755);
+  yield* header('blobs/sha256/', 'directory', 0, 0o755);
+  for (const b of blobList(image)) {
+    const name = `blobs/sha256/${hexOf(b.digest)}`;
+    const size = b.bytes?.length ?? b.size;
+    yield* header(name, 'file', size, 0o644);
+    if (b.bytes !== undefined) {
+      yield b.bytes;
+    } else {
+      let seen = 0;
+      for await (const chunk of await blobs.open(b.digest)) {
+        seen += (chunk as Buffer).length;
+        yield chunk as Buffer;
+      }
+      if (seen !== size) throw new KeelError('E_CACHE', `blob ${b.digest} in the cache has ${seen} bytes, not ${size}`);
+    }
+    yield tarPadding(size);
+  }
+  const files: ReadonlyArray<readonly [string, Buffer, number]> = [
+    ['index.json', indexJson(image, tags), 0o644],
+    ['manifest.json', dockerManifestJson(image, tags), 0o644],
+    ['oci-layout', OCI_LAYOUT, 0o444],
+  ];
+  for (const [name, body, mode] of files) {
+    yield* header(name, 'file', body.length, mode);
+    yield body;
+    yield tarPadding(body.length);
+  }
+  yield END_OF_ARCHIVE;
 }
 
 /** Write the combined OCI layout + docker-save archive to `path` (entries sorted, times at the epoch). */
@@ -31,34 +58,11 @@ export async function writeOciArchive(
   path: string,
   signal?: AbortSignal,
 ): Promise<void> {
-  const tar = pack();
-  const fill = async (): Promise<void> => {
-    await dirEntry(tar, 'blobs/');
-    await dirEntry(tar, 'blobs/sha256/');
-    for (const b of blobList(image)) {
-      const name = `blobs/sha256/${hexOf(b.digest)}`;
-      if (b.bytes !== undefined) {
-        await entry(tar, name, b.bytes);
-        continue;
-      }
-      const sink = tar.entry({ name, size: b.size, mode: 0o644, mtime: EPOCH, uid: 0, gid: 0, type: 'file' });
-      await pipeline(await blobs.open(b.digest), sink as unknown as NodeJS.WritableStream);
-    }
-    await entry(tar, 'index.json', indexJson(image, tags));
-    await entry(tar, 'manifest.json', dockerManifestJson(image, tags));
-    await entry(tar, 'oci-layout', OCI_LAYOUT, 0o444);
-    tar.finalize();
-  };
   const tmp = tempBeside(path);
   try {
-    const filling = fill().catch((e: unknown) => {
-      tar.destroy(e as Error);
-    });
-    await pipeline(tar as unknown as NodeJS.ReadableStream, createWriteStream(tmp), signal === undefined ? {} : { signal });
-    await filling;
+    await pipeline(Readable.from(archive(image, tags, blobs), { objectMode: false }), createWriteStream(tmp), signal === undefined ? {} : { signal });
     await rename(tmp, path);
   } finally {
     await rm(tmp, { force: true });
   }
 }
-

@@ -3,7 +3,7 @@
  * folder output works from a store that has no files, and a push without tags is refused before
  * any request. Image checked with skopeo/docker elsewhere (test/image); here the layout itself.
  */
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -52,4 +52,15 @@ test('a push with no tag is refused before any request', async () => {
   const img = await image();
   const never: BlobReader = { stat: () => Promise.reject(new Error('read')), open: () => Promise.resolve(Readable.from([])) };
   await expect(writeOutput(img, { type: 'registry' }, { tags: [], blobs: never, registry: {} })).rejects.toThrow(expect.objectContaining({ code: 'E_BUILD_INPUT' }));
+});
+
+test('oci-archive: a blob the cache gives short is a clear E_CACHE, and no archive (nor a stray temp file) is left', async () => {
+  const img = await image();
+  const layer = img.layers[0]?.digest as string;
+  // the layer's bytes cut short, as a damaged cache would give them
+  const short: BlobReader = { stat: (d) => store.stat(d), open: async (d) => (d === layer ? Readable.from([(await readFile(store.path(d as never))).subarray(0, 10)]) : store.open(d)) };
+  const out = join(dir, 'short', 'x.tar');
+  await mkdir(join(dir, 'short'));
+  await expect(writeOutput(img, { type: 'oci-archive', path: out }, { tags: ['app:1'], blobs: short, registry: {} })).rejects.toThrow(expect.objectContaining({ code: 'E_CACHE' }));
+  expect(await readdir(join(dir, 'short'))).toEqual([]);
 });
