@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { BlobStore } from '../cache/index.js';
 import { KeelError } from '../errors.js';
 import { formatReference, parseReference, type Layer, type Platform } from '../image/index.js';
-import { pullImage, type PulledImage, type RegistryOptions, type PullPolicy } from '../registry/index.js';
+import { pullImage, type RegistryOptions, type PullPolicy } from '../registry/index.js';
 import { StageFs, type UnpackLimits } from '../tree/index.js';
 import { baseFromImage, findBaseImage, loadBaseImage } from './base-image.js';
 import { ignorePatterns, loadContext, type BuildContext } from './context.js';
@@ -66,21 +66,16 @@ export class Sources {
     if (path !== undefined) return stageFromImage(await loadBaseImage(path, { store: this.opts.blobs, platform: this.opts.platform }));
     const ref = parseReference(name);
     const unpack = this.opts.unpackWhilePulling;
-    let ended: (ok: boolean) => void = () => undefined;
-    const ends = new Promise<boolean>((resolve) => { ended = resolve; });
-    let pulled: PulledImage;
-    try {
-      pulled = await pullImage(ref, this.opts.blobs, this.opts.platform, {
-        refsDir: join(this.opts.cacheDir, 'refs'),
-        ...(this.opts.pull === undefined ? {} : { pull: this.opts.pull }),
-        ...this.opts.registry,
-        ...(unpack === undefined ? {} : { copyLayer: (layer: Layer, index: number) => unpack(layer, index, ends) }),
-      });
-      ended(true);
-    } catch (e) {
-      ended(false);
-      throw e;
-    }
+    // a layer is copied only once its download starts, after `succeeded` is set below
+    let succeeded: Promise<boolean> = Promise.resolve(false);
+    const pulling = pullImage(ref, this.opts.blobs, this.opts.platform, {
+      refsDir: join(this.opts.cacheDir, 'refs'),
+      ...(this.opts.pull === undefined ? {} : { pull: this.opts.pull }),
+      ...this.opts.registry,
+      ...(unpack === undefined ? {} : { copyLayer: (layer: Layer, index: number) => unpack(layer, index, succeeded) }),
+    });
+    succeeded = pulling.then(() => true, () => false);
+    const pulled = await pulling;
     const { digest: _, ...named } = ref;
     return stageFromImage(baseFromImage(pulled), { name: formatReference(named), digest: pulled.digest });
   }

@@ -67,14 +67,15 @@ export async function treeWithLayer(below: ChainTree | undefined, layer: Layer, 
   const fs = below === undefined ? new StageFs() : below.fs.clone();
   const contentDir = contentDirOf(opts.extractDir, layer);
   const saved = await readDelta(deltaPath(opts.extractDir, layer, chain), [contentDir, layer.diffId.slice(7)]);
-  let made: { readonly tree: ChainTree; readonly changed: number };
+  let bodies: string;
+  let changed: number;
   if (saved !== undefined) {
     for (const [path, node] of saved.delta) {
       if (node !== null) fs.set(path, node);
       else if (saved.trees) fs.deleteTree(path);
       else fs.delete(path);
     }
-    made = { tree: { fs, bodies: [...(below?.bodies ?? []), saved.bodies] }, changed: saved.delta.length };
+    [bodies, changed] = [saved.bodies, saved.delta.length];
   } else {
     const written = await applyTar(fs, await opts.store.open(layer.digest), layerCompression(layer.mediaType), {
       dest: '', contentDir, whiteouts: true, createdMtime: 0, limits: opts.limits,
@@ -84,18 +85,20 @@ export async function treeWithLayer(below: ChainTree | undefined, layer: Layer, 
     if (delta.every(([, n]) => n === null || n.type !== 'file' || n.source.kind === 'host')) {
       await saveDelta(deltaPath(opts.extractDir, layer, chain), { version: 2, bodies: contentDir, trees: false, delta });
     }
-    made = { tree: { fs, bodies: [...(below?.bodies ?? []), contentDir] }, changed: delta.length };
+    [bodies, changed] = [contentDir, delta.length];
   }
-  if (made.changed >= SAVE_TREE_FROM) {
-    const bytes = serializeTree(fs, made.tree.bodies);
+  const tree: ChainTree = { fs, bodies: [...(below?.bodies ?? []), bodies] };
+  if (changed >= SAVE_TREE_FROM) {
+    const bytes = serializeTree(fs, tree.bodies);
     if (bytes !== undefined) await writeFileAtomic(savedTreePath(opts.extractDir, layer, chain), bytes);
   }
-  return made.tree;
+  return tree;
 }
 
 /**
- * A RUN's delta on the chain below it (`chain` includes its layer): `changes` (the tree of what it
- * wrote, parents included, bodies in the layer's folder `layerDir`) and the paths it removed.
+ * A RUN's delta on the chain below it (`chain` includes its layer): each path it wrote (parents
+ * included, bodies in the layer's folder `layerDir`) as it is after, and each it removed (null,
+ * with what was below it).
  */
 export async function saveRunDelta(extractDir: string, layer: Layer, chain: string, layerDir: string, delta: ReadonlyArray<readonly [string, FsNode | null]>): Promise<void> {
   await saveDelta(deltaPath(extractDir, layer, chain), { version: 2, bodies: layerDir, trees: true, delta });

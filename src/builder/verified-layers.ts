@@ -34,7 +34,7 @@ export class VerifiedLayers {
   learned(layer: Layer, diffId: Digest): Promise<void> {
     const key = `${layer.digest} ${layer.diffId}`;
     if (!this.checking.has(key)) {
-      const check = this.record.put(layer.digest, diffId).then(() => this.check(layer));
+      const check = this.record.put(layer.digest, diffId).then(() => claimHolds(layer, diffId));
       this.checking.set(key, check);
       check.catch(() => this.checking.delete(key));
     }
@@ -53,8 +53,13 @@ export class VerifiedLayers {
       known = await computeDiffId(this.blobs, layer, this.limits, signal);
       await this.record.put(layer.digest, known);
     }
-    if (known !== layer.diffId) {
-      throw new KeelError('E_DIGEST_MISMATCH', `layer ${layer.digest} claims diffID ${layer.diffId}, but its content is ${known}`);
-    }
+    claimHolds(layer, known);
+  }
+}
+
+/** E_DIGEST_MISMATCH unless the layer's content is the diffID it claims. */
+function claimHolds(layer: Layer, content: Digest): void {
+  if (content !== layer.diffId) {
+    throw new KeelError('E_DIGEST_MISMATCH', `layer ${layer.digest} claims diffID ${layer.diffId}, but its content is ${content}`);
   }
 }

@@ -14,13 +14,14 @@
  * applier keeps. Extraction goes to a temporary folder renamed into place, so a half-extracted
  * layer is never used.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync, type Stats } from 'node:fs';
 import { link, lstat, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
-import { layerCompression, readTar, SMALL_FILE, toDigest, type BlobReader, type Digest, type Layer, type TarEntry } from '../image/index.js';
+import { HashCounter, layerCompression, readTar, SMALL_FILE, type BlobReader, type Digest, type Layer, type TarEntry } from '../image/index.js';
 import { ArchiveRules, decompress, IMPLICIT_FOLDER, parentOf, type Compression, type EntryMeta, type UnpackLimits, type Xattrs } from '../tree/index.js';
 import { makeSpecials, setXattrs, type Special } from './special-files.js';
 import type { Sandbox } from './sandbox.js';
@@ -45,6 +46,15 @@ export interface LayerDir {
  */
 const opaqueRootMark = (dir: string): string => `${dir}.opaque-root`;
 
+/** Where a layer's folder is extracted before it is put in place. */
+const extractingTo = (dir: string): string => `${dir}.${randomBytes(6).toString('hex')}.tmp`;
+
+/** Put an extracted folder in place as a layer's folder, the opaque-root mark first. */
+async function publish(tmp: string, dir: string, opaqueRoot: boolean): Promise<void> {
+  if (opaqueRoot) await writeFile(opaqueRootMark(dir), '');
+  await commitLayerDir(tmp, dir);
+}
+
 /**
  * The layer's folder, extracted from its blob first when no build has done it yet. `lowers`: the
  * folders of the layers below it, topmost first (for the metadata of parent folders the layer
@@ -62,7 +72,7 @@ export async function ensureLayerDir(
     await verified;
     return { path: dir, opaqueRoot: await exists(opaqueRootMark(dir)) };
   }
-  const tmp = `${dir}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = extractingTo(dir);
   try {
     const compression: Compression = layerCompression(layer.mediaType);
     const extracted = extractLayerDir(decompress(await store.open(layer.digest), compression, limits), tmp, { xattrPrefix, lowers, ...(signal === undefined ? {} : { signal }) });
@@ -70,8 +80,7 @@ export async function ensureLayerDir(
     const [x, v] = await Promise.allSettled([extracted, verified]);
     if (v.status === 'rejected') throw v.reason as unknown;
     if (x.status === 'rejected') throw x.reason as unknown;
-    if (x.value.opaqueRoot) await writeFile(opaqueRootMark(dir), '');
-    await commitLayerDir(tmp, dir);
+    await publish(tmp, dir, x.value.opaqueRoot);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
@@ -86,26 +95,17 @@ export async function ensureLayerDir(
  */
 export async function layerDirFromStream(root: string, layer: Layer, input: Readable, xattrPrefix: OverlayXattr, limits?: UnpackLimits, signal?: AbortSignal): Promise<Digest | undefined> {
   const dir = layerDirPath(root, layer);
-  const tmp = `${dir}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = extractingTo(dir);
   try {
     if (await exists(dir)) {
       input.resume();
       return undefined;
     }
-    const hash = createHash('sha256');
-    const tar = decompress(input, layerCompression(layer.mediaType), limits);
-    const hashed = Readable.from((async function* () {
-      for await (const chunk of tar) {
-        hash.update(chunk as Buffer);
-        yield chunk as Buffer;
-      }
-    })(), { objectMode: false });
+    const hashed = new HashCounter(); // read by the extraction; its failure destroys it
+    pipeline(decompress(input, layerCompression(layer.mediaType), limits), hashed).catch((e: unknown) => hashed.destroy(e as Error));
     const { opaqueRoot } = await extractLayerDir(hashed, tmp, { xattrPrefix, ...(signal === undefined ? {} : { signal }) });
-    const computed = toDigest(`sha256:${hash.digest('hex')}`);
-    if (computed === layer.diffId) {
-      if (opaqueRoot) await writeFile(opaqueRootMark(dir), '');
-      await commitLayerDir(tmp, dir);
-    }
+    const computed = hashed.digest();
+    if (computed === layer.diffId) await publish(tmp, dir, opaqueRoot);
     return computed;
   } finally {
     input.destroy();
