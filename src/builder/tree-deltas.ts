@@ -13,6 +13,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic, type BlobStore } from '../cache/index.js';
 import { layerCompression, sha256, type Layer } from '../image/index.js';
+import { syncFileSystem } from '../runtime/index.js';
 import { applyTar, readSavedTree, serializeTree, StageFs, type FsNode, type UnpackLimits } from '../tree/index.js';
 
 /**
@@ -83,6 +84,9 @@ export async function treeWithLayer(below: ChainTree | undefined, layer: Layer, 
     const delta = written.map((path): [string, FsNode | null] => [path, fs.get(path) ?? null]);
     // only bodies on disk can be named again (a layer gives no other kind)
     if (delta.every(([, n]) => n === null || n.type !== 'file' || n.source.kind === 'host')) {
+      // the bodies flushed before the record that names them (a crash must not leave a delta whose
+      // bodies are empty files of the right size)
+      await syncFileSystem(contentDir);
       await saveDelta(deltaPath(opts.extractDir, layer, chain), { version: 2, bodies: contentDir, trees: false, delta });
     }
     [bodies, changed] = [contentDir, delta.length];

@@ -1,4 +1,5 @@
 /** Running RUN: the Runtime seam (runc, crun), the OCI spec, overlay mounts, layer folders, the copy path, stale runs. */
+export { syncFileSystem } from './commands.js';
 export * from './layer-dirs.js';
 export * from './oci-cli.js';
 export * from './oci-spec.js';

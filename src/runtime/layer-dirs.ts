@@ -23,6 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
 import { HashCounter, layerCompression, readTar, SMALL_FILE, type BlobReader, type Digest, type Layer, type TarEntry } from '../image/index.js';
 import { ArchiveRules, decompress, IMPLICIT_FOLDER, parentOf, type Compression, type EntryMeta, type UnpackLimits, type Xattrs } from '../tree/index.js';
+import { syncFileSystem } from './commands.js';
 import { makeSpecials, setXattrs, type Special } from './special-files.js';
 import type { Sandbox } from './sandbox.js';
 
@@ -49,8 +50,13 @@ const opaqueRootMark = (dir: string): string => `${dir}.opaque-root`;
 /** Where a layer's folder is extracted before it is put in place. */
 const extractingTo = (dir: string): string => `${dir}.${randomBytes(6).toString('hex')}.tmp`;
 
-/** Put an extracted folder in place as a layer's folder, the opaque-root mark first. */
+/**
+ * Put an extracted folder in place as a layer's folder, the opaque-root mark first. Its files were
+ * written without an fsync each: one flush of the file system first, so that what a crash leaves
+ * under the diffID's name is whole (as a RUN's upper folder is, flushed by its unmount).
+ */
 async function publish(tmp: string, dir: string, opaqueRoot: boolean): Promise<void> {
+  await syncFileSystem(tmp);
   if (opaqueRoot) await writeFile(opaqueRootMark(dir), '');
   await commitLayerDir(tmp, dir);
 }
@@ -167,6 +173,29 @@ async function writeFileFrom(entry: TarEntry, path: string, meta: EntryMeta): Pr
   }
 }
 
+/** Bytes written between two early flushes of a folder being extracted. */
+const WRITEBACK_EVERY = 32 * 1024 * 1024;
+
+/**
+ * Starts flushing a folder to disk while it is being written (a syncfs every WRITEBACK_EVERY
+ * bytes, in a child process, not awaited, at most one at a time), so that the one flush awaited
+ * before the folder is published (publish) finds little left to write: the disk writes while the
+ * layer inflates. A failure here is not the extraction's: the awaited flush reports its own.
+ */
+class EarlyWriteback {
+  #unflushed = 0;
+  #running = false;
+  constructor(private readonly dir: string) {}
+
+  wrote(bytes: number): void {
+    this.#unflushed += bytes;
+    if (this.#unflushed < WRITEBACK_EVERY || this.#running) return;
+    this.#unflushed = 0;
+    this.#running = true;
+    void syncFileSystem(this.dir).catch(() => undefined).finally(() => { this.#running = false; });
+  }
+}
+
 export interface ExtractOptions {
   /** Prefix of overlayfs' own attributes (an opaque folder's mark). @default 'trusted.overlay.' */
   readonly xattrPrefix?: OverlayXattr;
@@ -180,6 +209,7 @@ export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractO
   const xattrPrefix = opts.xattrPrefix ?? 'trusted.overlay.';
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const rules = new ArchiveRules('layer');
+  const writeback = new EarlyWriteback(dir);
   /** What is in the folder now, by path ('' is the folder itself). */
   const kinds = new Map<string, 'directory' | 'file' | 'other'>([['', 'directory']]);
   // owner, mode and times set last, deepest first: folders (writing their children changes their
@@ -243,6 +273,7 @@ export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractO
         case 'file':
           kinds.set(e.path, 'file');
           await writeFileFrom(entry, host, e.meta);
+          writeback.wrote(header.size);
           return;
         case 'symlink':
           symlinkSync(e.target, host);

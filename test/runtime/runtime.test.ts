@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, isKeelError } from '../../src';
 import { chooseRuntime } from '../../src/builder/host';
+import { syncFileSystem } from '../../src/runtime/commands';
 import { runtimeSpec } from '../../src/runtime/oci-spec';
 import { busyboxArchive } from '../support/busybox-base';
 import { flattenArchive } from '../support/image-tree';
@@ -44,6 +45,20 @@ describe('the OCI spec of a RUN', () => {
       { destination: '/cache', type: 'bind', source: '/host/c', options: ['rbind', 'ro'] },
       { destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'size=1024'] },
     ]);
+  });
+});
+
+describe('flushing a layer folder before it is named', () => {
+  test('a folder is flushed; a path that is not there is E_CACHE naming it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'keel-sync-'));
+    try {
+      await writeFile(join(dir, 'f'), 'x');
+      await expect(syncFileSystem(dir)).resolves.toBeUndefined();
+      const gone = join(dir, 'gone');
+      await expect(syncFileSystem(gone)).rejects.toMatchObject({ code: 'E_CACHE', message: expect.stringContaining(gone) });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
