@@ -38,7 +38,7 @@ export function build(options: BuildOptions): Promise<BuildResult> {
 
 /** build() with the process facts given (tests give their own). */
 export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResult> {
-  const platform = opts.platform === undefined ? hostPlatform(host.arch) : parsePlatform(opts.platform);
+  const platform = opts.platform === undefined ? hostPlatform(host.arch) : parsePlatform(opts.platform, hostPlatform(host.arch));
   const cacheDir = resolvePath(opts.cacheDir ?? defaultCacheDir(host.env)); // absolute: mount(8) runs in the layers folder
   const sde = opts.sourceDateEpoch ?? (opts.buildArgs?.SOURCE_DATE_EPOCH === undefined ? undefined : Number(opts.buildArgs.SOURCE_DATE_EPOCH));
   const times = timestamps(opts.timestamps ?? 'normalize', sde);
