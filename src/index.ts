@@ -29,3 +29,4 @@ export { KeelError, isKeelError, assertNever, KEEL_ERROR_CODES, type KeelErrorCo
 export { build, DockerfileError, type BuildOptions, type BuildResult, type BuildOutput, type BuildEvent } from './builder/index.js';
 export { RunError, RUNTIME_NAMES, type RuntimeName } from './runtime/index.js';
 export { RegistryError } from './registry/index.js';
+export type { Compression } from './image/index.js';

@@ -1,5 +1,5 @@
 /** Progress rendering: BuildKit's plain format, and the live view redrawn in place on a terminal. */
-import { plainRenderer, ttyRenderer } from '../src/cli/progress';
+import { plainRenderer, rawJsonRenderer, ttyRenderer } from '../src/cli/progress';
 
 test('plain: #N name, then DONE / CACHED / ERROR, with miss reasons', () => {
   let out = '';
@@ -17,7 +17,7 @@ test('plain: #N name, then DONE / CACHED / ERROR, with miss reasons', () => {
 test('tty: a header and a line per step, redrawn in place (cursor moved up over the last frame)', () => {
   let out = '';
   let t = 0;
-  const r = ttyRenderer((s) => (out += s), () => t, 0);
+  const r = ttyRenderer((s) => (out += s), { now: () => t, tickMs: 0, columns: () => 40 });
   r({ type: 'step-start', step: 1, name: '[1/2] FROM scratch' });
   t = 1500;
   r({ type: 'step-done', step: 1, name: '[1/2] FROM scratch', seconds: 1.5, cached: false });
@@ -27,7 +27,36 @@ test('tty: a header and a line per step, redrawn in place (cursor moved up over 
   const frames = out.split(/\x1b\[\d+A/);
   expect(frames).toHaveLength(5); // the first frame, then four redraws over the previous one
   const last = (frames.at(-1) as string).replace(/\x1b\[2K/g, '');
-  expect(last).toBe(`[+] Building 1.5s (2/2) FAILED\n => [1/2] FROM scratch${' '.repeat(42)}1.5s\n => [2/2] COPY a /a${' '.repeat(45)}ERROR\n`);
+  // each line as wide as the terminal, the time at its right edge
+  expect(last).toBe(`[+] Building 1.5s (2/2) FAILED\n => [1/2] FROM scratch${' '.repeat(14)}1.5s\n => [2/2] COPY a /a${' '.repeat(16)}ERROR\n`);
+});
+
+test('tty: lines cut to the terminal\'s width, a running step\'s last output lines under it, a failed step\'s whole output at the end', () => {
+  let out = '';
+  const r = ttyRenderer((s) => (out += s), { now: () => 0, tickMs: 0, columns: () => 30 });
+  const long = `[1/1] RUN ${'x'.repeat(100)}`;
+  r({ type: 'step-start', step: 1, name: long });
+  for (let i = 1; i <= 8; i++) r({ type: 'log', step: 1, line: `line ${i} ${'y'.repeat(40)}` });
+  const running = (out.split(/\x1b\[\d+A/).at(-1) as string).replace(/\x1b\[2K/g, '').split('\n').filter((l) => l !== '');
+  expect(running.every((l) => [...l].length <= 30)).toBe(true);
+  expect(running.slice(2).map((l) => l.slice(0, 12))).toEqual([' => => line 3', ' => => line 4', ' => => line 5', ' => => line 6', ' => => line 7', ' => => line 8'].map((l) => l.slice(0, 12)));
+  r({ type: 'step-error', step: 1, name: long, message: 'exit 1' });
+  r.finish(false);
+  const tail = out.slice(out.lastIndexOf('------\n >'));
+  for (let i = 1; i <= 8; i++) expect(tail).toContain(`#1 line ${i} `);
+});
+
+test('rawjson: one event a line, as the library gives it', () => {
+  let out = '';
+  const r = rawJsonRenderer((s) => (out += s));
+  const events = [
+    { type: 'step-start', step: 1, name: '[1/1] FROM scratch' },
+    { type: 'log', step: 1, line: 'hi "there"' },
+    { type: 'step-done', step: 1, name: '[1/1] FROM scratch', seconds: 0.5, cached: false },
+  ] as const;
+  for (const e of events) r(e);
+  r.finish(true);
+  expect(out.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual(events);
 });
 
 describe('text from a Dockerfile or a command cannot drive the terminal', () => {
@@ -47,8 +76,8 @@ describe('text from a Dockerfile or a command cannot drive the terminal', () => 
   });
   test('tty: only keel\'s own cursor moves and line clears reach the terminal', () => {
     let out = '';
-    feed(ttyRenderer((s) => (out += s), () => 0, 0));
-    const own = out.replace(/\x1b\[\d+A/g, '').replace(/\x1b\[2K/g, '');
+    feed(ttyRenderer((s) => (out += s), { now: () => 0, tickMs: 0 }));
+    const own = out.replace(/\x1b\[\d+A/g, '').replace(/\x1b\[2K/g, '').replace(/\x1b\[J/g, '');
     expect(own).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
     expect(own).toContain('\\x1b]0;owned\\x07');
   });

@@ -9,12 +9,11 @@
  * error reported. A stage's result depends only on its own steps, so the image is the same
  * whatever order the stages finished in.
  */
-import { readFile } from 'node:fs/promises';
-import { isAbsolute, join, resolve as resolvePath } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { BlobStore, defaultCacheDir, DiffIdRecord, FileHasher, openCacheDir, StepCache } from '../cache/index.js';
 import { isKeelError, KeelError } from '../errors.js';
 import { assembleImage, hostPlatform, parsePlatform, parseTag, platformString, type Digest, type Platform } from '../image/index.js';
-import { writeOutput } from '../output/index.js';
 import { expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
 import type { RegistryOptions } from '../registry/index.js';
 import { ociRuntime, RunWorkspace } from '../runtime/index.js';
@@ -22,7 +21,10 @@ import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from '../tree/index.js';
 import { DockerfileError, fromSystemError } from './errors.js';
 import { chooseRuntime, readHost, type Host } from './host.js';
 import type { BuildOptions, BuildResult } from './options.js';
-import { baseStage, instructionDeps, planStages, requiredStages, targetStage, type Plan, type StagePlan } from './plan.js';
+import { baseStage, instructionDeps, planStages, requiredStages, targetStage, unusedBuildArgs, type Plan, type StagePlan } from './plan.js';
+import { layerEntries } from './layers.js';
+import { checkOutputs, outputList, writeOutputs } from './outputs.js';
+import { unpackContextStream } from './context-stream.js';
 import { Slots } from './slots.js';
 import { Sources } from './sources.js';
 import { cloneConfig, emptyStage, imageConfig, inherit, withStep, type StageState } from './stage.js';
@@ -43,6 +45,8 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
   const sde = opts.sourceDateEpoch ?? (opts.buildArgs?.SOURCE_DATE_EPOCH === undefined ? undefined : Number(opts.buildArgs.SOURCE_DATE_EPOCH));
   const times = timestamps(opts.timestamps ?? 'normalize', sde);
   for (const t of opts.tags ?? []) parseTag(t); // refuse a bad tag before doing any work
+  const outputs = outputList(opts.output);
+  await checkOutputs(outputs, opts.tags ?? []);
   const maxParallelism = opts.maxParallelism ?? Number.POSITIVE_INFINITY;
   if (opts.maxParallelism !== undefined && (!Number.isInteger(maxParallelism) || maxParallelism < 1)) {
     throw new KeelError('E_BUILD_INPUT', `maxParallelism must be a whole number of at least 1, not ${maxParallelism}`);
@@ -76,7 +80,8 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
   try {
     await openCacheDir(cacheDir, host.uid);
     if (host.uid === 0) await workspace.reapStale(); // a killed build's containers and mounts go before anything else
-    const df = await readDockerfile(opts);
+    const { contextDir, dockerfile } = await contextOf(opts, workspace, limits, abort.signal);
+    const df = await readDockerfile(contextDir, dockerfile);
     const plan = planStages(df.ast);
     const escape = df.ast.escapeToken;
     const locate = locator(df.filename, cacheDir);
@@ -85,7 +90,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     const registry = registryOptions(opts, abort.signal);
     const unpacker = baseUnpacker(workspace, plan, abort.signal);
     const sources = new Sources({
-      contextDir: opts.context,
+      contextDir,
       ...(df.path === undefined ? {} : { dockerfilePath: df.path }),
       blobs, cacheDir, platform, baseImages: opts.baseImages ?? {}, registry, ...(opts.pull === undefined ? {} : { pull: opts.pull }),
       verify: (layer) => verified.verify(layer, abort.signal),
@@ -101,7 +106,8 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       services, plan, globals, locate, slots: new Slots(maxParallelism), stageIdPrefix: df.path ?? '<text>',
       counter: { steps: 0 }, steps: [], cachedLayers: new Set(),
     };
-    const states = await runStages(run, requiredStages(plan, target, globals), () => abort.abort());
+    const required = requiredStages(plan, target, globals);
+    const states = await runStages(run, required, () => abort.abort());
     await hasher.save();
 
     const final = states.get(target.index) as StageState;
@@ -110,11 +116,23 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       'org.opencontainers.image.base.name': final.base.name,
       'org.opencontainers.image.base.digest': final.base.digest,
     };
-    const image = assembleImage(imageConfig(final, platform, times.created()), final.layers, annotations);
+    const config = imageConfig(final, platform, times.created());
+    const labels = { ...config.config.Labels, ...opts.labels };
+    const image = assembleImage(
+      Object.keys(labels).length === 0 ? config : { ...config, config: { ...config.config, Labels: labels } },
+      final.layers, { ...annotations, ...opts.annotations },
+    );
     const tags = opts.tags ?? [];
-    const written = opts.output === undefined ? {} : await writeOutput(image, opts.output, {
+    const written = await writeOutputs(image, outputs, {
       tags, blobs, signal: abort.signal,
       registry: { ...registry, ...(final.base === undefined ? {} : { baseName: final.base.name }) },
+      rootfs: async () => {
+        const tree = await sources.readTree(final);
+        return layerEntries(tree.paths(), tree);
+      },
+    }).catch((e: unknown) => {
+      // an abort while a stream is being written is the build's abort, not a stream's error
+      throw abort.signal.aborted && !isKeelError(e) ? new KeelError('E_ABORTED', 'build aborted', { cause: e }) : e;
     });
     return {
       manifestDigest: image.manifestBlob.digest,
@@ -123,7 +141,9 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       tags: [...tags],
       steps: [...run.steps].sort((a, b) => a.step - b.step).map(({ name, cached, seconds }) => ({ name, cached, seconds })),
       image,
-      ...(written.pushed === undefined ? {} : { pushed: written.pushed }),
+      ...(written.pushed.length === 0 ? {} : { pushed: written.pushed }),
+      ...(written.loaded.length === 0 ? {} : { loaded: written.loaded }),
+      unusedBuildArgs: unusedBuildArgs(plan, required, opts.buildArgs ?? {}),
     };
   } catch (e) {
     throw fromSystemError(e, cacheDir);
@@ -270,14 +290,31 @@ function locator(filename: string, cacheDir: string): (e: unknown, node: { range
   };
 }
 
-async function readDockerfile(opts: BuildOptions): Promise<{ ast: Dockerfile; filename: string; path?: string }> {
-  const df = opts.dockerfile ?? 'Dockerfile';
+/** The context folder (a stream unpacked into the scratch folder first), and the Dockerfile it goes with. */
+async function contextOf(opts: BuildOptions, ws: RunWorkspace, limits: UnpackLimits, signal: AbortSignal): Promise<{ contextDir: string; dockerfile: BuildOptions['dockerfile'] }> {
+  if (typeof opts.context === 'string') {
+    const s = await stat(opts.context).catch(() => undefined);
+    if (s?.isDirectory() !== true) throw new KeelError('E_BUILD_INPUT', `the build context ${opts.context} ${s === undefined ? 'does not exist' : 'is not a folder'}`);
+    return { contextDir: opts.context, dockerfile: opts.dockerfile };
+  }
+  const dir = ws.scratchPath('context');
+  const { dockerfileText } = await unpackContextStream(opts.context.stream, dir, limits, signal);
+  if (dockerfileText !== undefined && opts.dockerfile !== undefined) {
+    throw new KeelError('E_BUILD_INPUT', 'the context stream is a Dockerfile, and a Dockerfile is given too');
+  }
+  return { contextDir: dir, dockerfile: dockerfileText === undefined ? opts.dockerfile : { text: dockerfileText } };
+}
+
+async function readDockerfile(contextDir: string, given: BuildOptions['dockerfile']): Promise<{ ast: Dockerfile; filename: string; path?: string }> {
+  const df = given ?? 'Dockerfile';
   if (typeof df !== 'string') return { ast: parse(df.text, { filename: 'Dockerfile' }), filename: 'Dockerfile' };
-  const path = isAbsolute(df) ? df : join(opts.context, df);
+  const path = isAbsolute(df) ? df : join(contextDir, df);
   const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
     throw new KeelError('E_BUILD_INPUT', `cannot read the Dockerfile ${path}: ${e.code ?? e.message}`);
   });
-  return { ast: parse(text, { filename: df }), filename: df, path };
+  // named in messages as BuildKit names it: the file's name (`Dockerfile.alp:3: ...`), or the path given in the context
+  const filename = isAbsolute(df) ? basename(df) : df;
+  return { ast: parse(text, { filename }), filename, path };
 }
 
 /** Predefined platform ARGs, then the ARGs before the first FROM (build args override defaults). */

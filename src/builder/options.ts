@@ -2,6 +2,7 @@
  * What build() takes and gives: the library's documented options and result (SPEC.md section 1).
  */
 import type { Compression, BuiltImage, Digest } from '../image/index.js';
+import type { Readable } from 'node:stream';
 import type { BuildOutput } from '../output/index.js';
 import type { AuthOption, PullPolicy } from '../registry/index.js';
 import type { RuntimeName } from '../runtime/index.js';
@@ -10,8 +11,11 @@ import type { BuildEvent } from './progress.js';
 export type { BuildOutput };
 
 export interface BuildOptions {
-  /** The build context folder. */
-  readonly context: string;
+  /**
+   * The build context: a folder, or a stream as `docker build -` reads stdin (a tar of the context,
+   * plain or compressed; or a Dockerfile's text, with an empty context).
+   */
+  readonly context: string | { readonly stream: Readable };
   /** A path relative to the context (or absolute), or the text itself. @default 'Dockerfile' */
   readonly dockerfile?: string | { readonly text: string };
   /** Names to give the image in the output (`app:1`). */
@@ -23,8 +27,11 @@ export interface BuildOptions {
   readonly cacheDir?: string;
   /** Do not use cached steps (results are still stored for the next build). */
   readonly noCache?: boolean;
-  /** Where to write the image; without it the image is only built (its blobs stay in the cache). */
-  readonly output?: BuildOutput;
+  /**
+   * Where to write the image (one output, or several written in turn); without it the image is
+   * only built (its blobs stay in the cache). Paths are checked before the build starts.
+   */
+  readonly output?: BuildOutput | readonly BuildOutput[];
   readonly onProgress?: (event: BuildEvent) => void;
   readonly signal?: AbortSignal;
   /** `os/arch[/variant]`. @default linux and the host's architecture */
@@ -62,6 +69,17 @@ export interface BuildOptions {
    * unpack to at most 2000 times its size). @default 64 GiB
    */
   readonly maxUnpackBytes?: number;
+  /** Labels set on the image after the Dockerfile's own (`--label`): a key here wins over a LABEL. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Annotations on the image manifest (`--annotation`), beside keel's base-image ones. */
+  readonly annotations?: Readonly<Record<string, string>>;
+  /**
+   * The network of a RUN that does not name one (`RUN --network=`): 'host' (default, as BuildKit's
+   * default) or 'none'. A RUN's own `--network=host|none` wins; `--network=default` means this.
+   */
+  readonly network?: 'host' | 'none';
+  /** Lines added to every RUN's /etc/hosts (`--add-host NAME:IP`), in order. */
+  readonly extraHosts?: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
   /** The OCI runtime for RUN. @default the first of runc, crun found on PATH */
   readonly runtime?: RuntimeName;
   /**
@@ -82,5 +100,9 @@ export interface BuildResult {
   readonly image: BuiltImage;
   /** With `output: { type: 'registry' }`: each tag pushed, with the manifest digest the registry holds. */
   readonly pushed?: ReadonlyArray<{ readonly reference: string; readonly digest: Digest }>;
+  /** Build args no ARG of the built stages declared (the proxy variables and BUILDKIT_* never count). */
+  readonly unusedBuildArgs: readonly string[];
+  /** With `output: { type: 'docker' }`: what the daemon said it loaded (`Loaded image: app:1`). */
+  readonly loaded?: readonly string[];
 }
 

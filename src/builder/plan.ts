@@ -102,3 +102,19 @@ export function requiredStages(plan: Plan, target: StagePlan, globals: Env): Sta
   visit(target);
   return order;
 }
+
+/**
+ * Build args given that no ARG of the built stages (or before the first FROM) declares, less the
+ * ones every build takes without an ARG (the proxy variables, BuildKit's own settings), as the
+ * legacy builder's "[Warning] One or more build-args [...] were not consumed" counts them.
+ */
+export function unusedBuildArgs(plan: Plan, built: readonly StagePlan[], given: Readonly<Record<string, string>>): string[] {
+  const declared = new Set<string>();
+  for (const ins of [...plan.globalArgs, ...built.flatMap((s) => s.instructions)]) {
+    if (ins.kind === 'ARG') for (const d of ins.declarations) declared.add(d.name);
+  }
+  return Object.keys(given).filter((k) => !declared.has(k) && !ALWAYS_CONSUMED.has(k.toLowerCase()) && !k.startsWith('BUILDKIT_')).sort();
+}
+
+/** Args a build takes without an ARG (moby's builder/dockerfile buildargs.go builtinAllowedBuildArgs, and SOURCE_DATE_EPOCH). */
+const ALWAYS_CONSUMED: ReadonlySet<string> = new Set(['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy', 'source_date_epoch']);

@@ -1,47 +1,66 @@
 #!/usr/bin/env node
 /**
- * The `keel` command. This is the only module that reads process.argv/env, writes to
- * stdout/stderr and sets exit codes (0 success, 1 build failed, 2 usage or input error).
+ * The `keel` command. This is the only module that reads process.argv/env/stdin, writes to
+ * stdout/stderr and sets exit codes (0 success, 1 build failed, 2 usage or input error, 128+N
+ * after signal N: 130 for Ctrl-C, 143 for SIGTERM).
  */
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { assertNever, build, DockerfileError, dump, isKeelError, parse, ParseError, type KeelErrorCode } from '../index.js';
-import { parseBuildArgs, UsageError } from './build-args.js';
+import { join } from 'node:path';
+import { assertNever, build, DockerfileError, dump, isKeelError, parse, ParseError, type BuildOptions, type BuildResult, type KeelErrorCode } from '../index.js';
+import { BUILD_FLAGS, OUTPUTS_HELP, parseBuildCommand, type BuildCommand } from './build-command.js';
+import { flagHelp } from './flags.js';
+import { toBuildOutputs, type CliOutput } from './outputs.js';
 import { printable } from './printable.js';
-import { plainRenderer, ttyRenderer, type Renderer } from './progress.js';
+import { plainRenderer, rawJsonRenderer, ttyRenderer, type Renderer } from './progress.js';
+import { UsageError } from './usage-error.js';
 
-const USAGE = `Usage:
-  keel build [OPTIONS] CONTEXT         build an image from a Dockerfile and a context folder
-      -f, --file FILE                  the Dockerfile (default CONTEXT/Dockerfile)
-      -t, --tag NAME[:TAG]             name the image (repeatable)
-      --build-arg K[=V]                set a build-time variable (repeatable)
-      --target STAGE                   build this stage
-      -o, --output PATH | type=oci|oci-dir,dest=PATH | type=registry
-                                       write the image (a tar for docker load, or an OCI folder)
-      --push                           push to the registry each tag names
-      --pull missing|always|never      how to get base images from registries (default missing)
-      --insecure-registry HOST[:PORT]  speak plain HTTP to this registry (loopback always is)
-      --secret id=ID,src=PATH|env=VAR  a secret for RUN --mount=type=secret (never in the image)
-      --cache-dir DIR                  the cache (default $KEEL_CACHE_DIR, ~/.cache/keel)
-      --no-cache                       run every step (results are still stored for the next build)
-      --progress auto|plain|tty|quiet  how to show progress on stderr
-      --iidfile FILE                   write the image ID (config digest) here
-      -q, --quiet                      print only the image ID
-      --platform OS/ARCH               the target platform
-      --preserve-timestamps            keep source mtimes in layers (default: normalised)
-      --compression gzip|zstd|none     layer compression (zstd: docker >= 23 loads it)
-      --base-image NAME=PATH           use this archive (docker save or OCI) for FROM/COPY --from NAME
-      --max-parallelism N              run at most N steps at once (default: no limit, as BuildKit;
-                                       independent stages are built at the same time)
-      --runtime runc|crun              the OCI runtime for RUN (default: runc, else crun, on PATH)
-  keel parse [--dump | --json] FILE    parse a Dockerfile (FILE may be - for stdin)
-                                       --dump: BuildKit's AST dump (default); --json: the typed AST
-  keel --help
+const USAGE = `Usage:  keel COMMAND
 
-Exit codes: 0 success, 1 a build step failed, 2 usage or input error.
+Build OCI container images from Dockerfiles, without a Docker daemon.
+
+Commands:
+  build [OPTIONS] CONTEXT     build an image from a Dockerfile and a context (a folder, or - for stdin)
+  parse [--dump|--json] FILE  parse a Dockerfile (FILE may be - for stdin): BuildKit's AST dump,
+                              or keel's typed AST as JSON
+  help [COMMAND]              print help
+  version                     print keel's version
+
+Global options:
+  -h, --help     print help
+  -v, --version  print keel's version
+      --debug    print stack traces with errors
+
+Run 'keel COMMAND --help' for more on a command.
+Exit codes: 0 success, 1 a build step failed, 2 usage or input error, 130/143 interrupted.
 `;
 
-async function readInput(file: string): Promise<string> {
-  if (file !== '-') return readFile(file, 'utf8');
+const BUILD_USAGE = `Usage:  keel build [OPTIONS] CONTEXT
+
+Build an image from a Dockerfile. CONTEXT is a folder, or - for a tar of the context on stdin
+(plain, gzip, bzip2, xz or zstd) or a Dockerfile alone. Flags are docker buildx build's; keel
+differs in one: -o PATH writes keel's image archive (docker load and an OCI layout in one tar),
+where buildx writes a folder (keel: -o type=local,dest=PATH). Without an output the image stays
+in keel's cache.
+
+Options:
+${flagHelp(BUILD_FLAGS)}
+
+${OUTPUTS_HELP}
+`;
+
+const PARSE_USAGE = `Usage:  keel parse [--dump | --json] FILE
+
+Parse a Dockerfile (FILE may be - for stdin) and print BuildKit's AST dump (--dump, the default) or
+keel's typed AST as JSON (--json). Problems go to stderr as FILE:LINE: message; exit 2 if any.
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return `keel ${pkg.version}\n`;
+}
+
+async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
@@ -53,12 +72,15 @@ async function parseCommand(args: readonly string[]): Promise<number> {
   for (const a of args) {
     if (a === '--dump') mode = 'dump';
     else if (a === '--json') mode = 'json';
-    else if (a.startsWith('--') || (a.startsWith('-') && a !== '-')) throw new UsageError(`unknown flag: ${a}`);
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(PARSE_USAGE);
+      return 0;
+    } else if (a.startsWith('--') || (a.startsWith('-') && a !== '-')) throw new UsageError(`unknown flag: ${a}`);
     else files.push(a);
   }
   if (files.length !== 1) throw new UsageError('keel parse takes exactly one FILE');
   const file = files[0] as string;
-  const text = await readInput(file);
+  const text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
   // Print everything readable, then every problem; exit 2 if a problem was found (docker build would fail).
   const ast = parse(text, { filename: file === '-' ? 'Dockerfile' : file, recover: true });
   if (mode === 'json') {
@@ -76,53 +98,141 @@ function errorJson(e: unknown): unknown {
   return e instanceof ParseError ? { code: e.code, message: e.message, range: e.range } : e;
 }
 
-async function buildCommand(args: readonly string[]): Promise<number> {
-  const cmd = parseBuildArgs(args, process.env);
+/** The progress display the flags and the terminal ask for (none for quiet). */
+function renderer(cmd: BuildCommand, write: (s: string) => void): Renderer | undefined {
   const tty = process.stderr.isTTY === true;
-  const mode = cmd.quiet ? 'quiet' : cmd.progress === 'auto' ? (tty ? 'tty' : 'plain') : cmd.progress;
-  const write = (s: string): void => void process.stderr.write(s);
-  const render: Renderer | undefined = mode === 'plain' ? plainRenderer(write) : mode === 'tty' ? ttyRenderer(write) : undefined;
-  const ac = new AbortController();
-  const onSignal = (): void => ac.abort();
-  process.once('SIGINT', onSignal);
-  try {
-    const result = await build({ ...cmd.options, signal: ac.signal, ...(render === undefined ? {} : { onProgress: render }) });
-    render?.finish(true);
-    if (cmd.iidfile !== undefined) await writeFile(cmd.iidfile, result.configDigest);
-    if (cmd.quiet) process.stdout.write(`${result.configDigest}\n`);
-    else {
-      const out = cmd.options.output;
-      write(`image ${result.configDigest} (manifest ${result.manifestDigest})${out === undefined || out.type === 'registry' ? '' : ` written to ${printable(out.path)}`}\n`);
-      for (const p of result.pushed ?? []) write(`pushed ${p.reference}@${p.digest}\n`);
-      for (const t of result.tags) write(`naming to ${t}\n`);
-    }
-    return 0;
-  } catch (e) {
-    render?.finish(false);
-    throw e;
-  } finally {
-    process.off('SIGINT', onSignal);
+  const mode = cmd.progress === 'auto' ? (tty ? 'tty' : 'plain') : cmd.progress;
+  switch (mode) {
+    case 'plain':
+      return plainRenderer(write);
+    case 'tty':
+      return ttyRenderer(write, { columns: () => process.stderr.columns ?? 80 });
+    case 'rawjson':
+      return rawJsonRenderer(write);
+    case 'quiet':
+      return undefined;
+    default:
+      return assertNever(mode);
   }
 }
 
+/** buildx's metadata file: the keys its image exporters write. */
+function metadata(result: BuildResult, names: readonly string[]): string {
+  const m = result.image.manifest;
+  return `${JSON.stringify({
+    'containerimage.config.digest': result.configDigest,
+    'containerimage.descriptor': { mediaType: m.mediaType, digest: result.manifestDigest, size: result.image.manifestBlob.size },
+    'containerimage.digest': result.manifestDigest,
+    ...(names.length === 0 ? {} : { 'image.name': names.join(',') }),
+  }, null, 2)}\n`;
+}
+
+/** What each output did, on stderr (an output on stdout says nothing). */
+function summary(result: BuildResult, outputs: readonly CliOutput[], write: (s: string) => void): void {
+  write(`image ${result.configDigest} (manifest ${result.manifestDigest})\n`);
+  for (const o of outputs) {
+    if ('dest' in o && o.dest === '-') continue;
+    switch (o.kind) {
+      case 'archive': case 'oci-dir':
+        write(`written to ${printable(o.dest)}\n`);
+        break;
+      case 'rootfs-tar': case 'rootfs-dir':
+        write(`root file system written to ${printable(o.dest)}\n`);
+        break;
+      case 'docker':
+        for (const l of result.loaded ?? []) write(`loaded into the Docker daemon: ${printable(l)}\n`);
+        break;
+      case 'registry':
+        for (const p of result.pushed ?? []) write(`pushed ${p.reference}@${p.digest}\n`);
+        break;
+    }
+  }
+  for (const t of result.tags) write(`naming to ${t}\n`);
+}
+
+/** The signals that end a build, with their numbers (the exit status is 128 + it). */
+const SIGNALS = { SIGINT: 2, SIGTERM: 15 } as const;
+
+async function buildCommand(args: readonly string[]): Promise<number> {
+  const cmd = parseBuildCommand(args, process.env, process.cwd());
+  if (cmd.help) {
+    process.stdout.write(BUILD_USAGE);
+    return 0;
+  }
+  if (cmd.context === '-' && cmd.dockerfile !== undefined && 'stdin' in cmd.dockerfile) throw new UsageError('the context and the Dockerfile cannot both come from stdin (-f - and CONTEXT -)');
+  const write = (s: string): void => void process.stderr.write(s);
+  const dockerfile: BuildOptions['dockerfile'] = cmd.dockerfile === undefined ? undefined : 'stdin' in cmd.dockerfile ? { text: await readStdin() } : cmd.dockerfile.path;
+  const render = renderer(cmd, write);
+  const ac = new AbortController();
+  let stoppedBy: keyof typeof SIGNALS | undefined;
+  const handlers = Object.keys(SIGNALS).map((name) => {
+    const handler = (): void => {
+      stoppedBy ??= name as keyof typeof SIGNALS;
+      ac.abort();
+    };
+    process.on(name, handler);
+    return () => process.off(name, handler);
+  });
+  try {
+    const result = await build({
+      ...cmd.options,
+      context: cmd.context === '-' ? { stream: process.stdin } : cmd.context,
+      ...(dockerfile === undefined ? {} : { dockerfile }),
+      output: toBuildOutputs(cmd.outputs, process.stdout, process.env.DOCKER_HOST || undefined),
+      signal: ac.signal,
+      ...(render === undefined ? {} : { onProgress: render }),
+    });
+    render?.finish(true);
+    if (cmd.outputs.length === 0 && !cmd.cacheOnly && cmd.progress !== 'quiet') {
+      write('WARNING: No output specified. Build result will only remain in the cache. To write an image archive use -o PATH, to load it into docker use --load, to push it use --push\n');
+    }
+    if (result.unusedBuildArgs.length > 0 && cmd.progress !== 'quiet') write(`[Warning] One or more build-args [${result.unusedBuildArgs.join(' ')}] were not consumed\n`);
+    if (cmd.iidfile !== undefined) await writeFile(cmd.iidfile, result.configDigest);
+    if (cmd.metadataFile !== undefined) await writeFile(cmd.metadataFile, metadata(result, names(cmd)));
+    if (cmd.quiet) process.stdout.write(`${result.configDigest}\n`);
+    else summary(result, cmd.outputs, write);
+    return 0;
+  } catch (e) {
+    render?.finish(false);
+    if (stoppedBy !== undefined) {
+      write(`keel: interrupted (${stoppedBy}): nothing half-written was kept\n`);
+      return 128 + SIGNALS[stoppedBy];
+    }
+    throw e;
+  } finally {
+    for (const off of handlers) off();
+  }
+}
+
+/** The names the image was given: the outputs' own, else the tags. */
+function names(cmd: BuildCommand): string[] {
+  const own = cmd.outputs.flatMap((o) => ('names' in o && o.names !== undefined ? o.names : []));
+  return own.length > 0 ? [...new Set(own)] : [...(cmd.options.tags ?? [])];
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const debug = rest.includes('--debug');
-  const args = rest.filter((a) => a !== '--debug');
+  const debug = argv.includes('--debug');
+  const [command, ...args] = argv.filter((a) => a !== '--debug');
   try {
     switch (command) {
       case 'parse':
         return await parseCommand(args);
       case 'build':
         return await buildCommand(args);
-      case undefined:
-      case '--help':
-      case '-h':
+      case '--version': case '-v': case 'version':
+        process.stdout.write(version());
+        return 0;
       case 'help':
+        process.stdout.write(args[0] === 'build' ? BUILD_USAGE : args[0] === 'parse' ? PARSE_USAGE : USAGE);
+        return 0;
+      case '--help': case '-h':
         process.stdout.write(USAGE);
-        return command === undefined ? 2 : 0;
+        return 0;
+      case undefined:
+        process.stderr.write(USAGE);
+        return 2;
       default:
-        throw new UsageError(`unknown command: ${command}`);
+        throw new UsageError(`unknown command: ${command} (keel build, keel parse; keel --help)`);
     }
   } catch (e) {
     if (!isKeelError(e)) {
@@ -139,7 +249,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     // the Dockerfile); the exit status only on its code
     if (e instanceof ParseError) for (const err of e.errors) process.stderr.write(`${printable(err.format())}\n`);
     else if (e instanceof DockerfileError) process.stderr.write(`${printable(e.format())}\n`);
-    else process.stderr.write(`keel: ${printable(e.message)}\n${e.code === 'E_USAGE' ? `\n${USAGE}` : ''}`);
+    else process.stderr.write(`keel: ${printable(e.message)}\n${e.code === 'E_USAGE' ? `See 'keel ${command === 'build' || command === 'parse' ? `${command} ` : ''}--help'.\n` : ''}`);
     if (debug && e.stack !== undefined) process.stderr.write(e.stack + '\n');
     return exitStatus(e.code);
   }
@@ -158,7 +268,7 @@ export function exitStatus(code: KeelErrorCode): 1 | 2 {
       return 2;
     case 'E_DIGEST': case 'E_DIGEST_MISMATCH': case 'E_BLOB_NOT_FOUND': case 'E_REGISTRY': case 'E_AUTH': case 'E_NOT_FOUND':
     case 'E_CONTEXT_ESCAPE': case 'E_SOURCE_NOT_FOUND': case 'E_UNSUPPORTED': case 'E_ABORTED': case 'E_RUN': case 'E_RUN_SETUP':
-    case 'E_NO_SPACE': case 'E_INTERNAL':
+    case 'E_NO_SPACE': case 'E_INTERNAL': case 'E_DOCKER':
       return 1;
     default:
       return assertNever(code);

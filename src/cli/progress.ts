@@ -1,13 +1,16 @@
 /**
  * Rendering build events on stderr: BuildKit's plain format (`#3 [2/5] COPY . /app`, `#3 DONE 0.4s`)
- * when not on a terminal, and a live view redrawn in place on one (as `docker build` does).
+ * when not on a terminal; on one, a live view redrawn in place (as `docker build` does), each line
+ * cut to the terminal's width, a running step's last lines of output under it and a failed step's
+ * whole output after the view; or one JSON object a line (`rawjson`: the BuildEvent as the library
+ * gives it, for programs).
  */
 import type { BuildEvent } from '../index.js';
 import { printable } from './printable.js';
 
 export interface Renderer {
   (event: BuildEvent): void;
-  /** Print the closing line; `ok` false after a failure. */
+  /** Print the closing lines; `ok` false after a failure. */
   finish(ok: boolean): void;
 }
 
@@ -33,21 +36,62 @@ export function plainRenderer(write: (s: string) => void): Renderer {
   return render;
 }
 
-export function ttyRenderer(write: (s: string) => void, now: () => number = () => performance.now(), tickMs = 100): Renderer {
+/** One event a line, as JSON: `{"type":"step-start","step":1,"name":"[1/2] FROM scratch"}`. */
+export function rawJsonRenderer(write: (s: string) => void): Renderer {
+  const render = ((e: BuildEvent) => write(`${JSON.stringify(e)}\n`)) as Renderer;
+  render.finish = () => {};
+  return render;
+}
+
+export interface TtyOptions {
+  readonly now?: () => number;
+  /** How often the view is redrawn while a step runs (0: only on events). @default 100 */
+  readonly tickMs?: number;
+  /** The terminal's width, asked at each redraw (it may change). @default 80 */
+  readonly columns?: () => number;
+}
+
+/** Lines of a running step's output shown under it (BuildKit shows 6). */
+const LOG_TAIL = 6;
+
+interface StepView {
+  name: string;
+  state: 'running' | 'done' | 'cached' | 'error';
+  t0: number;
+  seconds?: number;
+  log: string[];
+}
+
+/** `text` cut to `width` columns (one column a code point: a cut wide character only wastes room). */
+const cut = (text: string, width: number): string => {
+  const chars = [...text];
+  return chars.length <= width ? text : `${chars.slice(0, Math.max(0, width - 1)).join('')}…`;
+};
+
+export function ttyRenderer(write: (s: string) => void, opts: TtyOptions = {}): Renderer {
+  const now = opts.now ?? (() => performance.now());
+  const tickMs = opts.tickMs ?? 100;
+  const columns = opts.columns ?? (() => 80);
   const started = now();
   let ticker: NodeJS.Timeout | undefined;
-  const steps = new Map<number, { name: string; state: 'running' | 'done' | 'cached' | 'error'; t0: number; seconds?: number }>();
+  const steps = new Map<number, StepView>();
   let drawn = 0;
   const draw = (final: boolean, ok = true): void => {
+    const width = Math.max(20, columns());
     const elapsed = ((now() - started) / 1000).toFixed(1);
     const doneCount = [...steps.values()].filter((s) => s.state !== 'running').length;
     const head = `[+] Building ${elapsed}s (${doneCount}/${steps.size})${final ? (ok ? ' FINISHED' : ' FAILED') : ''}`;
-    const lines = [head, ...[...steps.values()].map((s) => {
+    const lines = [head];
+    for (const s of steps.values()) {
       const time = s.state === 'running' ? ((now() - s.t0) / 1000).toFixed(1) : (s.seconds ?? 0).toFixed(1);
-      const tag = s.state === 'cached' ? 'CACHED' : s.state === 'error' ? 'ERROR' : `${time}s`;
-      return ` => ${s.state === 'cached' ? 'CACHED ' : ''}${s.name}${' '.repeat(Math.max(1, 60 - s.name.length))}${s.state === 'cached' ? '' : tag}`;
-    })];
-    write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${lines.map((l) => `\x1b[2K${l}\n`).join('')}`);
+      const tag = s.state === 'cached' ? '' : s.state === 'error' ? 'ERROR' : `${time}s`;
+      const name = ` => ${s.state === 'cached' ? 'CACHED ' : ''}${s.name}`;
+      // the name cut so that its time still fits on the line
+      const room = width - tag.length - 1;
+      lines.push(tag === '' ? cut(name, width) : `${cut(name, room).padEnd(room)} ${tag}`);
+      if (s.state === 'running' && !final) for (const l of s.log.slice(-LOG_TAIL)) lines.push(cut(` => => ${l}`, width));
+    }
+    write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${lines.map((l) => `\x1b[2K${l}\n`).join('')}${drawn > lines.length ? '\x1b[J' : ''}`);
     drawn = lines.length;
   };
   const render = ((e: BuildEvent) => {
@@ -56,15 +100,25 @@ export function ttyRenderer(write: (s: string) => void, now: () => number = () =
       ticker = setInterval(() => draw(false), tickMs);
       ticker.unref();
     }
-    if (e.type === 'step-start') steps.set(e.step, { name: printable(e.name), state: 'running', t0: now() });
+    if (e.type === 'step-start') steps.set(e.step, { name: printable(e.name), state: 'running', t0: now(), log: [] });
     const s = steps.get(e.step);
-    if (s !== undefined && e.type === 'step-done') Object.assign(s, { state: e.cached ? 'cached' : 'done', seconds: e.seconds });
-    if (s !== undefined && e.type === 'step-error') s.state = 'error';
-    draw(false);
+    if (s !== undefined) {
+      if (e.type === 'step-done') Object.assign(s, { state: e.cached ? 'cached' : 'done', seconds: e.seconds });
+      if (e.type === 'step-error') Object.assign(s, { state: 'error', error: e.message });
+      if (e.type === 'log') s.log.push(printable(e.line));
+    }
+    if (e.type !== 'log' || tickMs === 0) draw(false);
   }) as Renderer;
   render.finish = (ok: boolean) => {
     if (ticker !== undefined) clearInterval(ticker);
     draw(true, ok);
+    // a failed step's whole output, after the view (as BuildKit prints it)
+    if (!ok) {
+      for (const [n, s] of steps) {
+        if (s.state !== 'error' || s.log.length === 0) continue;
+        write(`------\n > ${s.name}:\n${s.log.map((l) => `#${n} ${l}\n`).join('')}------\n`);
+      }
+    }
   };
   return render;
 }

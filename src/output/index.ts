@@ -2,40 +2,78 @@
  * Outputs: where a built image goes. One module per output, chosen by one switch; the builder
  * returns an image and never writes it itself (as ggcr's tarball, layout and remote are sinks).
  */
+import type { Writable } from 'node:stream';
 import { assertNever } from '../errors.js';
-import type { BlobReader, BuiltImage } from '../image/index.js';
+import type { BlobReader, BuiltImage, LayerEntry } from '../image/index.js';
 import type { PushResult, RegistryOptions } from '../registry/index.js';
+import type { Destination } from './destination.js';
+import { DEFAULT_DOCKER_HOST, dockerEndpoint, loadIntoDocker } from './docker-daemon.js';
 import { writeOciArchive } from './oci-archive.js';
 import { writeOciDir } from './oci-dir.js';
 import { pushOutput } from './registry.js';
+import { writeRootfsDir, writeRootfsTar } from './rootfs.js';
 
-export { writeOciArchive, writeOciDir, pushOutput };
+export { writeOciArchive, writeOciDir, pushOutput, DEFAULT_DOCKER_HOST, dockerEndpoint, type Destination };
+
+/** The names an image output gives the image, instead of the build's tags (buildx's `name=`). */
+interface Named {
+  readonly names?: readonly string[];
+}
+
+/** A file (written beside it and renamed into place) or a stream the caller owns (`-o -`: stdout). */
+type FileOrStream = { readonly path: string; readonly stream?: never } | { readonly stream: Writable; readonly path?: never };
 
 export type BuildOutput =
-  | { readonly type: 'oci-archive'; readonly path: string }
-  | { readonly type: 'oci-dir'; readonly path: string }
-  /** Push to the registry of each tag (every tag must name one, e.g. `127.0.0.1:5000/app:1`). */
-  | { readonly type: 'registry' };
+  /** One tar that `docker load` takes and that is an OCI image layout (buildx's docker and oci exporters). */
+  | ({ readonly type: 'oci-archive' } & FileOrStream & Named)
+  /** An OCI image layout folder (buildx's `type=oci,tar=false`). */
+  | ({ readonly type: 'oci-dir'; readonly path: string } & Named)
+  /** Into a Docker daemon, as `docker load` does (`--load`). @default host unix:///var/run/docker.sock */
+  | ({ readonly type: 'docker'; readonly host?: string } & Named)
+  /** Push to the registry of each name (every name must name one, e.g. `127.0.0.1:5000/app:1`). */
+  | ({ readonly type: 'registry' } & Named)
+  /** The image's root file system as one tar (buildx's `type=tar`). */
+  | ({ readonly type: 'rootfs-tar' } & FileOrStream)
+  /** The image's root file system into a folder, merged with what is there (buildx's `type=local`). */
+  | { readonly type: 'rootfs-dir'; readonly path: string };
 
 export interface OutputOptions {
   readonly tags: readonly string[];
   readonly blobs: BlobReader;
   /** For pushes: the registry settings, and the base image's name (its blobs are mounted, not uploaded). */
   readonly registry: RegistryOptions & { readonly baseName?: string };
+  /** The image's root file system, for the rootfs outputs (read only when one asks). */
+  readonly rootfs: () => Promise<readonly LayerEntry[]>;
   readonly signal?: AbortSignal;
 }
 
-/** Write `image` to `output`; a push answers with what each tag now points at. */
-export async function writeOutput(image: BuiltImage, output: BuildOutput, opts: OutputOptions): Promise<{ readonly pushed?: readonly PushResult[] }> {
+export interface OutputResult {
+  readonly pushed?: readonly PushResult[];
+  /** What a Docker daemon said it loaded (`Loaded image: app:1`). */
+  readonly loaded?: readonly string[];
+}
+
+const destination = (o: FileOrStream): Destination => (o.stream !== undefined ? { stream: o.stream } : { path: o.path });
+
+/** Write `image` to `output`; a push answers with what each name now points at. */
+export async function writeOutput(image: BuiltImage, output: BuildOutput, opts: OutputOptions): Promise<OutputResult> {
   switch (output.type) {
     case 'oci-archive':
-      await writeOciArchive(image, opts.tags, opts.blobs, output.path, opts.signal);
+      await writeOciArchive(image, output.names ?? opts.tags, opts.blobs, destination(output), opts.signal);
       return {};
     case 'oci-dir':
-      await writeOciDir(image, opts.tags, opts.blobs, output.path);
+      await writeOciDir(image, output.names ?? opts.tags, opts.blobs, output.path);
       return {};
+    case 'docker':
+      return { loaded: await loadIntoDocker(image, output.names ?? opts.tags, opts.blobs, output.host ?? DEFAULT_DOCKER_HOST, opts.signal) };
     case 'registry':
-      return { pushed: await pushOutput(image, opts.tags, opts.blobs, opts.registry) };
+      return { pushed: await pushOutput(image, output.names ?? opts.tags, opts.blobs, opts.registry) };
+    case 'rootfs-tar':
+      await writeRootfsTar(await opts.rootfs(), destination(output), opts.signal);
+      return {};
+    case 'rootfs-dir':
+      await writeRootfsDir(await opts.rootfs(), output.path, opts.signal);
+      return {};
     default:
       return assertNever(output);
   }

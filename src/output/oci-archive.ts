@@ -5,20 +5,18 @@
  * The tar is keel's own writer's (image/tar-writer.ts): the bytes tar-stream wrote for these
  * entries, without loading it for every build.
  */
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
 import {
-  blobList, dockerManifestJson, encodeTarHeader, END_OF_ARCHIVE, hexOf, indexJson, OCI_LAYOUT, tarPadding, tempBeside, type BlobReader, type BuiltImage,
+  blobList, dockerManifestJson, encodeTarHeader, END_OF_ARCHIVE, hexOf, indexJson, OCI_LAYOUT, tarPadding, type BlobReader, type BuiltImage,
 } from '../image/index.js';
+import { writeBytes, type Destination } from './destination.js';
 
 const header = (name: string, type: 'file' | 'directory', size: number, mode: number): Buffer[] =>
   encodeTarHeader({ name, type, size, mode, uid: 0, gid: 0, mtime: 0 });
 
 /** The archive's bytes: the layout's folders, every blob (streamed from the store), then the JSON files. */
-async function* archive(image: BuiltImage, tags: readonly string[], blobs: BlobReader): AsyncGenerator<Buffer> {
+export async function* imageArchive(image: BuiltImage, tags: readonly string[], blobs: BlobReader): AsyncGenerator<Buffer> {
   yield* header('blobs/', 'directory', 0, 0o755);
   yield* header('blobs/sha256/', 'directory', 0, 0o755);
   for (const b of blobList(image)) {
@@ -50,19 +48,13 @@ async function* archive(image: BuiltImage, tags: readonly string[], blobs: BlobR
   yield END_OF_ARCHIVE;
 }
 
-/** Write the combined OCI layout + docker-save archive to `path` (entries sorted, times at the epoch). */
+/** Write the combined OCI layout + docker-save archive (entries sorted, times at the epoch) to a file or a stream. */
 export async function writeOciArchive(
   image: BuiltImage,
   tags: readonly string[],
   blobs: BlobReader,
-  path: string,
+  to: Destination,
   signal?: AbortSignal,
 ): Promise<void> {
-  const tmp = tempBeside(path);
-  try {
-    await pipeline(Readable.from(archive(image, tags, blobs), { objectMode: false }), createWriteStream(tmp), signal === undefined ? {} : { signal });
-    await rename(tmp, path);
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  await writeBytes(Readable.from(imageArchive(image, tags, blobs), { objectMode: false }), to, signal);
 }

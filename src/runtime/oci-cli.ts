@@ -46,7 +46,8 @@ export function ociRuntime(name: RuntimeName, opts: OciRuntimeOptions = {}): Run
 
 async function runBundle(name: RuntimeName, globals: readonly string[], bundle: string, id: string, spec: RunSpec, log: (line: string) => void, signal?: AbortSignal): Promise<void> {
   await writeFile(join(bundle, 'config.json'), JSON.stringify(runtimeSpec(spec)));
-  await writeFile(join(bundle, 'hosts'), `127.0.0.1\tlocalhost ${spec.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+  const extra = (spec.extraHosts ?? []).map((h) => `${h.ip}\t${h.host}\n`).join('');
+  await writeFile(join(bundle, 'hosts'), `127.0.0.1\tlocalhost ${spec.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n${extra}`);
   const pidFile = join(bundle, 'pid');
   const tail: string[] = [];
   if (signal?.aborted) throw new KeelError('E_ABORTED', 'build aborted');

@@ -22,6 +22,8 @@ export interface RunSpec {
   readonly gid: number;
   readonly network: 'host' | 'none';
   readonly hostname: string;
+  /** Lines for /etc/hosts after localhost's (`--add-host`). */
+  readonly extraHosts?: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
 }
 
 /** Docker's default capabilities (moby oci/caps/defaults.go), which BuildKit's RUN has too. */

@@ -27,6 +27,7 @@ interface RunCommand {
   readonly env: ReadonlyArray<readonly [string, string]>;
   readonly cwd: string;
   readonly network: 'host' | 'none';
+  readonly extraHosts: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
   readonly mounts: readonly RuntimeMount[];
   /** The mount targets as tree paths. */
   readonly targets: readonly string[];
@@ -45,13 +46,17 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   const mounts = await runMounts(ins, ctx, cwd);
   const secretNames = new Set(mounts.secretEnv.map(([k]) => k));
   const vars = [...s.vars.entries()];
-  const network = ins.network === 'none' ? 'none' : 'host';
+  // RUN --network=host|none as written; none written (or `default`): the build's default
+  const network = ins.network === 'none' || ins.network === 'host' ? ins.network : ctx.opts.network ?? 'host';
+  const extraHosts = ctx.opts.extraHosts ?? [];
   const history = historyEntry(`RUN ${args.join(' ')} # buildkit`, ctx.times.created());
   // the output of a RUN depends on everything before it: the key includes the layer chain (and
   // USER as written: with the chain fixed, it names the same ids)
   const key = sha256(canonicalJson({
     kind: 'RUN', version: 2, parent: s.layers.map((l) => l.diffId), args, env: vars.filter(([k]) => !secretNames.has(k)), cwd,
     user: s.cfg.user ?? '', network, platform: platformString(ctx.platform), mounts: mounts.keys,
+    // /etc/hosts is part of what the command sees (BuildKit's ExecOp keys its extra hosts too)
+    ...(extraHosts.length === 0 ? {} : { extraHosts: extraHosts.map((h) => `${h.host} ${h.ip}`) }),
   }));
   // looked up before the chain below is verified, used only after (the key names it by its diffIDs)
   const hit = ctx.noCache ? undefined : await ctx.stepCache.get(key);
@@ -62,7 +67,7 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   if (hit !== undefined) return { ...(await cachedResult(ctx, hit)), history };
   await ctx.workspace.prepare();
   const run: RunCommand = {
-    args, env: [...vars, ...mounts.secretEnv], cwd, network, mounts: mounts.runtime, targets: mounts.runtime.map((m) => m.target.replace(/^\/+/, '')),
+    args, env: [...vars, ...mounts.secretEnv], cwd, network, extraHosts, mounts: mounts.runtime, targets: mounts.runtime.map((m) => m.target.replace(/^\/+/, '')),
   };
   const ran = (await ctx.workspace.useOverlay(s.layers.length)) ? await runOnOverlay(ctx, run) : await runOnCopy(ctx, run);
   await ctx.stepCache.put(key, { layer: ran.layer ?? null });

@@ -1,0 +1,228 @@
+/**
+ * `keel build`'s flags, as `docker buildx build` spells and means them (SPEC.md section 1), and
+ * the command they make. Pure: argv, the environment and the current folder in; BuildOptions plus
+ * the CLI's own settings out, or a UsageError. Reading stdin and writing files is main.ts's.
+ */
+import { resolve } from 'node:path';
+import { RUNTIME_NAMES, type BuildOptions, type Compression, type RuntimeName } from '../index.js';
+import { parseFlags, type FlagSpec } from './flags.js';
+import { parseOutputs, type CliOutput } from './outputs.js';
+import { UsageError } from './usage-error.js';
+
+export const PROGRESS_MODES = ['auto', 'plain', 'tty', 'quiet', 'rawjson'] as const;
+export type ProgressMode = (typeof PROGRESS_MODES)[number];
+
+/** The `-o` forms, for the help text. */
+export const OUTPUTS_HELP = `Outputs (-o):
+  type=docker[,name=N]            into the Docker daemon at DOCKER_HOST (= --load)
+  type=docker,dest=FILE           an archive for docker load
+  type=oci,dest=FILE[,tar=false]  an OCI layout archive (or folder)
+  type=image,push=true[,name=N]   push to the registry each name (or tag) names (= --push)
+  type=tar,dest=FILE              the image's root file system as a tar
+  type=local,dest=DIR             the image's root file system into a folder
+  PATH                            keel's image archive: docker load and OCI layout in one tar
+                                  (buildx writes a local folder for a bare PATH)
+  -                               that archive on stdout; dest=- is stdout too
+  compression=gzip|zstd|uncompressed with the image outputs`;
+
+export const BUILD_FLAGS: readonly FlagSpec[] = [
+  { name: 'file', short: 'f', kind: 'string', value: 'FILE', help: 'the Dockerfile, from the current folder (default: CONTEXT/Dockerfile;\n- reads it from stdin)' },
+  { name: 'tag', short: 't', kind: 'list', value: 'NAME[:TAG]', help: 'name the image (repeatable)' },
+  { name: 'build-arg', kind: 'list', value: 'KEY[=VALUE]', help: 'a build-time variable (KEY alone: from the environment)' },
+  { name: 'target', kind: 'string', value: 'STAGE', help: 'build this stage' },
+  { name: 'output', short: 'o', kind: 'list', value: 'SPEC', help: 'where the image goes (repeatable; see Outputs below)' },
+  { name: 'load', kind: 'boolean', help: 'load the image into the Docker daemon (= -o type=docker)' },
+  { name: 'push', kind: 'boolean', help: 'push to the registry each tag names (= -o type=image,push=true)' },
+  { name: 'pull', kind: 'string', value: '[=POLICY]', bare: 'always', help: 'always ask registries for base images (keel: =missing|never too)' },
+  { name: 'platform', kind: 'string', value: 'OS/ARCH[/VARIANT]', help: 'the target platform (one)' },
+  { name: 'label', kind: 'list', value: 'KEY=VALUE', help: 'a label on the image (repeatable)' },
+  { name: 'annotation', kind: 'list', value: 'KEY=VALUE', help: 'an annotation on the image manifest (repeatable; manifest: or\nmanifest[PLATFORM]: prefixes as buildx takes them)' },
+  { name: 'network', kind: 'string', value: 'MODE', help: 'RUN\'s network when a RUN names none: default|host|none' },
+  { name: 'add-host', kind: 'list', value: 'HOST:IP', help: 'a line for RUN\'s /etc/hosts (repeatable)' },
+  { name: 'secret', kind: 'list', value: 'id=ID,src=PATH|env=VAR', help: 'a secret for RUN --mount=type=secret (never in the image)' },
+  { name: 'no-cache', kind: 'boolean', help: 'run every step again (results are still stored)' },
+  { name: 'cache-dir', kind: 'string', value: 'DIR', help: 'the cache (default $KEEL_CACHE_DIR, else ~/.cache/keel)' },
+  { name: 'progress', kind: 'string', value: 'MODE', help: 'auto|plain|tty|quiet|rawjson (JSON events), on stderr' },
+  { name: 'quiet', short: 'q', kind: 'boolean', help: 'print only the image ID' },
+  { name: 'iidfile', kind: 'string', value: 'FILE', help: 'write the image ID (config digest) here' },
+  { name: 'metadata-file', kind: 'string', value: 'FILE', help: 'write the build result\'s metadata here (buildx\'s keys)' },
+  { name: 'insecure-registry', kind: 'list', value: 'HOST[:PORT]', help: 'speak plain HTTP to this registry (loopback always is)' },
+  { name: 'compression', kind: 'string', value: 'gzip|zstd|none', help: 'layer compression (zstd: docker >= 23 loads it)' },
+  { name: 'preserve-timestamps', kind: 'boolean', help: 'keep the sources\' mtimes in layers (default: normalised)' },
+  { name: 'base-image', kind: 'list', value: 'NAME=PATH', help: 'this archive (docker save or OCI) for FROM NAME' },
+  { name: 'max-parallelism', kind: 'string', value: 'N', help: 'run at most N steps at once (default: no limit, as BuildKit)' },
+  { name: 'runtime', kind: 'string', value: 'runc|crun', help: 'the OCI runtime for RUN (default: runc, else crun, on PATH)' },
+  { name: 'help', short: 'h', kind: 'boolean', help: 'print this help' },
+];
+
+/** The Dockerfile: a path, or `-` (stdin). */
+export type DockerfileSource = { readonly path: string } | { readonly stdin: true } | undefined;
+
+export interface BuildCommand {
+  /** Everything but the outputs and the Dockerfile, which need stdin and stdout (main.ts). */
+  readonly options: Omit<BuildOptions, 'output' | 'dockerfile' | 'context'>;
+  /** The context folder, or `-`: a tar (or a Dockerfile) on stdin. */
+  readonly context: string;
+  readonly dockerfile: DockerfileSource;
+  readonly outputs: readonly CliOutput[];
+  /** `-o type=image` without push: built into the cache only, on purpose (no warning). */
+  readonly cacheOnly: boolean;
+  readonly progress: ProgressMode;
+  readonly iidfile?: string;
+  readonly metadataFile?: string;
+  /** -q: print only the image ID on stdout. */
+  readonly quiet: boolean;
+  readonly help: boolean;
+}
+
+const keyValues = (flag: string, values: readonly string[], sep = '='): Record<string, string> => {
+  const out: Record<string, string> = {};
+  for (const kv of values) {
+    const i = kv.indexOf(sep);
+    if (i <= 0) throw new UsageError(`--${flag} wants KEY${sep}VALUE, not ${JSON.stringify(kv)}`);
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+};
+
+/** `--annotation`: buildx's `manifest:` / `manifest[os/arch]:` prefixes name the manifest, which is keel's only target; index ones are refused. */
+function annotations(values: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(keyValues('annotation', values))) {
+    const m = /^(?:([a-z-]+)(?:\[[^\]]*\])?:)?(.+)$/.exec(k);
+    const where = m?.[1];
+    if (where !== undefined && where !== 'manifest') throw new UsageError(`--annotation ${k}: keel annotates the image manifest only (manifest:KEY=VALUE or KEY=VALUE)`);
+    out[m?.[2] ?? k] = v;
+  }
+  return out;
+}
+
+function extraHosts(values: readonly string[]): Array<{ host: string; ip: string }> {
+  return values.map((v) => {
+    // docker's HOST:IP, and HOST=IP (an IPv6 address has colons of its own)
+    const i = v.includes('=') ? v.indexOf('=') : v.indexOf(':');
+    const host = v.slice(0, i);
+    const ip = v.slice(i + 1).replace(/^\[(.*)\]$/, '$1');
+    if (i <= 0 || ip === '') throw new UsageError(`--add-host wants HOST:IP, not ${JSON.stringify(v)}`);
+    if (ip === 'host-gateway') throw new UsageError('--add-host: host-gateway is the Docker daemon\'s address; keel runs without one: give an IP');
+    if (!/^[0-9a-fA-F.:]+$/.test(ip)) throw new UsageError(`--add-host ${v}: ${JSON.stringify(ip)} is not an IP address`);
+    return { host, ip };
+  });
+}
+
+function secrets(values: readonly string[], env: NodeJS.ProcessEnv): Record<string, { path: string } | { value: string }> {
+  const out: Record<string, { path: string } | { value: string }> = {};
+  for (const spec of values) {
+    const f = new Map(spec.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const));
+    const id = f.get('id');
+    if (!id) throw new UsageError(`--secret wants id=ID,src=PATH or id=ID,env=VAR, not ${spec}`);
+    const type = f.get('type');
+    if (type !== undefined && type !== 'file' && type !== 'env') throw new UsageError(`--secret ${spec}: type is file or env`);
+    const src = f.get('src') ?? f.get('source');
+    const fromEnv = f.get('env') ?? (type === 'env' ? id : undefined);
+    if (src !== undefined && type !== 'env') out[id] = { path: src };
+    else if (fromEnv !== undefined && env[fromEnv] !== undefined) out[id] = { value: env[fromEnv] as string };
+    else if (env[id] !== undefined) out[id] = { value: env[id] as string };
+  }
+  return out;
+}
+
+function buildArgs(values: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of values) {
+    const i = kv.indexOf('=');
+    // `--build-arg NAME` takes the value from the environment, and is skipped when it is not set
+    if (i < 0) {
+      const v = env[kv];
+      if (v !== undefined) out[kv] = v;
+    } else out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** The registry a name points at, as docker reads the first component (a dot, a port or localhost). */
+const registryHost = (name: string): string => {
+  const first = name.split('/')[0] ?? '';
+  return name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
+};
+
+const oneOf = <T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined => {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${flag}: want ${allowed.join(', ')}, not ${JSON.stringify(value)}`);
+  return value as T;
+};
+
+export function parseBuildCommand(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): BuildCommand {
+  const f = parseFlags(argv, BUILD_FLAGS);
+  const help = f.booleans.has('help');
+  const s = (k: string): string | undefined => f.strings.get(k);
+  const l = (k: string): readonly string[] => f.lists.get(k) ?? [];
+  if (!help && f.positionals.length !== 1) {
+    const pull = f.strings.get('pull') === 'always' && f.positionals.some((p) => ['always', 'missing', 'never'].includes(p));
+    throw new UsageError(`keel build takes exactly one CONTEXT (a folder, or - for a tar on stdin)${f.positionals.length > 1 ? `, not ${f.positionals.length}: ${f.positionals.join(' ')}` : ''}${pull ? ' (--pull is a flag alone, as docker\'s: write --pull=never)' : ''}`);
+  }
+  const progress = oneOf('progress', s('progress'), PROGRESS_MODES) ?? 'auto';
+  const compression = oneOf('compression', s('compression'), ['gzip', 'zstd', 'none'] as const);
+  const pull = oneOf('pull', s('pull'), ['always', 'missing', 'never'] as const);
+  const network = oneOf('network', s('network'), ['default', 'host', 'none'] as const);
+  const runtime = oneOf('runtime', s('runtime'), RUNTIME_NAMES) as RuntimeName | undefined;
+  const sde = env.SOURCE_DATE_EPOCH;
+  if (sde !== undefined && sde !== '' && !/^[0-9]+$/.test(sde)) throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds, not ${sde}`);
+  const parallelism = s('max-parallelism');
+  if (parallelism !== undefined && !/^[1-9][0-9]*$/.test(parallelism)) throw new UsageError(`--max-parallelism: a whole number of at least 1, not ${parallelism}`);
+  const outs = parseOutputs(l('output'), f.booleans.has('load'), f.booleans.has('push'));
+  if (compression !== undefined && outs.compression !== undefined && compression !== outs.compression) {
+    throw new UsageError(`--compression ${compression} and --output compression=${outs.compression === 'none' ? 'uncompressed' : outs.compression} disagree`);
+  }
+  const layerCompression: Compression | undefined = outs.compression ?? compression;
+  const quiet = f.booleans.has('quiet');
+  if (quiet && outs.outputs.some((o) => 'dest' in o && o.dest === '-')) throw new UsageError('-q prints the image ID on stdout, where the output goes: write the output to a file');
+  const insecure = [...l('insecure-registry')];
+  // `registry.insecure=true` on a push: plain HTTP to the registries it names
+  for (const o of outs.outputs) if (o.kind === 'registry' && o.insecure) for (const n of o.names ?? l('tag')) insecure.push(registryHost(n));
+  const file = s('file');
+  const baseImages = keyValues('base-image', l('base-image'));
+  const sec = secrets(l('secret'), env);
+  const labels = keyValues('label', l('label'));
+  const ann = annotations(l('annotation'));
+  const hosts = extraHosts(l('add-host'));
+  const cacheDir = s('cache-dir') ?? env.KEEL_CACHE_DIR;
+  const target = s('target');
+  const platform = s('platform');
+  const iidfile = s('iidfile');
+  const metadataFile = s('metadata-file');
+  const options: BuildCommand['options'] = {
+    tags: [...l('tag')],
+    buildArgs: buildArgs(l('build-arg'), env),
+    ...(target === undefined ? {} : { target }),
+    ...(cacheDir === undefined ? {} : { cacheDir: resolve(cwd, cacheDir) }),
+    noCache: f.booleans.has('no-cache'),
+    ...(platform === undefined ? {} : { platform }),
+    timestamps: f.booleans.has('preserve-timestamps') ? 'preserve' : 'normalize',
+    ...(sde === undefined || sde === '' ? {} : { sourceDateEpoch: Number(sde) }),
+    ...(layerCompression === undefined ? {} : { compression: layerCompression }),
+    ...(Object.keys(baseImages).length === 0 ? {} : { baseImages }),
+    ...(insecure.length === 0 ? {} : { insecureRegistries: insecure }),
+    ...(pull === undefined ? {} : { pull }),
+    ...(env.DOCKER_CONFIG ? { dockerConfigDir: env.DOCKER_CONFIG } : {}),
+    ...(Object.keys(sec).length === 0 ? {} : { secrets: sec }),
+    ...(parallelism === undefined ? {} : { maxParallelism: Number(parallelism) }),
+    ...(runtime === undefined ? {} : { runtime }),
+    ...(Object.keys(labels).length === 0 ? {} : { labels }),
+    ...(Object.keys(ann).length === 0 ? {} : { annotations: ann }),
+    ...(network === undefined || network === 'default' ? {} : { network }),
+    ...(hosts.length === 0 ? {} : { extraHosts: hosts }),
+  };
+  return {
+    options,
+    context: f.positionals[0] ?? '.',
+    dockerfile: file === undefined ? undefined : file === '-' ? { stdin: true } : { path: resolve(cwd, file) },
+    outputs: outs.outputs,
+    cacheOnly: outs.cacheOnly,
+    progress: quiet ? 'quiet' : progress,
+    quiet,
+    help,
+    ...(iidfile === undefined ? {} : { iidfile }),
+    ...(metadataFile === undefined ? {} : { metadataFile }),
+  };
+}

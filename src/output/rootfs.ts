@@ -1,0 +1,56 @@
+/**
+ * The root file system outputs, as buildx's `tar` and `local` exporters write them: the image's
+ * layers flattened into one tree (whiteouts applied), as a tar (`type=tar`) or into a folder
+ * (`type=local`). The tree's entries come from the builder (the stage's tree); the tar is the layer
+ * writer's, so its entries are sorted and its times those of the layers.
+ */
+import { chmod, lchown, lstat, lutimes, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeLayerTar, tempBeside, type LayerEntry } from '../image/index.js';
+import { extractLayerDir } from '../runtime/index.js';
+import { writeBytes, type Destination } from './destination.js';
+
+/** The flattened root file system as one tar. */
+export async function writeRootfsTar(entries: readonly LayerEntry[], to: Destination, signal?: AbortSignal): Promise<void> {
+  await writeBytes(writeLayerTar(entries), to, signal);
+}
+
+/**
+ * The flattened root file system into folder `path`, created if missing. What is in the folder
+ * already stays unless the image has the same path, which replaces it (a folder in both is merged),
+ * as buildx's local exporter merges: `-o type=local,dest=.` of a build's artifacts is common. The
+ * files are extracted beside the folder first, so a failed build changes nothing in it.
+ */
+export async function writeRootfsDir(entries: readonly LayerEntry[], path: string, signal?: AbortSignal): Promise<void> {
+  const tmp = tempBeside(path);
+  try {
+    await extractLayerDir(writeLayerTar(entries), tmp, signal === undefined ? {} : { signal });
+    await mkdir(path, { recursive: true });
+    await mergeInto(tmp, path, false);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Move everything in `from` into `to`: a folder in both is merged, anything else replaced; a merged
+ * folder takes `from`'s metadata, but not the destination itself (the user's folder keeps its own).
+ */
+async function mergeInto(from: string, to: string, withMetadata = true): Promise<void> {
+  for (const name of await readdir(from)) {
+    const src = join(from, name);
+    const dst = join(to, name);
+    const [s, d] = await Promise.all([lstat(src), lstat(dst).catch(() => undefined)]);
+    if (s.isDirectory() && d?.isDirectory() === true) {
+      await mergeInto(src, dst);
+      continue;
+    }
+    if (d !== undefined) await rm(dst, { recursive: true, force: true });
+    await rename(src, dst);
+  }
+  const meta = await lstat(from);
+  if (!withMetadata) return;
+  await lchown(to, meta.uid, meta.gid).catch(() => undefined); // as the image says where keel may (root)
+  await chmod(to, meta.mode & 0o7777);
+  await lutimes(to, meta.atime, meta.mtime);
+}
