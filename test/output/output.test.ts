@@ -3,10 +3,11 @@
  * folder output works from a store that has no files, and a push without tags is refused before
  * any request. Image checked with skopeo/docker elsewhere (test/image); here the layout itself.
  */
-import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { build } from '../../src';
 import { BlobStore } from '../../src/cache/blob-store';
 import { assembleImage, type ImageConfig } from '../../src/image/image';
 import type { BlobReader } from '../../src/image/content';
@@ -67,4 +68,27 @@ test('oci-archive: a blob the cache gives short is a clear E_CACHE, and no archi
   await mkdir(join(dir, 'short'));
   await expect(writeOutput(img, { type: 'oci-archive', path: out }, { tags: ['app:1'], blobs: short, registry: {}, rootfs: noRootfs })).rejects.toThrow(expect.objectContaining({ code: 'E_CACHE' }));
   expect(await readdir(join(dir, 'short'))).toEqual([]);
+});
+
+test('an abort while the output is being written is E_ABORTED, and a stream output is left open to its owner', async () => {
+  const ctx = join(dir, 'abort-ctx');
+  await mkdir(ctx, { recursive: true });
+  await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY big /big\n');
+  await writeFile(join(ctx, 'big'), Buffer.alloc(4 << 20, 7));
+  // a reader that takes the first chunk and then never asks for more: the write waits on backpressure
+  let wrote = 0;
+  const stuck = new Writable({ highWaterMark: 1, write: (chunk: Buffer, _enc, cb) => { wrote += chunk.length; if (wrote < 1024) cb(); } });
+  const ac = new AbortController();
+  const building = build({ context: ctx, cacheDir: join(dir, 'abort-cache'), output: { type: 'oci-archive', stream: stuck }, signal: ac.signal });
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (wrote > 0) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 10);
+  });
+  ac.abort();
+  await expect(building).rejects.toMatchObject({ code: 'E_ABORTED' });
+  expect(stuck.destroyed).toBe(false);
 });
