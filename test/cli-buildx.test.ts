@@ -50,7 +50,7 @@ describeIntegration('keel build as docker buildx build', ['docker', 'busybox', '
     ].join('\n'));
   }, 120_000);
   afterAll(() => {
-    docker(['rmi', '-f', 'keel-test/cli-load:1', 'keel-test/cli-named:1', 'app:1', 'app:latest'], { check: false });
+    docker(['rmi', '-f', 'keel-test/cli-load:1', 'keel-test/cli-named:1', 'app:1', 'app:latest', 'keel-example/hello:1'], { check: false });
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -205,6 +205,16 @@ describeIntegration('keel build as docker buildx build', ['docker', 'busybox', '
     expect(r.status).toBe(0);
     expect(err(r)).toMatch(new RegExp(`pushed ${ref.replace(/[.]/g, '\\.')}@sha256:[0-9a-f]{64}`));
     expect(run('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]).status).toBe(0);
+  });
+
+  test('examples/load.js loads the hello image built on a base, and docker runs it; examples/push.js pushes it', () => {
+    const env = { ...process.env, DOCKER_HOST: DOCKER_HOST as string, KEEL_CACHE_DIR: cache };
+    const load = spawnSync(process.execPath, [join(root, 'examples', 'load.js'), `busybox=${base}`], { encoding: 'utf8', env });
+    expect([load.status, load.stdout]).toEqual([0, 'Loaded image: keel-example/hello:1\ntry: docker run --rm keel-example/hello:1\n']);
+    expect(docker(['run', '--rm', '--network=none', 'keel-example/hello:1']).stdout).toBe(`${readFileSync(join(root, 'examples', 'hello', 'hello.txt'), 'utf8')}hello from a keel-built image\n`);
+    const ref = `${REGISTRY as string}/keel-example/hello:1`;
+    const push = spawnSync(process.execPath, [join(root, 'examples', 'push.js'), ref], { encoding: 'utf8', env });
+    expect([push.status, push.stdout]).toEqual([0, expect.stringMatching(new RegExp(`^pushed ${ref.replace(/[.]/g, '\\.')}@sha256:[0-9a-f]{64}\n$`))]);
   });
 
   /**

@@ -67,8 +67,8 @@ describe('keel build', () => {
     const iid = join(dir, 'iid');
     const r = run([cli, 'build', '-t', 'x:1', '--build-arg', 'GREETING=yo', '-o', out, '--iidfile', iid, '--cache-dir', join(dir, 'cache'), '--progress', 'plain', 'examples/hello']);
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/^#1 \[1\/8\] FROM scratch\n#1 DONE \d+\.\ds\n/);
-    expect(r.stderr).toContain('#4 [4/8] COPY <<EOF /srv/motd');
+    expect(r.stderr).toMatch(/^#1 \[1\/7\] FROM scratch\n#1 DONE \d+\.\ds\n/);
+    expect(r.stderr).toContain('#4 [4/7] COPY <<EOF /srv/motd');
     expect(readFileSync(iid, 'utf8')).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(existsSync(out)).toBe(true);
     const q = run([cli, 'build', '-q', '--build-arg', 'GREETING=yo', '--cache-dir', join(dir, 'cache'), 'examples/hello']);
@@ -96,6 +96,15 @@ test('examples/build.js builds the example', () => {
   expect(r.stdout).toMatch(/manifest sha256:[0-9a-f]{64}/);
   expect(existsSync(out)).toBe(true);
   rmSync(out, { force: true });
+});
+
+test('examples/progress.js follows the build\'s events; examples/abort.js ends a build with E_ABORTED', () => {
+  const p = run([join(root, 'examples', 'progress.js'), '--no-cache']);
+  expect(p.status).toBe(0);
+  expect(p.stdout).toMatch(/^start  #1 \[1\/7\] FROM scratch\n/);
+  expect(p.stdout).toContain('7 steps\n');
+  const a = run([join(root, 'examples', 'abort.js'), '1']);
+  expect([a.status, a.stdout]).toEqual([0, 'aborted after 1 ms: build aborted\n']);
 });
 
 test('the exit status comes from the error code, wherever in the build it happened', () => {
