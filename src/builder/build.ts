@@ -15,7 +15,7 @@ import { BlobStore, defaultCacheDir, DiffIdRecord, FileHasher, openCacheDir, Ste
 import { isKeelError, KeelError } from '../errors.js';
 import { assembleImage, hostPlatform, parsePlatform, parseTag, platformString, type Digest, type Platform } from '../image/index.js';
 import { expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
-import type { RegistryOptions } from '../registry/index.js';
+import { proxiedFetch, proxyFromEnv, type Fetch, type RegistryOptions } from '../registry/index.js';
 import { ociRuntime, RunWorkspace } from '../runtime/index.js';
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from '../tree/index.js';
 import { DockerfileError, fromSystemError } from './errors.js';
@@ -87,7 +87,8 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     const locate = locator(df.filename, cacheDir);
     const globals = globalArgs(plan, opts, platform, hostPlatform(host.arch), escape, locate);
     const target = targetStage(plan, opts.target);
-    const registry = registryOptions(opts, abort.signal);
+    const httpFetch = proxiedFetch(opts.proxy ?? proxyFromEnv(host.env));
+    const registry = registryOptions(opts, abort.signal, httpFetch);
     const unpacker = baseUnpacker(workspace, plan, abort.signal);
     const sources = new Sources({
       contextDir,
@@ -99,7 +100,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     }, plan);
     const services: BuildServices = {
       opts, platform, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace,
-      compression: opts.compression ?? 'gzip', limits, noCache: opts.noCache === true, escape, signal: abort.signal,
+      compression: opts.compression ?? 'gzip', limits, noCache: opts.noCache === true, escape, signal: abort.signal, fetch: httpFetch,
       emit: (e) => opts.onProgress?.(e),
     };
     const run: StageRun = {
@@ -333,8 +334,9 @@ function globalArgs(plan: Plan, opts: BuildOptions, p: Platform, b: Platform, es
   return globals;
 }
 
-function registryOptions(opts: BuildOptions, signal: AbortSignal): RegistryOptions {
+function registryOptions(opts: BuildOptions, signal: AbortSignal, httpFetch: Fetch): RegistryOptions {
   return {
+    fetch: httpFetch,
     ...(opts.insecureRegistries === undefined ? {} : { insecureRegistries: opts.insecureRegistries }),
     ...(opts.auth === undefined ? {} : { auth: opts.auth }),
     ...(opts.dockerConfigDir === undefined ? {} : { dockerConfigDir: opts.dockerConfigDir }),

@@ -9,6 +9,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { BlobStore } from '../cache/index.js';
 import { KeelError, isKeelError } from '../errors.js';
 import { isDigest, type Digest } from '../image/index.js';
+import type { Fetch } from '../registry/index.js';
 
 export const isRemote = (src: string): boolean => /^https?:\/\//i.test(src) || /^git@|^[a-z]+:\/\/.*\.git(#|$)/i.test(src);
 
@@ -32,7 +33,7 @@ export interface Download {
   readonly lastModified?: number;
 }
 
-export async function download(src: string, store: BlobStore, checksum: string | undefined, signal?: AbortSignal): Promise<Download> {
+export async function download(src: string, store: BlobStore, checksum: string | undefined, httpFetch: Fetch, signal?: AbortSignal): Promise<Download> {
   const shown = redactUrl(src);
   if (!/^https?:\/\//i.test(src)) throw new KeelError('E_UNSUPPORTED', `ADD ${shown}: git sources are not supported yet`);
   if (checksum !== undefined && !isDigest(checksum)) throw new KeelError('E_BUILD_INPUT', `invalid checksum ${JSON.stringify(checksum)}: want sha256:<64 hex>`);
@@ -46,7 +47,7 @@ export async function download(src: string, store: BlobStore, checksum: string |
   const scrub = (message: string): string => message.split(src).join(shown).replace(/\/\/[^/@\s]*@/g, '//');
   let response: Response;
   try {
-    response = await fetch(target, { redirect: 'follow', headers, ...(signal === undefined ? {} : { signal }) });
+    response = await httpFetch(target, { redirect: 'follow', headers, ...(signal === undefined ? {} : { signal }) });
   } catch (e) {
     // undici says "fetch failed" and puts what happened (ECONNREFUSED, ENOTFOUND...) in the cause
     const cause = (e as { cause?: unknown }).cause;

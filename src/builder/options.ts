@@ -4,7 +4,7 @@
 import type { Compression, BuiltImage, Digest } from '../image/index.js';
 import type { Readable } from 'node:stream';
 import type { BuildOutput } from '../output/index.js';
-import type { AuthOption, PullPolicy } from '../registry/index.js';
+import type { AuthOption, ProxySettings, PullPolicy } from '../registry/index.js';
 import type { RuntimeName } from '../runtime/index.js';
 import type { BuildEvent } from './progress.js';
 
@@ -58,6 +58,11 @@ export interface BuildOptions {
   readonly insecureRegistries?: readonly string[];
   /** Credentials by registry; otherwise Docker's config.json and credential helpers are used. */
   readonly auth?: AuthOption;
+  /**
+   * The proxy for registries and ADD URLs: `httpsProxy` for https, `httpProxy` for http, `noProxy`'s
+   * hosts direct (loopback always is). @default HTTP_PROXY, HTTPS_PROXY, NO_PROXY (or lower case) of the environment
+   */
+  readonly proxy?: ProxySettings;
   /** Where Docker's config.json is. @default ~/.docker */
   readonly dockerConfigDir?: string;
   /** Push: blobs up to this size go up in one request, larger ones in chunks of it. @default 16 MiB */

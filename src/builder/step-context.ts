@@ -5,6 +5,7 @@
  */
 import type { BlobStore, FileHasher, StepCache } from '../cache/index.js';
 import type { Compression, HistoryEntry, Layer, Platform } from '../image/index.js';
+import type { Fetch } from '../registry/index.js';
 import type { RunWorkspace } from '../runtime/index.js';
 import type { StageFs, UnpackLimits } from '../tree/index.js';
 import type { StageConfig } from './metadata.js';
@@ -37,6 +38,8 @@ export interface BuildServices {
   readonly escape: '\\' | '`';
   /** Aborted by the caller, or when another stage failed. */
   readonly signal: AbortSignal;
+  /** HTTP for ADD URLs (through the build's proxy). */
+  readonly fetch: Fetch;
   readonly emit: (event: BuildEvent) => void;
 }
 

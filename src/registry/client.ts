@@ -15,6 +15,7 @@ import { isKeelError, KeelError } from '../errors.js';
 import { apiHost, HashCounter, schemeFor, sha256, type ContentStore, type Digest } from '../image/index.js';
 import { findCredential, type AuthOption, type Credential } from './credentials.js';
 import { parseDiagnostics, RegistryError } from './errors.js';
+import type { Fetch } from './http.js';
 
 export const MANIFEST_TYPES = [
   'application/vnd.oci.image.index.v1+json',
@@ -35,6 +36,8 @@ export interface RegistryOptions {
   readonly attempts?: number;
   /** Blobs up to this size are uploaded in one PUT; larger ones in PATCH chunks of this size. @default 16 MiB */
   readonly uploadChunkSize?: number;
+  /** How requests go out (through a proxy: http.ts). @default fetch */
+  readonly fetch?: Fetch;
 }
 
 export interface FetchedManifest {
@@ -123,7 +126,7 @@ export class RegistryClient {
       const body = extra.body instanceof Readable ? (Readable.toWeb(extra.body) as unknown as ReadableStream<Uint8Array>) : extra.body;
       let response: Response;
       try {
-        response = await fetch(url, {
+        response = await (this.opts.fetch ?? fetch)(url, {
           method, headers, redirect: 'follow',
           ...(body === undefined ? {} : { body, duplex: 'half' }),
           ...(this.opts.signal ? { signal: this.opts.signal } : {}),
@@ -169,7 +172,7 @@ export class RegistryClient {
     if (cred !== undefined) headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
     let r: Response;
     try {
-      r = await fetch(url, { headers, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
+      r = await (this.opts.fetch ?? fetch)(url, { headers, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
     } catch (e) {
       throw new RegistryError('E_REGISTRY', `the token service of ${this.registry} (${url.origin}) is not reachable: ${(e as Error).message}`, undefined, [], { cause: e });
     }

@@ -92,7 +92,7 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
     const downloads = new StageFs();
     for (const url of urls) {
       const checksum = ins.checksum === undefined ? undefined : word(ins.checksum);
-      const file = await download(url, ctx.blobs, checksum, ctx.signal);
+      const file = await download(url, ctx.blobs, checksum, ctx.fetch, ctx.signal);
       downloads.set(file.name, {
         type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: ctx.opts.timestamps === 'preserve' ? (file.lastModified ?? createdMtime) : createdMtime,
         size: file.size, source: { kind: 'host', path: ctx.blobs.path(file.digest), fingerprint: `blob:${file.digest}` },
