@@ -207,6 +207,26 @@ describeIntegration('keel build as docker buildx build', ['docker', 'busybox', '
     expect(run('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]).status).toBe(0);
   });
 
+  test('--progress=rawjson: a pull\'s bytes per blob, the context read, the export as a step of its own with its bytes', () => {
+    const pctx = join(dir, 'pull-ctx');
+    mkdirSync(pctx, { recursive: true });
+    writeFileSync(join(pctx, 'Dockerfile'), `FROM ${REGISTRY as string}/keel-test/cli-push:1\nCOPY Dockerfile /d\n`);
+    const r = spawnSync(process.execPath, [cli, 'build', '--cache-dir', join(dir, 'fresh-cache'), '--progress=rawjson', '-o', join(dir, 'pulled.tar'), pctx], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const events = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; step: number; id?: string; name?: string; current?: number; total?: number; done?: boolean });
+    const from = events.find((e) => e.type === 'step-start' && e.name?.includes('FROM'))?.step;
+    const pulled = events.filter((e) => e.type === 'step-progress' && e.step === from && e.done === true);
+    expect(pulled.length).toBeGreaterThanOrEqual(2); // the config and the layer
+    for (const p of pulled) expect([p.id, p.current]).toEqual([expect.stringMatching(/^sha256:[0-9a-f]{64}$/), p.total]);
+    const copy = events.find((e) => e.type === 'step-start' && e.name?.includes('COPY'))?.step;
+    expect(events.some((e) => e.type === 'step-progress' && e.step === copy && e.id === 'transferring context' && e.done === true)).toBe(true);
+    const exporting = events.find((e) => e.type === 'step-start' && e.name === `exporting to image archive ${join(dir, 'pulled.tar')}`);
+    expect(exporting?.step).toBe(3);
+    const sent = events.filter((e) => e.type === 'step-progress' && e.step === 3 && e.id === 'sending tarball');
+    expect(sent.at(-1)).toMatchObject({ done: true, current: readFileSync(join(dir, 'pulled.tar')).length });
+    expect(events.some((e) => e.type === 'step-done' && e.step === 3)).toBe(true);
+  });
+
   test('examples/load.js loads the hello image built on a base, and docker runs it; examples/push.js pushes it', () => {
     const env = { ...process.env, DOCKER_HOST: DOCKER_HOST as string, KEEL_CACHE_DIR: cache };
     const load = spawnSync(process.execPath, [join(root, 'examples', 'load.js'), `busybox=${base}`], { encoding: 'utf8', env });

@@ -1,5 +1,6 @@
 /** Progress rendering: BuildKit's plain format, and the live view redrawn in place on a terminal. */
-import { plainRenderer, rawJsonRenderer, ttyRenderer } from '../src/cli/progress';
+import { sourceExcerpt } from '../src/cli/excerpt';
+import { humanSize, plainRenderer, rawJsonRenderer, ttyRenderer } from '../src/cli/progress';
 
 test('plain: #N name, then DONE / CACHED / ERROR, with miss reasons', () => {
   let out = '';
@@ -80,5 +81,49 @@ describe('text from a Dockerfile or a command cannot drive the terminal', () => 
     const own = out.replace(/\x1b\[\d+A/g, '').replace(/\x1b\[2K/g, '').replace(/\x1b\[J/g, '');
     expect(own).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
     expect(own).toContain('\\x1b]0;owned\\x07');
+  });
+});
+
+describe('BuildKit\'s excerpt of the Dockerfile around an error', () => {
+  const text = ['FROM a', 'RUN one', 'RUN two \\', '  three', 'COPY x y', 'CMD z', ''].join('\n');
+  test('two lines either side of a one-line error, one of a longer one', () => {
+    expect(sourceExcerpt(text, 'Dockerfile', 5, 5)).toBe([
+      'Dockerfile:5', '--------------------', '   3 |     RUN two \\', '   4 |       three', '   5 | >>> COPY x y', '   6 |     CMD z', '   7 |     ', '--------------------', '',
+    ].join('\n'));
+    expect(sourceExcerpt(text, 'Dockerfile', 3, 4)).toBe([
+      'Dockerfile:3', '--------------------', '   2 |     RUN one', '   3 | >>> RUN two \\', '   4 | >>>   three', '   5 |     COPY x y', '--------------------', '',
+    ].join('\n'));
+  });
+  test('at the first line, nothing before; a line past the end, no excerpt', () => {
+    expect(sourceExcerpt(text, 'D', 1, 1)?.split('\n').slice(2, 5)).toEqual(['   1 | >>> FROM a', '   2 |     RUN one', '   3 |     RUN two \\']);
+    expect(sourceExcerpt(text, 'D', 40, 40)).toBeUndefined();
+  });
+});
+
+describe('bytes moving in a step', () => {
+  test('sizes as BuildKit prints them', () => {
+    expect([0, 349, 2048, 27_140_000, 51_360_000, 1_500_000_000].map(humanSize)).toEqual(['0B', '349B', '2.048kB', '27.14MB', '51.36MB', '1.5GB']);
+  });
+  test('plain: a line a second at most per id, and the last one done', () => {
+    let out = '';
+    let t = 0;
+    const r = plainRenderer((s) => (out += s), () => t);
+    const id = 'sha256:abc';
+    for (const [at, current] of [[0, 1000], [200, 2000], [1100, 3000], [1200, 4000]] as const) {
+      t = at;
+      r({ type: 'step-progress', step: 2, id, current, total: 5000, done: false });
+    }
+    t = 1500;
+    r({ type: 'step-progress', step: 2, id, current: 5000, total: 5000, done: true });
+    expect(out).toBe('#2 sha256:abc 1kB / 5kB 0.0s\n#2 sha256:abc 3kB / 5kB 1.1s\n#2 sha256:abc 5kB / 5kB 1.5s done\n');
+  });
+  test('tty: under the running step, one line per id, replaced as it moves', () => {
+    let out = '';
+    const r = ttyRenderer((s) => (out += s), { now: () => 0, tickMs: 0, columns: () => 80 });
+    r({ type: 'step-start', step: 1, name: '[1/1] FROM x' });
+    r({ type: 'step-progress', step: 1, id: 'sha256:abc', current: 1000, total: 5000, done: false });
+    r({ type: 'step-progress', step: 1, id: 'sha256:abc', current: 4000, total: 5000, done: false });
+    const frame = (out.split(/\x1b\[\d+A/).at(-1) as string).replace(/\x1b\[2K|\x1b\[J/g, '');
+    expect(frame.split('\n').filter((l) => l.includes('sha256:abc'))).toEqual([' => => sha256:abc 4kB / 5kB 0.0s']);
   });
 });

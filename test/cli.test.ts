@@ -80,8 +80,11 @@ describe('keel build', () => {
     writeFileSync(df, 'FROM scratch\nCOPY nope /x\n');
     const r = run([cli, 'build', '-f', df, '--progress', 'quiet', '--cache-dir', join(dir, 'cache'), 'examples/hello']);
     expect(r.status).toBe(1);
-    // named as BuildKit names it: the file's name, not the path given to -f
-    expect(r.stderr).toBe('bad.Dockerfile:2: COPY source "nope" not found in the build context (or excluded by .dockerignore)\n');
+    // named as BuildKit names it (the file's name, not the path given to -f), after BuildKit's excerpt
+    expect(r.stderr).toBe([
+      'bad.Dockerfile:2', '--------------------', '   1 |     FROM scratch', '   2 | >>> COPY nope /x', '   3 |     ', '--------------------',
+      'bad.Dockerfile:2: COPY source "nope" not found in the build context (or excluded by .dockerignore)', '',
+    ].join('\n'));
     writeFileSync(df, 'FROM scratch\nCOPYY a b\n');
     expect(run([cli, 'build', '-f', df, '--cache-dir', join(dir, 'cache'), 'examples/hello']).status).toBe(2);
     expect(run([cli, 'build', '--bogus', 'examples/hello']).status).toBe(2);
@@ -96,6 +99,26 @@ test('examples/build.js builds the example', () => {
   expect(r.stdout).toMatch(/manifest sha256:[0-9a-f]{64}/);
   expect(existsSync(out)).toBe(true);
   rmSync(out, { force: true });
+});
+
+test('in a terminal (a pty, by script(1)) the live view is drawn, every line cut to the terminal\'s width', () => {
+  if (spawnSync('which', ['script']).status !== 0) throw new Error('script(1) (util-linux) is needed for the pty test');
+  const d = mkdtempSync(join(tmpdir(), 'keel-cli-tty-'));
+  try {
+    writeFileSync(join(d, 'Dockerfile'), `FROM scratch\nLABEL title="${'a'.repeat(150)}"\nCOPY Dockerfile /d\n`);
+    const command = `stty cols 50 rows 30; ${JSON.stringify(process.execPath)} ${JSON.stringify(cli)} build --cache-dir ${JSON.stringify(join(d, 'cache'))} -o ${JSON.stringify(join(d, 'out.tar'))} ${JSON.stringify(d)}`;
+    const r = spawnSync('script', ['-q', '-e', '-c', command, '/dev/null'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    // the frames as the terminal shows them: keel's own cursor moves and line clears taken out
+    const lines = r.stdout.replace(/\x1b\[\d+A|\x1b\[2K|\x1b\[J/g, '').split(/\r?\n/).filter((l) => l !== '');
+    const frames = lines.filter((l) => !l.startsWith('image ') && !l.startsWith('written to '));
+    expect(frames.some((l) => /^\[\+\] Building [\d.]+s \(4\/4\) FINISHED$/.test(l))).toBe(true);
+    expect(frames.some((l) => l.startsWith(' => exporting to image archive'))).toBe(true);
+    expect(frames.filter((l) => l.includes('LABEL title="aaa')).every((l) => l.endsWith('s') && [...l].length <= 50)).toBe(true);
+    expect(frames.every((l) => [...l].length <= 50)).toBe(true);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
 });
 
 test('examples/progress.js follows the build\'s events; examples/abort.js ends a build with E_ABORTED', () => {

@@ -25,6 +25,7 @@ import { baseStage, instructionDeps, planStages, requiredStages, targetStage, un
 import { layerEntries } from './layers.js';
 import { checkOutputs, outputList, writeOutputs } from './outputs.js';
 import { unpackContextStream } from './context-stream.js';
+import { progressOf } from './progress.js';
 import { Slots } from './slots.js';
 import { Sources } from './sources.js';
 import { cloneConfig, emptyStage, imageConfig, inherit, withStep, type StageState } from './stage.js';
@@ -131,7 +132,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
         const tree = await sources.readTree(final);
         return layerEntries(tree.paths(), tree);
       },
-    }).catch((e: unknown) => {
+    }, { next: () => ++run.counter.steps, emit: services.emit }).catch((e: unknown) => {
       // an abort while a stream is being written is the build's abort, not a stream's error
       throw abort.signal.aborted && !isKeelError(e) ? new KeelError('E_ABORTED', 'build aborted', { cause: e }) : e;
     });
@@ -208,10 +209,13 @@ async function buildStage(run: StageRun, stage: StagePlan, waitFor: (index: numb
   const built = base === undefined ? undefined : await waitFor(base.index);
 
   let state = emptyStage(id);
-  await step(run, stage, `${label(1)} FROM ${image}`, stage.from, async () => {
+  await step(run, stage, `${label(1)} FROM ${image}`, stage.from, async (n) => {
     if (image === '') throw new KeelError('E_BUILD_INPUT', `base name (${stage.from.image.value}) should not be blank`);
     if (built !== undefined) state = inherit(built, id);
-    else if (image.toLowerCase() !== 'scratch') state = inherit(await services.sources.baseImage(image), id);
+    else if (image.toLowerCase() !== 'scratch') {
+      const progress = progressOf(services.emit, n);
+      state = inherit(await services.sources.baseImage(image, (t) => progress(t.digest, t.current, t.total, t.done)), id);
+    }
     return { cached: false };
   });
 

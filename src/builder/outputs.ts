@@ -7,8 +7,9 @@ import { access, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { KeelError } from '../errors.js';
 import { parseTag, type BuiltImage, type LayerEntry } from '../image/index.js';
-import { dockerEndpoint, writeOutput, type BuildOutput, type OutputOptions } from '../output/index.js';
+import { describeOutput, dockerEndpoint, writeOutput, type BuildOutput, type OutputOptions } from '../output/index.js';
 import type { PushResult } from '../registry/index.js';
+import { progressOf, type BuildEvent } from './progress.js';
 
 export const outputList = (output: BuildOutput | readonly BuildOutput[] | undefined): readonly BuildOutput[] =>
   output === undefined ? [] : Array.isArray(output) ? output : [output as BuildOutput];
@@ -60,16 +61,47 @@ export interface OutputsWritten {
   readonly loaded: readonly string[];
 }
 
-/** Write the image to each output, in order; the root file system is flattened once for all that need it. */
-export async function writeOutputs(image: BuiltImage, outputs: readonly BuildOutput[], opts: OutputOptions): Promise<OutputsWritten> {
+/** How outputs show as steps: the next step number, and where events go. */
+export interface ExportSteps {
+  readonly next: () => number;
+  readonly emit: (e: BuildEvent) => void;
+}
+
+/**
+ * Write the image to each output, in order, each shown as a step of its own (BuildKit's
+ * `exporting to image`), with the bytes it writes or pushes; the root file system is flattened
+ * once for all outputs that need it.
+ */
+export async function writeOutputs(image: BuiltImage, outputs: readonly BuildOutput[], opts: OutputOptions, steps: ExportSteps): Promise<OutputsWritten> {
   let rootfs: Promise<readonly LayerEntry[]> | undefined;
-  const shared: OutputOptions = { ...opts, rootfs: () => (rootfs ??= opts.rootfs()) };
   const pushed: PushResult[] = [];
   const loaded: string[] = [];
   for (const o of outputs) {
-    const r = await writeOutput(image, o, shared);
-    pushed.push(...(r.pushed ?? []));
-    loaded.push(...(r.loaded ?? []));
+    const step = steps.next();
+    const name = describeOutput(o, opts.tags);
+    const t0 = performance.now();
+    steps.emit({ type: 'step-start', step, name });
+    const progress = progressOf(steps.emit, step);
+    const last = new Map<string, { current: number; total: number | undefined; done: boolean }>();
+    const shared: OutputOptions = {
+      ...opts,
+      rootfs: () => (rootfs ??= opts.rootfs()),
+      progress: (id, current, total, done) => {
+        last.set(id, { current, total, done });
+        progress(id, current, total, done);
+      },
+    };
+    try {
+      const r = await writeOutput(image, o, shared);
+      // what was still moving at the end is done now
+      for (const [id, p] of last) if (!p.done) progress(id, p.current, p.total, true);
+      pushed.push(...(r.pushed ?? []));
+      loaded.push(...(r.loaded ?? []));
+    } catch (e) {
+      steps.emit({ type: 'step-error', step, name, message: e instanceof Error ? e.message : String(e) });
+      throw e;
+    }
+    steps.emit({ type: 'step-done', step, name, seconds: (performance.now() - t0) / 1000, cached: false });
   }
   return { pushed, loaded };
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { BlobStore } from '../cache/index.js';
 import { KeelError } from '../errors.js';
 import { formatReference, parseReference, type Layer, type Platform } from '../image/index.js';
-import { pullImage, type RegistryOptions, type PullPolicy } from '../registry/index.js';
+import { pullImage, type RegistryOptions, type PullPolicy, type Transfer } from '../registry/index.js';
 import { StageFs, type UnpackLimits } from '../tree/index.js';
 import { baseFromImage, findBaseImage, loadBaseImage } from './base-image.js';
 import { ignorePatterns, loadContext, type BuildContext } from './context.js';
@@ -44,24 +44,42 @@ export class Sources {
 
   constructor(private readonly opts: SourcesOptions, readonly plan: Plan) {}
 
-  buildContext(): Promise<BuildContext> {
-    this.context ??= ignorePatterns(this.opts.contextDir, this.opts.dockerfilePath).then((p) => loadContext(this.opts.contextDir, p));
+  /** The context, read once per build; `onRead` (the first caller's) hears how much it holds once read. */
+  buildContext(onRead?: (files: number, bytes: number) => void): Promise<BuildContext> {
+    this.context ??= ignorePatterns(this.opts.contextDir, this.opts.dockerfilePath).then(async (p) => {
+      const context = await loadContext(this.opts.contextDir, p);
+      if (onRead !== undefined) {
+        let files = 0;
+        let bytes = 0;
+        for (const path of context.fs.paths()) {
+          const node = context.fs.get(path);
+          if (node?.type !== 'file') continue;
+          files++;
+          bytes += node.size;
+        }
+        onRead(files, bytes);
+      }
+      return context;
+    });
     return this.context;
   }
 
-  /** A base image as a stage's starting state: from `baseImages` if given there, else from its registry. */
-  baseImage(name: string): Promise<StageState> {
+  /**
+   * A base image as a stage's starting state: from `baseImages` if given there, else from its
+   * registry. `onTransfer` hears the download's bytes (the first caller's: one pull serves all).
+   */
+  baseImage(name: string, onTransfer?: (t: Transfer) => void): Promise<StageState> {
     const path = findBaseImage(this.opts.baseImages, name);
     const key = path ?? `registry:${name}`;
     let loading = this.bases.get(key);
     if (loading === undefined) {
-      loading = this.loadBase(name, path);
+      loading = this.loadBase(name, path, onTransfer);
       this.bases.set(key, loading);
     }
     return loading;
   }
 
-  private async loadBase(name: string, path: string | undefined): Promise<StageState> {
+  private async loadBase(name: string, path: string | undefined, onTransfer: ((t: Transfer) => void) | undefined): Promise<StageState> {
     // stages start from inherit(base): the loaded image itself is never changed
     if (path !== undefined) return stageFromImage(await loadBaseImage(path, { store: this.opts.blobs, platform: this.opts.platform }));
     const ref = parseReference(name);
@@ -72,6 +90,7 @@ export class Sources {
       refsDir: join(this.opts.cacheDir, 'refs'),
       ...(this.opts.pull === undefined ? {} : { pull: this.opts.pull }),
       ...this.opts.registry,
+      ...(onTransfer === undefined ? {} : { onTransfer }),
       ...(unpack === undefined ? {} : { copyLayer: (layer: Layer, index: number) => unpack(layer, index, succeeded) }),
     });
     succeeded = pulling.then(() => true, () => false);

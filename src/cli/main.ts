@@ -6,9 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { assertNever, build, DockerfileError, dump, isKeelError, parse, ParseError, type BuildOptions, type BuildResult, type KeelErrorCode } from '../index.js';
 import { BUILD_FLAGS, OUTPUTS_HELP, parseBuildCommand, type BuildCommand } from './build-command.js';
+import { sourceExcerpt } from './excerpt.js';
 import { flagHelp } from './flags.js';
 import { toBuildOutputs, type CliOutput } from './outputs.js';
 import { printable } from './printable.js';
@@ -198,10 +199,31 @@ async function buildCommand(args: readonly string[]): Promise<number> {
       write(`keel: interrupted (${stoppedBy}): nothing half-written was kept\n`);
       return 128 + SIGNALS[stoppedBy];
     }
+    const excerpt = dockerfileExcerpt(e, cmd, dockerfile);
+    if (excerpt !== undefined) write(excerpt);
     throw e;
   } finally {
     for (const off of handlers) off();
   }
+}
+
+/** BuildKit's excerpt of the Dockerfile around a Dockerfile's error (none when its text cannot be had again). */
+function dockerfileExcerpt(e: unknown, cmd: BuildCommand, given: BuildOptions['dockerfile']): string | undefined {
+  const at = e instanceof DockerfileError ? { filename: e.filename, range: e.range } : e instanceof ParseError ? { filename: e.errors[0]?.filename ?? 'Dockerfile', range: e.errors[0]?.range } : undefined;
+  if (at?.range === undefined) return undefined;
+  let text: string | undefined;
+  if (given !== undefined && typeof given !== 'string') text = given.text;
+  else {
+    const path = given ?? (cmd.context === '-' ? undefined : join(cmd.context, 'Dockerfile'));
+    // the error names this file (not an ONBUILD trigger of a base image)
+    if (path === undefined || (basename(path) !== at.filename && path !== at.filename && !path.endsWith(`/${at.filename}`))) return undefined;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  return sourceExcerpt(text, at.filename, at.range.start.line, at.range.end.line);
 }
 
 /** The names the image was given: the outputs' own, else the tags. */

@@ -14,9 +14,43 @@ export interface Renderer {
   finish(ok: boolean): void;
 }
 
-export function plainRenderer(write: (s: string) => void): Renderer {
+/** A byte count as BuildKit prints it (go-units HumanSize: decimal units, four significant digits): `27.14MB`. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let x = bytes;
+  let i = 0;
+  while (x >= 1000 && i < units.length - 1) {
+    x /= 1000;
+    i++;
+  }
+  return `${Number(x.toPrecision(4))}${units[i] as string}`;
+}
+
+type Progress = Extract<BuildEvent, { type: 'step-progress' }>;
+
+/** `sha256:ab12… 12.58MB / 49.27MB 0.8s done`, as BuildKit's progress lines read. */
+function progressLine(p: Progress, seconds: number): string {
+  const amount = p.total === undefined || p.id === 'transferring context' ? humanSize(p.current) : `${humanSize(p.current)} / ${humanSize(p.total)}`;
+  return `${printable(p.id)} ${amount} ${seconds.toFixed(1)}s${p.done ? ' done' : ''}`;
+}
+
+/** Lines a second at most, per id, in plain mode (and every last one). */
+const PLAIN_PROGRESS_EVERY_MS = 1000;
+
+export function plainRenderer(write: (s: string) => void, now: () => number = () => performance.now()): Renderer {
+  const seen = new Map<string, { first: number; printed: number }>();
   const render = ((e: BuildEvent) => {
     switch (e.type) {
+      case 'step-progress': {
+        const key = `${e.step} ${e.id}`;
+        const t = now();
+        const s = seen.get(key) ?? { first: t, printed: -Infinity };
+        seen.set(key, s);
+        if (!e.done && t - s.printed < PLAIN_PROGRESS_EVERY_MS) break;
+        s.printed = t;
+        write(`#${e.step} ${progressLine(e, (t - s.first) / 1000)}\n`);
+        break;
+      }
       case 'step-start':
         write(`#${e.step} ${printable(e.name)}\n`);
         break;
@@ -60,6 +94,8 @@ interface StepView {
   t0: number;
   seconds?: number;
   log: string[];
+  /** Bytes moving in the step, by id, with when each was first seen. */
+  progress: Map<string, { event: Progress; first: number }>;
 }
 
 /** `text` cut to `width` columns (one column a code point: a cut wide character only wastes room). */
@@ -89,7 +125,10 @@ export function ttyRenderer(write: (s: string) => void, opts: TtyOptions = {}): 
       // the name cut so that its time still fits on the line
       const room = width - tag.length - 1;
       lines.push(tag === '' ? cut(name, width) : `${cut(name, room).padEnd(room)} ${tag}`);
-      if (s.state === 'running' && !final) for (const l of s.log.slice(-LOG_TAIL)) lines.push(cut(` => => ${l}`, width));
+      if (s.state === 'running' && !final) {
+        for (const p of s.progress.values()) lines.push(cut(` => => ${progressLine(p.event, (now() - p.first) / 1000)}`, width));
+        for (const l of s.log.slice(-LOG_TAIL)) lines.push(cut(` => => ${l}`, width));
+      }
     }
     write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${lines.map((l) => `\x1b[2K${l}\n`).join('')}${drawn > lines.length ? '\x1b[J' : ''}`);
     drawn = lines.length;
@@ -100,14 +139,15 @@ export function ttyRenderer(write: (s: string) => void, opts: TtyOptions = {}): 
       ticker = setInterval(() => draw(false), tickMs);
       ticker.unref();
     }
-    if (e.type === 'step-start') steps.set(e.step, { name: printable(e.name), state: 'running', t0: now(), log: [] });
+    if (e.type === 'step-start') steps.set(e.step, { name: printable(e.name), state: 'running', t0: now(), log: [], progress: new Map() });
     const s = steps.get(e.step);
     if (s !== undefined) {
       if (e.type === 'step-done') Object.assign(s, { state: e.cached ? 'cached' : 'done', seconds: e.seconds });
       if (e.type === 'step-error') Object.assign(s, { state: 'error', error: e.message });
       if (e.type === 'log') s.log.push(printable(e.line));
+      if (e.type === 'step-progress') s.progress.set(e.id, { event: e, first: s.progress.get(e.id)?.first ?? now() });
     }
-    if (e.type !== 'log' || tickMs === 0) draw(false);
+    if ((e.type !== 'log' && e.type !== 'step-progress') || tickMs === 0) draw(false);
   }) as Renderer;
   render.finish = (ok: boolean) => {
     if (ticker !== undefined) clearInterval(ticker);

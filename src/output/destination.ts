@@ -5,21 +5,37 @@
  */
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import type { Readable, Writable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { tempBeside } from '../image/index.js';
 
 export type Destination = { readonly path: string } | { readonly stream: Writable };
 
-export async function writeBytes(bytes: Readable, to: Destination, signal?: AbortSignal): Promise<void> {
+/** Bytes written so far, told as they pass (for progress). */
+export function counting(tell: ((bytes: number) => void) | undefined): Transform {
+  let n = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      n += chunk.length;
+      tell?.(n);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      tell?.(n);
+      cb();
+    },
+  });
+}
+
+export async function writeBytes(bytes: Readable, to: Destination, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void> {
   const opts = signal === undefined ? {} : { signal };
   if ('stream' in to) {
-    await pipeline(bytes, to.stream, { ...opts, end: false });
+    await pipeline(bytes, counting(onBytes), to.stream, { ...opts, end: false });
     return;
   }
   const tmp = tempBeside(to.path);
   try {
-    await pipeline(bytes, createWriteStream(tmp), opts);
+    await pipeline(bytes, counting(onBytes), createWriteStream(tmp), opts);
     await rename(tmp, to.path);
   } finally {
     await rm(tmp, { force: true });

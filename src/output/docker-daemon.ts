@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
 import type { BlobReader, BuiltImage } from '../image/index.js';
+import { counting } from './destination.js';
 import { imageArchive } from './oci-archive.js';
 
 /** Docker's default socket, where DOCKER_HOST is not set. */
@@ -46,7 +47,7 @@ async function loadMessages(res: IncomingMessage): Promise<string[]> {
 }
 
 /** Load the image (named by `tags`) into the daemon at `host`; resolves with the daemon's messages. */
-export async function loadIntoDocker(image: BuiltImage, tags: readonly string[], blobs: BlobReader, host: string, signal?: AbortSignal): Promise<string[]> {
+export async function loadIntoDocker(image: BuiltImage, tags: readonly string[], blobs: BlobReader, host: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<string[]> {
   const endpoint = dockerEndpoint(host);
   const req = request({
     ...endpoint, method: 'POST', path: '/images/load', headers: { 'Content-Type': 'application/x-tar' }, ...(signal === undefined ? {} : { signal }),
@@ -57,7 +58,7 @@ export async function loadIntoDocker(image: BuiltImage, tags: readonly string[],
   });
   answered.catch(() => undefined); // read below, after the body went up (or failed)
   try {
-    await pipeline(Readable.from(imageArchive(image, tags, blobs), { objectMode: false }), req);
+    await pipeline(Readable.from(imageArchive(image, tags, blobs), { objectMode: false }), counting(onBytes), req);
     return await loadMessages(await answered);
   } catch (e) {
     if (signal?.aborted) throw new KeelError('E_ABORTED', 'build aborted');

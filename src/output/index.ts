@@ -5,7 +5,7 @@
 import type { Writable } from 'node:stream';
 import { assertNever } from '../errors.js';
 import type { BlobReader, BuiltImage, LayerEntry } from '../image/index.js';
-import type { PushResult, RegistryOptions } from '../registry/index.js';
+import type { PushResult, RegistryOptions, Transfer } from '../registry/index.js';
 import type { Destination } from './destination.js';
 import { DEFAULT_DOCKER_HOST, dockerEndpoint, loadIntoDocker } from './docker-daemon.js';
 import { writeOciArchive } from './oci-archive.js';
@@ -45,6 +45,29 @@ export interface OutputOptions {
   /** The image's root file system, for the rootfs outputs (read only when one asks). */
   readonly rootfs: () => Promise<readonly LayerEntry[]>;
   readonly signal?: AbortSignal;
+  /** Bytes written (`id` 'sending tarball', or a pushed blob's digest), as they go and once `done`. */
+  readonly progress?: (id: string, current: number, total: number | undefined, done: boolean) => void;
+}
+
+/** What an output is, for a progress line: `image archive out.tar`, `the Docker daemon`. */
+export function describeOutput(o: BuildOutput, tags: readonly string[]): string {
+  const file = (x: FileOrStream): string => (x.stream !== undefined ? 'stdout' : x.path);
+  switch (o.type) {
+    case 'oci-archive':
+      return `exporting to image archive ${file(o)}`;
+    case 'oci-dir':
+      return `exporting to OCI layout ${o.path}`;
+    case 'docker':
+      return 'exporting to the Docker daemon';
+    case 'registry':
+      return `pushing ${(o.names ?? tags).join(', ')}`;
+    case 'rootfs-tar':
+      return `exporting root file system to ${file(o)}`;
+    case 'rootfs-dir':
+      return `exporting root file system to ${o.path}`;
+    default:
+      return assertNever(o);
+  }
 }
 
 export interface OutputResult {
@@ -57,19 +80,23 @@ const destination = (o: FileOrStream): Destination => (o.stream !== undefined ? 
 
 /** Write `image` to `output`; a push answers with what each name now points at. */
 export async function writeOutput(image: BuiltImage, output: BuildOutput, opts: OutputOptions): Promise<OutputResult> {
+  const sending = (bytes: number): void => opts.progress?.('sending tarball', bytes, undefined, false);
   switch (output.type) {
     case 'oci-archive':
-      await writeOciArchive(image, output.names ?? opts.tags, opts.blobs, destination(output), opts.signal);
+      await writeOciArchive(image, output.names ?? opts.tags, opts.blobs, destination(output), opts.signal, sending);
       return {};
     case 'oci-dir':
       await writeOciDir(image, output.names ?? opts.tags, opts.blobs, output.path);
       return {};
     case 'docker':
-      return { loaded: await loadIntoDocker(image, output.names ?? opts.tags, opts.blobs, output.host ?? DEFAULT_DOCKER_HOST, opts.signal) };
-    case 'registry':
-      return { pushed: await pushOutput(image, output.names ?? opts.tags, opts.blobs, opts.registry) };
+      return { loaded: await loadIntoDocker(image, output.names ?? opts.tags, opts.blobs, output.host ?? DEFAULT_DOCKER_HOST, opts.signal, sending) };
+    case 'registry': {
+      const progress = opts.progress;
+      const registry = progress === undefined ? opts.registry : { ...opts.registry, onTransfer: (t: Transfer) => progress(t.digest, t.current, t.total, t.done) };
+      return { pushed: await pushOutput(image, output.names ?? opts.tags, opts.blobs, registry) };
+    }
     case 'rootfs-tar':
-      await writeRootfsTar(await opts.rootfs(), destination(output), opts.signal);
+      await writeRootfsTar(await opts.rootfs(), destination(output), opts.signal, sending);
       return {};
     case 'rootfs-dir':
       await writeRootfsDir(await opts.rootfs(), output.path, opts.signal);

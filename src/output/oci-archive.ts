@@ -55,6 +55,7 @@ export async function writeOciArchive(
   blobs: BlobReader,
   to: Destination,
   signal?: AbortSignal,
+  onBytes?: (bytes: number) => void,
 ): Promise<void> {
-  await writeBytes(Readable.from(imageArchive(image, tags, blobs), { objectMode: false }), to, signal);
+  await writeBytes(Readable.from(imageArchive(image, tags, blobs), { objectMode: false }), to, signal, onBytes);
 }

@@ -11,8 +11,8 @@ import { extractLayerDir } from '../runtime/index.js';
 import { writeBytes, type Destination } from './destination.js';
 
 /** The flattened root file system as one tar. */
-export async function writeRootfsTar(entries: readonly LayerEntry[], to: Destination, signal?: AbortSignal): Promise<void> {
-  await writeBytes(writeLayerTar(entries), to, signal);
+export async function writeRootfsTar(entries: readonly LayerEntry[], to: Destination, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void> {
+  await writeBytes(writeLayerTar(entries), to, signal, onBytes);
 }
 
 /**

@@ -38,6 +38,28 @@ export interface RegistryOptions {
   readonly uploadChunkSize?: number;
   /** How requests go out (through a proxy: http.ts). @default fetch */
   readonly fetch?: Fetch;
+  /** Bytes of a blob moving (a download, an upload), as they go, and once more when it is done. */
+  readonly onTransfer?: (t: Transfer) => void;
+}
+
+/** A blob's bytes moving: a pull's download or a push's upload (`current` of `total` bytes). */
+export interface Transfer {
+  readonly digest: Digest;
+  readonly current: number;
+  readonly total: number;
+  readonly done: boolean;
+}
+
+/** Counts the bytes going through, for onTransfer. */
+function counter(start: number, tell: (current: number) => void): Transform {
+  let current = start;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      current += chunk.length;
+      tell(current);
+      cb(null, chunk);
+    },
+  });
 }
 
 export interface FetchedManifest {
@@ -275,6 +297,7 @@ export class RegistryClient {
       const done = await this.request('PUT', withDigest(at), { contentType: 'application/octet-stream', body });
       await done.body?.cancel();
       if (done.status !== 201) return this.failure(done, `upload of ${digest}`);
+      this.opts.onTransfer?.({ digest, current: size, total: size, done: true });
       return;
     }
     let offset = 0;
@@ -288,10 +311,12 @@ export class RegistryClient {
       if (patch.status !== 202) return this.failure(patch, `upload of ${digest} (bytes ${offset}+)`);
       at = location(patch);
       offset += chunk.length;
+      this.opts.onTransfer?.({ digest, current: offset, total: size, done: false });
     }
     const done = await this.request('PUT', withDigest(at), { contentType: 'application/octet-stream', body: Buffer.alloc(0) });
     await done.body?.cancel();
     if (done.status !== 201) return this.failure(done, `upload of ${digest}`);
+    this.opts.onTransfer?.({ digest, current: size, total: size, done: true });
   }
 
   async putManifest(tag: string, bytes: Buffer, mediaType: string): Promise<Digest> {
@@ -315,6 +340,7 @@ export class RegistryClient {
     try {
       if ((await store.stat(digest)) === size) return;
       await this.download(digest, store, size, copy);
+      this.opts.onTransfer?.({ digest, current: size, total: size, done: true });
     } finally {
       await release();
     }
@@ -335,8 +361,10 @@ export class RegistryClient {
       // a whole download is hashed as it is written (the store need not read it again)
       const hash = append ? undefined : new HashCounter();
       try {
+        const told = this.opts.onTransfer;
         await pipeline(
           Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), atMost(size - (append ? have : 0), digest), ...(sink === undefined ? [] : [teeTo(sink)]),
+          ...(told === undefined ? [] : [counter(append ? have : 0, (current) => told({ digest, current, total: size, done: false }))]),
           ...(hash === undefined ? [] : [hash]), createWriteStream(partial, { flags: append ? 'a' : 'w' }), this.opts.signal === undefined ? {} : { signal: this.opts.signal },
         );
       } catch (e) {

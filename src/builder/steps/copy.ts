@@ -28,7 +28,10 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
   const { word, stage } = ctx;
   const from = ins.kind === 'COPY' ? ins.from : undefined;
   const fromStage = from === undefined ? undefined : await ctx.sources.stageOrImage(from, ctx.stagePlan.index, true);
-  const source = fromStage === undefined ? (await ctx.sources.buildContext()).fs : undefined;
+  // the context read by this step (the first to need it) shows as BuildKit's context transfer
+  const source = fromStage === undefined ? (await ctx.sources.buildContext((_files, bytes) => {
+    ctx.emit({ type: 'step-progress', step: ctx.step, id: 'transferring context', current: bytes, total: bytes, done: true });
+  })).fs : undefined;
   const all = ins.sources.filter((x) => x.kind === 'path').map((x) => word(x.path.value));
   const urls = ins.kind === 'ADD' ? all.filter(isRemote) : [];
   const paths = all.filter((p) => !urls.includes(p));
