@@ -26,7 +26,7 @@ export {
   type MountSharing,
 } from './parser/index.js';
 export { KeelError, isKeelError, assertNever, KEEL_ERROR_CODES, type KeelErrorCode } from './errors.js';
-export { build, DockerfileError, type BuildOptions, type BuildResult, type BuildOutput, type BuildEvent } from './builder/index.js';
+export { build, DockerfileError, type BuildOptions, type BuildResult, type BuildOutput, type BuildEvent, type NamedContext } from './builder/index.js';
 export { RunError, RUNTIME_NAMES, type RuntimeName } from './runtime/index.js';
 export { RegistryError } from './registry/index.js';
 export type { Compression } from './image/index.js';

@@ -207,6 +207,42 @@ describeIntegration('keel build as docker buildx build', ['docker', 'busybox', '
     expect(run('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]).status).toBe(0);
   });
 
+  test('--build-context: a folder for COPY --from (over a stage of that name), an image over --base-image, an OCI layout by tag', () => {
+    const extra = join(dir, 'extra');
+    mkdirSync(extra, { recursive: true });
+    writeFileSync(join(extra, 'note.txt'), 'from the named context\n');
+    const nctx = join(dir, 'named-ctx');
+    mkdirSync(nctx, { recursive: true });
+    writeFileSync(join(nctx, 'Dockerfile'), 'FROM scratch AS src\nFROM base\nCOPY --from=src note.txt /note.txt\n');
+    const out = join(dir, 'named-out');
+    const r = keel(['--build-context', `src=${extra}`, '-o', `type=local,dest=${out}`, nctx]);
+    expect([r.status, err(r)]).toEqual([0, expect.any(String)]);
+    expect(readFileSync(join(out, 'note.txt'), 'utf8')).toBe('from the named context\n');
+    // docker-image:// wins over --base-image (and over a stage) of the same name: the pushed image is the base
+    const pushed = `${REGISTRY as string}/keel-test/cli-push:1`;
+    const md = join(dir, 'named-md.json');
+    const img = join(dir, 'named-img.tar');
+    const viaImage = keel(['--build-context', `base=docker-image://${pushed}`, '--build-context', `src=${extra}`, '--metadata-file', md, '-o', img, nctx]);
+    expect([viaImage.status, err(viaImage)]).toEqual([0, expect.any(String)]);
+    const manifest = JSON.parse(spawnSync('skopeo', ['inspect', '--raw', `oci-archive:${img}`]).stdout.toString()) as { annotations?: Record<string, string> };
+    expect(manifest.annotations?.['org.opencontainers.image.base.name']).toBe(pushed);
+    // an OCI layout folder keel wrote, by its tag
+    const layout = join(dir, 'layout');
+    expect(keel(['-t', 'keel-test/layout:v1', '-o', `type=oci,tar=false,dest=${layout}`, ctx]).status).toBe(0);
+    writeFileSync(join(nctx, 'Dockerfile.lay'), 'FROM lay\nCOPY --from=lay /hello.txt /again.txt\n');
+    const out2 = join(dir, 'named-out2');
+    const l = keel(['-f', join(nctx, 'Dockerfile.lay'), '--build-context', `lay=oci-layout://${layout}:v1`, '-o', `type=local,dest=${out2}`, nctx]);
+    expect([l.status, err(l)]).toEqual([0, expect.any(String)]);
+    expect(readFileSync(join(out2, 'again.txt'), 'utf8')).toBe('hello from keel\n');
+    expect(existsSync(join(out2, 'bin', 'busybox'))).toBe(true);
+    const missingTag = keel(['-f', join(nctx, 'Dockerfile.lay'), '--build-context', `lay=oci-layout://${layout}:v9`, nctx]);
+    expect([missingTag.status, err(missingTag)]).toEqual([2, expect.stringContaining('no image tagged "v9"')]);
+    // FROM a folder is not supported yet, and says so
+    writeFileSync(join(nctx, 'Dockerfile.from'), 'FROM src\n');
+    const f = keel(['-f', join(nctx, 'Dockerfile.from'), '--build-context', `src=${extra}`, nctx]);
+    expect([f.status, err(f)]).toEqual([1, expect.stringContaining('a folder as a base')]);
+  });
+
   test('--progress=rawjson: a pull\'s bytes per blob, the context read, the export as a step of its own with its bytes', () => {
     const pctx = join(dir, 'pull-ctx');
     mkdirSync(pctx, { recursive: true });

@@ -90,6 +90,16 @@ describe('flag spellings', () => {
     expect(usage(() => parse(['--label', 'nokey', '.']))).toMatch(/KEY=VALUE/);
   });
 
+  test('--build-context: a folder from the current one, docker-image://, oci-layout:// with a tag', () => {
+    const c = parse(['--build-context', 'src=../src', '--build-context', 'alpine=docker-image://alpine:3.20', '--build-context', 'lay=oci-layout://out/layout:v1', '--build-context', 'plain=oci-layout:///abs/lay', '.']);
+    expect(c.options.namedContexts).toEqual({
+      src: { path: '/work/src' }, alpine: { image: 'alpine:3.20' }, lay: { ociLayout: '/work/here/out/layout', tag: 'v1' }, plain: { ociLayout: '/abs/lay' },
+    });
+    expect(usage(() => parse(['--build-context', 'x=https://github.com/a/b.git', '.']))).toMatch(/no URL, git/);
+    expect(usage(() => parse(['--build-context', 'x=oci-layout://l@sha256:abc', '.']))).toMatch(/by digest/);
+    expect(usage(() => parse(['--build-context', 'x', '.']))).toMatch(/NAME=VALUE|KEY=VALUE/);
+  });
+
   test('--progress and -q', () => {
     expect(parse(['--progress=rawjson', '.']).progress).toBe('rawjson');
     expect(parse(['-q', '.']).progress).toBe('quiet');

@@ -83,7 +83,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     if (host.uid === 0) await workspace.reapStale(); // a killed build's containers and mounts go before anything else
     const { contextDir, dockerfile } = await contextOf(opts, workspace, limits, abort.signal);
     const df = await readDockerfile(contextDir, dockerfile);
-    const plan = planStages(df.ast);
+    const plan = planStages(df.ast, new Set(Object.keys(opts.namedContexts ?? {}).map((k) => k.toLowerCase())));
     const escape = df.ast.escapeToken;
     const locate = locator(df.filename, cacheDir);
     const globals = globalArgs(plan, opts, platform, hostPlatform(host.arch), escape, locate);
@@ -98,6 +98,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       verify: (layer) => verified.verify(layer, abort.signal),
       limits,
       ...(unpacker === undefined ? {} : { unpackWhilePulling: unpacker }),
+      ...(opts.namedContexts === undefined ? {} : { namedContexts: opts.namedContexts }),
     }, plan);
     const services: BuildServices = {
       opts, platform, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace,
@@ -213,6 +214,10 @@ async function buildStage(run: StageRun, stage: StagePlan, waitFor: (index: numb
     if (image === '') throw new KeelError('E_BUILD_INPUT', `base name (${stage.from.image.value}) should not be blank`);
     if (built !== undefined) state = inherit(built, id);
     else if (image.toLowerCase() !== 'scratch') {
+      const named = services.sources.namedContext(image);
+      if (named !== undefined && 'path' in named) {
+        throw new KeelError('E_UNSUPPORTED', `FROM ${image}: a folder as a base (--build-context ${image}=${named.path}) is not supported yet; COPY --from=${image} reads it`);
+      }
       const progress = progressOf(services.emit, n);
       state = inherit(await services.sources.baseImage(image, (t) => progress(t.digest, t.current, t.total, t.done)), id);
     }

@@ -2,5 +2,5 @@
 export { build, buildOn } from './build.js';
 export { DockerfileError } from './errors.js';
 export type { Host } from './host.js';
-export type { BuildOptions, BuildOutput, BuildResult } from './options.js';
+export type { BuildOptions, BuildOutput, BuildResult, NamedContext } from './options.js';
 export type { BuildEvent } from './progress.js';

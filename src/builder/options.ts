@@ -10,6 +10,17 @@ import type { BuildEvent } from './progress.js';
 
 export type { BuildOutput };
 
+/**
+ * A named context (`--build-context name=...`): what `FROM name`, `COPY --from=name` and
+ * `RUN --mount=from=name` read instead of a stage or image of that name. A folder (read as the
+ * context is, for COPY --from and mounts), an image from its registry, or an OCI layout folder
+ * (the manifest tagged `tag`, else its only one).
+ */
+export type NamedContext =
+  | { readonly path: string }
+  | { readonly image: string }
+  | { readonly ociLayout: string; readonly tag?: string };
+
 export interface BuildOptions {
   /**
    * The build context: a folder, or a stream as `docker build -` reads stdin (a tar of the context,
@@ -74,6 +85,8 @@ export interface BuildOptions {
    * unpack to at most 2000 times its size). @default 64 GiB
    */
   readonly maxUnpackBytes?: number;
+  /** Named contexts by name (`--build-context`), replacing stages and images of that name. */
+  readonly namedContexts?: Readonly<Record<string, NamedContext>>;
   /** Labels set on the image after the Dockerfile's own (`--label`): a key here wins over a LABEL. */
   readonly labels?: Readonly<Record<string, string>>;
   /** Annotations on the image manifest (`--annotation`), beside keel's base-image ones. */

@@ -21,12 +21,18 @@ export interface Plan {
   readonly stages: readonly StagePlan[];
 }
 
-export function planStages(ast: Dockerfile): Plan {
+/**
+ * The Dockerfile's stages. `overridden`: names a named context replaces (`--build-context`): a
+ * stage of that name is not found by it ("When Dockerfile defines a stage with the same name it's
+ * overwritten", docker's docs), so `FROM name` and `COPY --from=name` reach the context.
+ */
+export function planStages(ast: Dockerfile, overridden: ReadonlySet<string> = new Set()): Plan {
   const globalArgs: ArgInstruction[] = [];
   const stages: Array<{ index: number; name?: string; from: FromInstruction; instructions: Instruction[] }> = [];
   for (const ins of ast.instructions) {
     if (ins.kind === 'FROM') {
-      stages.push({ index: stages.length, ...(ins.name === undefined ? {} : { name: ins.name }), from: ins, instructions: [] });
+      const name = ins.name === undefined || overridden.has(ins.name.toLowerCase()) ? undefined : ins.name;
+      stages.push({ index: stages.length, ...(name === undefined ? {} : { name }), from: ins, instructions: [] });
     } else if (stages.length === 0) {
       if (ins.kind === 'ARG') globalArgs.push(ins); // the parser refuses anything else before FROM
     } else {

@@ -5,17 +5,19 @@
  * Every loader is one promise per key, awaited by all who ask (BuildKit shares identical work
  * across a build the same way), so concurrent stages never load a thing twice.
  */
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '../cache/index.js';
 import { KeelError } from '../errors.js';
-import { formatReference, parseReference, type Layer, type Platform } from '../image/index.js';
+import { formatReference, parseReference, readImageArchive, type Layer, type Platform } from '../image/index.js';
 import { pullImage, type RegistryOptions, type PullPolicy, type Transfer } from '../registry/index.js';
 import { StageFs, type UnpackLimits } from '../tree/index.js';
 import { baseFromImage, findBaseImage, loadBaseImage } from './base-image.js';
 import { ignorePatterns, loadContext, type BuildContext } from './context.js';
 import { stageRef, type Plan } from './plan.js';
-import { stageFromImage, type StageState } from './stage.js';
+import { emptyStage, stageFromImage, type StageState } from './stage.js';
 import { chainKey, savedChainTree, treeWithLayer, type ChainTree } from './tree-deltas.js';
+import type { NamedContext } from './options.js';
 import type { LayerUnpacker } from './unpack-base.js';
 
 export interface SourcesOptions {
@@ -33,6 +35,8 @@ export interface SourcesOptions {
   readonly limits: UnpackLimits;
   /** How a pulled base's layers may be unpacked while they download (unpack-base.ts). */
   readonly unpackWhilePulling?: LayerUnpacker;
+  /** Named contexts (`--build-context`), by name. */
+  readonly namedContexts?: Readonly<Record<string, NamedContext>>;
 }
 
 export class Sources {
@@ -69,11 +73,41 @@ export class Sources {
    * registry. `onTransfer` hears the download's bytes (the first caller's: one pull serves all).
    */
   baseImage(name: string, onTransfer?: (t: Transfer) => void): Promise<StageState> {
+    const named = this.namedContext(name);
+    if (named !== undefined) return this.fromNamedContext(name, named, onTransfer);
     const path = findBaseImage(this.opts.baseImages, name);
     const key = path ?? `registry:${name}`;
     let loading = this.bases.get(key);
     if (loading === undefined) {
       loading = this.loadBase(name, path, onTransfer);
+      this.bases.set(key, loading);
+    }
+    return loading;
+  }
+
+  /** The named context `name` stands for, if one does (by its name as given, or as the same image reference). */
+  namedContext(name: string): NamedContext | undefined {
+    const all = this.opts.namedContexts ?? {};
+    const key = findBaseImage(Object.fromEntries(Object.keys(all).map((k) => [k, k])), name)
+      ?? Object.keys(all).find((k) => k.toLowerCase() === name.toLowerCase());
+    return key === undefined ? undefined : all[key];
+  }
+
+  private fromNamedContext(name: string, named: NamedContext, onTransfer?: (t: Transfer) => void): Promise<StageState> {
+    const key = `named:${name}`;
+    let loading = this.bases.get(key);
+    if (loading === undefined) {
+      loading = (async (): Promise<StageState> => {
+        if ('image' in named) return this.baseImage(named.image, onTransfer);
+        if ('ociLayout' in named) {
+          return stageFromImage(baseFromImage(await readImageArchive(named.ociLayout, this.opts.blobs, this.opts.platform, named.tag)));
+        }
+        // a folder: its files as a tree to copy or mount from (read as the context is, its own .dockerignore applied)
+        const s = await stat(named.path).catch(() => undefined);
+        if (s?.isDirectory() !== true) throw new KeelError('E_BUILD_INPUT', `the build context ${JSON.stringify(name)} (${named.path}) is not a folder`);
+        const folder = await loadContext(named.path, await ignorePatterns(named.path));
+        return { ...emptyStage(`named:${name}`), tree: folder.fs };
+      })();
       this.bases.set(key, loading);
     }
     return loading;

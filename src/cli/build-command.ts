@@ -4,7 +4,7 @@
  * the CLI's own settings out, or a UsageError. Reading stdin and writing files is main.ts's.
  */
 import { resolve } from 'node:path';
-import { RUNTIME_NAMES, type BuildOptions, type Compression, type RuntimeName } from '../index.js';
+import { RUNTIME_NAMES, type BuildOptions, type Compression, type NamedContext, type RuntimeName } from '../index.js';
 import { parseFlags, type FlagSpec } from './flags.js';
 import { parseOutputs, type CliOutput } from './outputs.js';
 import { UsageError } from './usage-error.js';
@@ -36,6 +36,7 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   { name: 'pull', kind: 'string', value: '[=POLICY]', bare: 'always', help: 'always ask registries for base images (keel: =missing|never too)' },
   { name: 'platform', kind: 'string', value: 'OS/ARCH[/VARIANT]', help: 'the target platform (one)' },
   { name: 'label', kind: 'list', value: 'KEY=VALUE', help: 'a label on the image (repeatable)' },
+  { name: 'build-context', kind: 'list', value: 'NAME=VALUE', help: 'a named context for FROM/COPY --from NAME: a folder,\ndocker-image://REF or oci-layout://PATH[:TAG] (repeatable)' },
   { name: 'annotation', kind: 'list', value: 'KEY=VALUE', help: 'an annotation on the image manifest (repeatable; manifest: or\nmanifest[PLATFORM]: prefixes as buildx takes them)' },
   { name: 'network', kind: 'string', value: 'MODE', help: 'RUN\'s network when a RUN names none: default|host|none' },
   { name: 'add-host', kind: 'list', value: 'HOST:IP', help: 'a line for RUN\'s /etc/hosts (repeatable)' },
@@ -93,6 +94,32 @@ function annotations(values: readonly string[]): Record<string, string> {
     const where = m?.[1];
     if (where !== undefined && where !== 'manifest') throw new UsageError(`--annotation ${k}: keel annotates the image manifest only (manifest:KEY=VALUE or KEY=VALUE)`);
     out[m?.[2] ?? k] = v;
+  }
+  return out;
+}
+
+/** `--build-context NAME=VALUE`, as buildx reads VALUE: an image, an OCI layout, else a local folder. */
+function namedContexts(values: readonly string[], cwd: string): Record<string, NamedContext> {
+  const out: Record<string, NamedContext> = {};
+  for (const [name, value] of Object.entries(keyValues('build-context', values))) {
+    if (value.startsWith('docker-image://')) {
+      const image = value.slice('docker-image://'.length);
+      if (image === '') throw new UsageError(`--build-context ${name}: docker-image:// names no image`);
+      out[name] = { image };
+    } else if (value.startsWith('oci-layout://')) {
+      const rest = value.slice('oci-layout://'.length);
+      if (rest.includes('@')) throw new UsageError(`--build-context ${name}: oci-layout:// by digest is not supported yet; give a tag (oci-layout://PATH:TAG)`);
+      // a tag after the last path component's colon
+      const slash = rest.lastIndexOf('/');
+      const colon = rest.indexOf(':', slash + 1);
+      const path = colon < 0 ? rest : rest.slice(0, colon);
+      const tag = colon < 0 ? undefined : rest.slice(colon + 1);
+      out[name] = { ociLayout: resolve(cwd, path), ...(tag === undefined || tag === '' ? {} : { tag }) };
+    } else if (/^(https?:\/\/|git@|git:\/\/)/.test(value) || value.startsWith('target:')) {
+      throw new UsageError(`--build-context ${name}=${value}: keel takes a folder, docker-image:// or oci-layout:// (no URL, git or bake target contexts yet)`);
+    } else {
+      out[name] = { path: resolve(cwd, value) };
+    }
   }
   return out;
 }
@@ -186,6 +213,7 @@ export function parseBuildCommand(argv: readonly string[], env: NodeJS.ProcessEn
   const labels = keyValues('label', l('label'));
   const ann = annotations(l('annotation'));
   const hosts = extraHosts(l('add-host'));
+  const named = namedContexts(l('build-context'), cwd);
   const cacheDir = s('cache-dir') ?? env.KEEL_CACHE_DIR;
   const target = s('target');
   const platform = s('platform');
@@ -212,6 +240,7 @@ export function parseBuildCommand(argv: readonly string[], env: NodeJS.ProcessEn
     ...(Object.keys(ann).length === 0 ? {} : { annotations: ann }),
     ...(network === undefined || network === 'default' ? {} : { network }),
     ...(hosts.length === 0 ? {} : { extraHosts: hosts }),
+    ...(Object.keys(named).length === 0 ? {} : { namedContexts: named }),
   };
   return {
     options,

@@ -5,6 +5,8 @@
  * Returns the config and the layers as the image lists them.
  */
 import { createReadStream } from 'node:fs';
+import { lstat, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { BlobReader, BlobWriter } from './content.js';
 import { KeelError } from '../errors.js';
@@ -37,10 +39,28 @@ async function collect(stream: Readable, limit: number, path: string): Promise<B
   return Buffer.concat(parts);
 }
 
-export async function readImageArchive(path: string, store: BlobReader & BlobWriter, platform: Platform): Promise<ArchiveImage> {
+/** The files of an OCI image layout folder: `oci-layout`, `index.json` and every `blobs/sha256/` file. */
+async function* layoutFiles(dir: string): AsyncGenerator<{ header: Pick<TarHeader, 'name' | 'type' | 'size'>; body: Readable }> {
+  for (const name of ['oci-layout', 'index.json']) {
+    const s = await stat(join(dir, name)).catch(() => undefined);
+    if (s?.isFile() === true) yield { header: { name, type: 'file', size: s.size }, body: createReadStream(join(dir, name)) };
+  }
+  const blobDir = join(dir, 'blobs', 'sha256');
+  for (const hex of (await readdir(blobDir).catch(() => [])).sort()) {
+    const s = await lstat(join(blobDir, hex));
+    if (s.isFile()) yield { header: { name: `blobs/sha256/${hex}`, type: 'file', size: s.size }, body: createReadStream(join(blobDir, hex)) };
+  }
+}
+
+/**
+ * An image from a `docker save` or OCI archive, or an OCI layout folder (`path` a folder). `tag`:
+ * in an OCI layout, the manifest whose `org.opencontainers.image.ref.name` it is (buildx's
+ * `oci-layout://path:tag`).
+ */
+export async function readImageArchive(path: string, store: BlobReader & BlobWriter, platform: Platform, tag?: string): Promise<ArchiveImage> {
   const json = new Map<string, Buffer>();
   const blobs = new Map<string, { digest: Digest; size: number }>(); // archive path -> stored blob
-  const handle = async (header: TarHeader, stream: Readable): Promise<void> => {
+  const handle = async (header: Pick<TarHeader, 'name' | 'type' | 'size'>, stream: Readable): Promise<void> => {
     const name = cleanName(header.name);
     if (header.type !== 'file') return; // its body, if any, is skipped by the reader
     const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
@@ -54,14 +74,18 @@ export async function readImageArchive(path: string, store: BlobReader & BlobWri
       blobs.set(name, await store.put(stream)); // a docker-save layer.tar
     }
   };
-  const file = createReadStream(path);
+  const folder = (await stat(path).catch(() => undefined))?.isDirectory() === true;
+  const file = folder ? undefined : createReadStream(path);
   try {
-    for await (const { header, body } of readTar(file)) await handle(header, body);
+    for await (const { header, body } of file === undefined ? layoutFiles(path) : readTar(file)) {
+      await handle(header, body);
+      if (file === undefined) body.destroy(); // a folder's file left unread is closed (a tar's is skipped by the reader)
+    }
   } catch (e) {
     if (e instanceof KeelError) throw e;
     return bad(path, (e as Error).message);
   } finally {
-    file.destroy();
+    file?.destroy();
   }
 
   const parse = (name: string, bytes?: Buffer): unknown => {
@@ -75,8 +99,10 @@ export async function readImageArchive(path: string, store: BlobReader & BlobWri
   const readBlobJson = async (digest: Digest): Promise<unknown> => collectJson(await store.open(digest), path);
 
   if (json.has('index.json') && json.has('oci-layout')) {
-    const index = parse('index.json', json.get('index.json')) as { manifests?: Array<{ mediaType?: string; digest?: string; platform?: Platform }> };
-    const manifests = index.manifests ?? [];
+    const index = parse('index.json', json.get('index.json')) as { manifests?: Array<{ mediaType?: string; digest?: string; platform?: Platform; annotations?: Record<string, string> }> };
+    const all = index.manifests ?? [];
+    const manifests = tag === undefined ? all : all.filter((d) => d.annotations?.['org.opencontainers.image.ref.name'] === tag);
+    if (tag !== undefined && manifests.length === 0) throw new KeelError('E_BUILD_INPUT', `${path}: no image tagged ${JSON.stringify(tag)} in its index.json`);
     let chosen = manifests[0];
     // an index of platforms (or an index inside the index): take the one for the target platform
     const byPlatform = manifests.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture);
