@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { BlobStore } from '../cache/index.js';
 import { KeelError } from '../errors.js';
 import { formatReference, parseReference, readImageArchive, type Layer, type Platform } from '../image/index.js';
-import { pullImage, type RegistryOptions, type PullPolicy, type Transfer } from '../registry/index.js';
+import { pullImage, RegistryError, type RegistryOptions, type PullPolicy, type Transfer } from '../registry/index.js';
 import { StageFs, type UnpackLimits } from '../tree/index.js';
 import { baseFromImage, findBaseImage, loadBaseImage } from './base-image.js';
 import { ignorePatterns, loadContext, type BuildContext } from './context.js';
@@ -128,7 +128,9 @@ export class Sources {
       ...(unpack === undefined ? {} : { copyLayer: (layer: Layer, index: number) => unpack(layer, index, succeeded) }),
     });
     succeeded = pulling.then(() => true, () => false);
-    const pulled = await pulling;
+    const pulled = await pulling.catch((e: unknown) => {
+      throw namingImage(e, formatReference(ref));
+    });
     const { digest: _, ...named } = ref;
     return stageFromImage(baseFromImage(pulled), { name: formatReference(named), digest: pulled.digest });
   }
@@ -186,4 +188,10 @@ export class Sources {
     const below = await this.chainTree(layers.slice(0, -1));
     return treeWithLayer(layers.length === 1 ? undefined : below, top, chain, opts);
   }
+}
+
+/** A registry's error about an image, naming the image (`docker.io/library/nope:latest: registry docker.io is not reachable`). */
+function namingImage(e: unknown, name: string): unknown {
+  if (!(e instanceof RegistryError) || e.message.includes(name)) return e;
+  return new RegistryError(e.code as ConstructorParameters<typeof RegistryError>[0], `${name}: ${e.message}`, e.status, e.diagnostics, { cause: e });
 }

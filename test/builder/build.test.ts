@@ -98,7 +98,7 @@ describe('bad input', () => {
     ['an unknown --chown user', { Dockerfile: 'FROM scratch\nCOPY --chown=nobody a /a\n', a: 'a' }, 'E_BUILD_INPUT', 2, /unable to find user nobody/],
     ['a bad --chmod', { Dockerfile: 'FROM scratch\nCOPY --chmod=u+x a /a\n', a: 'a' }, 'E_UNSUPPORTED', 2, /invalid chmod parameter/],
     ['RUN --mount=type=ssh (not supported)', { Dockerfile: 'FROM scratch\nRUN --mount=type=ssh echo hi\n' }, 'E_UNSUPPORTED', 2, /type=ssh is not supported/],
-    ['a registry that is not there', { Dockerfile: 'FROM 127.0.0.1:1/alpine:3\n' }, 'E_REGISTRY', 1, /registry 127\.0\.0\.1:1 is not reachable/],
+    ['a registry that is not there', { Dockerfile: 'FROM 127.0.0.1:1/alpine:3\n' }, 'E_REGISTRY', 1, /127\.0\.0\.1:1\/alpine:3: registry 127\.0\.0\.1:1 is not reachable/],
     ['a blank base', { Dockerfile: 'ARG B\nFROM ${B}\n' }, 'E_BUILD_INPUT', 2, /base name \(\$\{B\}\) should not be blank/],
     ['a bad STOPSIGNAL', { Dockerfile: 'FROM scratch\nSTOPSIGNAL SIGNOPE\n' }, 'E_BUILD_INPUT', 2, /Invalid signal: SIGNOPE/],
     ['an undefined expansion', { Dockerfile: 'FROM scratch\nENV A=${B:?required}\n' }, 'E_EXPANSION', 2, /B: required/],
