@@ -136,6 +136,13 @@ describe('outputs', () => {
     expect(usage(() => parse(['--compression', 'gzip', '-o', 'type=docker,compression=zstd', '.']))).toMatch(/disagree/);
   });
 
+  test('compression-level= goes with the build\'s compression', () => {
+    const c = parse(['-o', 'type=docker,compression=zstd,compression-level=19', '.']);
+    expect([c.options.compression, c.options.compressionLevel]).toEqual(['zstd', 19]);
+    expect(usage(() => parse(['-o', 'type=docker,compression-level=high', '.']))).toMatch(/whole number/);
+    expect(usage(() => parseOutputs(['type=docker,compression-level=1', 'type=oci,dest=x,compression-level=2'], false, false))).toMatch(/one compression-level/);
+  });
+
   test('--load and --push add their outputs; type=image without push keeps the image in the cache', () => {
     expect(parseOutputs([], true, true).outputs).toEqual([{ kind: 'docker' }, { kind: 'registry', insecure: false }]);
     expect(parseOutputs(['type=docker,name=x'], true, false).outputs).toEqual([{ kind: 'docker', names: ['x'] }]);

@@ -53,6 +53,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     throw new KeelError('E_BUILD_INPUT', `maxParallelism must be a whole number of at least 1, not ${maxParallelism}`);
   }
 
+  checkCompressionLevel(opts.compression ?? 'gzip', opts.compressionLevel);
   const blobs = new BlobStore(cacheDir, host.pid);
   const hasher = new FileHasher(cacheDir);
   if (opts.maxUnpackBytes !== undefined && (!Number.isSafeInteger(opts.maxUnpackBytes) || opts.maxUnpackBytes < 1)) {
@@ -102,7 +103,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     }, plan);
     const services: BuildServices = {
       opts, platform, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace,
-      compression: opts.compression ?? 'gzip', limits, noCache: opts.noCache === true, escape, signal: abort.signal, fetch: httpFetch,
+      compression: opts.compression ?? 'gzip', ...(opts.compressionLevel === undefined ? {} : { compressionLevel: opts.compressionLevel }), limits, noCache: opts.noCache === true, escape, signal: abort.signal, fetch: httpFetch,
       emit: (e) => opts.onProgress?.(e),
     };
     const run: StageRun = {
@@ -154,6 +155,15 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     opts.signal?.removeEventListener('abort', onAbort);
     // a RUN that failed half-way may have left a mount: reap it like a dead build's (stale-runs.ts)
     await workspace.close();
+  }
+}
+
+/** A level the compression has: gzip 0-9, zstd 1-22, none no level at all. */
+function checkCompressionLevel(compression: NonNullable<BuildOptions['compression']>, level: number | undefined): void {
+  if (level === undefined) return;
+  const [low, high] = compression === 'gzip' ? [0, 9] : compression === 'zstd' ? [1, 22] : [NaN, NaN];
+  if (!Number.isInteger(level) || !(level >= low && level <= high)) {
+    throw new KeelError('E_BUILD_INPUT', compression === 'none' ? 'uncompressed layers take no compression level' : `a ${compression} level is a whole number from ${low} to ${high}, not ${level}`);
   }
 }
 

@@ -19,6 +19,17 @@ export interface LayerOutcome {
   readonly reason?: string;
 }
 
+/**
+ * How layers are compressed, as keys name it: `gzip`, `zstd`, `none`, with `:LEVEL` when a level
+ * was asked for (so the keys of builds at the default level stay what they were).
+ */
+export const layerFormat = (ctx: Pick<StepContext, 'compression' | 'compressionLevel'>): string =>
+  ctx.compressionLevel === undefined ? ctx.compression : `${ctx.compression}:${ctx.compressionLevel}`;
+
+const storeOptions = (ctx: StepContext): Parameters<typeof storeLayer>[2] => ({
+  compression: ctx.compression, signal: ctx.signal, ...(ctx.compressionLevel === undefined ? {} : { level: ctx.compressionLevel }),
+});
+
 /** The layer of `paths` (and their parent folders) from `fs`: from the step cache, or written now. */
 export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonly string[], instruction: string): Promise<LayerOutcome> {
   if (paths.length === 0) return { cached: false };
@@ -26,7 +37,7 @@ export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonl
   const recipe: Recipe = {
     version: 1,
     instruction,
-    compression: ctx.compression,
+    compression: layerFormat(ctx),
     entries: await Promise.all(entries.map((e) => recipeEntry(ctx.hasher, e, fs.get(e.path)))),
   };
   const key = cacheKey(recipe);
@@ -34,7 +45,7 @@ export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonl
   if (hit?.layer) return { layer: { ...hit.layer, mediaType: hit.layer.mediaType as Layer['mediaType'] }, cached: true };
   const last = await ctx.stepCache.lastRecipe(ctx.stepId);
   const reason = ctx.noCache ? '--no-cache' : explainMiss(last, recipe);
-  const layer = await storeLayer(entries, ctx.blobs, { compression: ctx.compression, signal: ctx.signal });
+  const layer = await storeLayer(entries, ctx.blobs, storeOptions(ctx));
   await ctx.verified.made(layer);
   await ctx.stepCache.put(key, { layer });
   await ctx.stepCache.saveRecipe(ctx.stepId, recipe); // what a later miss of this step is explained against
@@ -50,7 +61,7 @@ export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonl
 export async function changeLayer(ctx: StepContext, fs: StageFs, paths: readonly string[]): Promise<Layer | undefined> {
   if (paths.length === 0) return undefined;
   const entries = layerEntries(withParents(paths), fs).map((e): LayerEntry => (e.type === 'whiteout' ? e : { ...e, mtime: ctx.times.mtime(e.mtime) }));
-  const layer = await storeLayer(entries, ctx.blobs, { compression: ctx.compression, signal: ctx.signal });
+  const layer = await storeLayer(entries, ctx.blobs, storeOptions(ctx));
   await ctx.verified.made(layer);
   return layer;
 }
@@ -148,7 +159,7 @@ export async function inputKey(ctx: StepContext, kind: string, inputs: unknown):
   return sha256(canonicalJson({
     kind, version: 1, parent: ctx.stage.layers.map((l) => l.diffId), inputs,
     // the time files get (1980, or SOURCE_DATE_EPOCH), and how layers are compressed
-    epoch: ctx.times.mtime(2 ** 40), compression: ctx.compression,
+    epoch: ctx.times.mtime(2 ** 40), compression: layerFormat(ctx),
   }));
 }
 

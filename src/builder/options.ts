@@ -53,6 +53,8 @@ export interface BuildOptions {
   readonly sourceDateEpoch?: number;
   /** @default 'gzip' */
   readonly compression?: Compression;
+  /** gzip 0-9 or zstd 1-22 (buildx's `compression-level=`). @default each one's default (gzip 6, zstd 3) */
+  readonly compressionLevel?: number;
   /**
    * Base images from local archives (a `docker save` tar or an OCI archive), by the name FROM or
    * `COPY --from` uses: `{ 'node:20': '/images/node-20.tar' }`. Registry pulls are their own issue.

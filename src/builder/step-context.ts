@@ -31,6 +31,8 @@ export interface BuildServices {
   readonly sources: Sources;
   readonly workspace: RunWorkspace;
   readonly compression: Compression;
+  /** The compression level asked for (`compression-level=`); each compression's default when undefined. */
+  readonly compressionLevel?: number;
   /** How much an archive or layer may unpack to. */
   readonly limits: UnpackLimits;
   readonly noCache: boolean;

@@ -229,6 +229,7 @@ export function parseBuildCommand(argv: readonly string[], env: NodeJS.ProcessEn
     timestamps: f.booleans.has('preserve-timestamps') ? 'preserve' : 'normalize',
     ...(sde === undefined || sde === '' ? {} : { sourceDateEpoch: Number(sde) }),
     ...(layerCompression === undefined ? {} : { compression: layerCompression }),
+    ...(outs.level === undefined ? {} : { compressionLevel: outs.level }),
     ...(Object.keys(baseImages).length === 0 ? {} : { baseImages }),
     ...(insecure.length === 0 ? {} : { insecureRegistries: insecure }),
     ...(pull === undefined ? {} : { pull }),

@@ -21,17 +21,19 @@ export interface ParsedOutputs {
   readonly outputs: readonly CliOutput[];
   /** `compression=` of the outputs (one for the whole build: layers are compressed as they are made). */
   readonly compression?: Compression;
+  /** `compression-level=` of the outputs (one for the whole build too). */
+  readonly level?: number;
   /** An image output without push (buildx keeps it in its builder; keel in its cache). */
   readonly cacheOnly: boolean;
 }
 
 /** The attributes each type takes (buildx's exporters' names). */
 const ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
-  docker: ['dest', 'name', 'compression', 'oci-mediatypes', 'rewrite-timestamp'],
-  oci: ['dest', 'name', 'tar', 'compression', 'oci-mediatypes', 'rewrite-timestamp'],
-  'oci-dir': ['dest', 'name', 'compression', 'oci-mediatypes', 'rewrite-timestamp'],
-  image: ['name', 'push', 'compression', 'oci-mediatypes', 'registry.insecure', 'rewrite-timestamp'],
-  registry: ['name', 'push', 'compression', 'oci-mediatypes', 'registry.insecure', 'rewrite-timestamp'],
+  docker: ['dest', 'name', 'compression', 'compression-level', 'oci-mediatypes', 'rewrite-timestamp'],
+  oci: ['dest', 'name', 'tar', 'compression', 'compression-level', 'oci-mediatypes', 'rewrite-timestamp'],
+  'oci-dir': ['dest', 'name', 'compression', 'compression-level', 'oci-mediatypes', 'rewrite-timestamp'],
+  image: ['name', 'push', 'compression', 'compression-level', 'oci-mediatypes', 'registry.insecure', 'rewrite-timestamp'],
+  registry: ['name', 'push', 'compression', 'compression-level', 'oci-mediatypes', 'registry.insecure', 'rewrite-timestamp'],
   tar: ['dest'],
   local: ['dest'],
 };
@@ -69,7 +71,7 @@ const bool = (spec: string, key: string, v: string): boolean => {
 const COMPRESSIONS: Readonly<Record<string, Compression>> = { gzip: 'gzip', zstd: 'zstd', uncompressed: 'none' };
 
 /** One `-o` value. `-o PATH` is keel's image archive; `-o -` that archive on stdout. */
-export function parseOutputSpec(spec: string): { output?: CliOutput; compression?: Compression; cacheOnly?: true } {
+export function parseOutputSpec(spec: string): { output?: CliOutput; compression?: Compression; level?: number; cacheOnly?: true } {
   if (!spec.includes('=')) return { output: { kind: 'archive', dest: spec } };
   const attrs = new Map<string, string>();
   for (const field of csvFields(spec)) {
@@ -89,7 +91,9 @@ export function parseOutputSpec(spec: string): { output?: CliOutput; compression
   const c = attrs.get('compression');
   const compression = c === undefined ? undefined : COMPRESSIONS[c];
   if (c !== undefined && compression === undefined) throw new UsageError(`--output ${spec}: compression wants gzip, zstd or uncompressed, not ${JSON.stringify(c)}`);
-  const withCompression = compression === undefined ? {} : { compression };
+  const levelText = attrs.get('compression-level');
+  if (levelText !== undefined && !/^[0-9]+$/.test(levelText)) throw new UsageError(`--output ${spec}: compression-level wants a whole number, not ${JSON.stringify(levelText)}`);
+  const withCompression = { ...(compression === undefined ? {} : { compression }), ...(levelText === undefined ? {} : { level: Number(levelText) }) };
   const media = attrs.get('oci-mediatypes');
   if (media !== undefined && !bool(spec, 'oci-mediatypes', media)) throw new UsageError(`--output ${spec}: keel writes OCI media types only (docker load, registries and containerd take them)`);
   const rewrite = attrs.get('rewrite-timestamp');
@@ -128,19 +132,23 @@ export function parseOutputSpec(spec: string): { output?: CliOutput; compression
 export function parseOutputs(specs: readonly string[], load: boolean, push: boolean): ParsedOutputs {
   const outputs: CliOutput[] = [];
   const compressions = new Set<Compression>();
+  const levels = new Set<number>();
   let cacheOnly = false;
   for (const spec of specs) {
     const o = parseOutputSpec(spec);
     if (o.output !== undefined) outputs.push(o.output);
     if (o.compression !== undefined) compressions.add(o.compression);
+    if (o.level !== undefined) levels.add(o.level);
     if (o.cacheOnly === true) cacheOnly = true;
   }
   if (load && !outputs.some((o) => o.kind === 'docker')) outputs.push({ kind: 'docker' });
   if (push && !outputs.some((o) => o.kind === 'registry')) outputs.push({ kind: 'registry', insecure: false });
   if (compressions.size > 1) throw new UsageError(`--output: one compression for all outputs (layers are compressed once), not ${[...compressions].join(' and ')}`);
   if (outputs.filter((o) => 'dest' in o && o.dest === '-').length > 1) throw new UsageError('--output: only one output can go to stdout');
+  if (levels.size > 1) throw new UsageError(`--output: one compression-level for all outputs, not ${[...levels].join(' and ')}`);
   const [compression] = compressions;
-  return { outputs, ...(compression === undefined ? {} : { compression }), cacheOnly: cacheOnly && outputs.length === 0 };
+  const [level] = levels;
+  return { outputs, ...(compression === undefined ? {} : { compression }), ...(level === undefined ? {} : { level }), cacheOnly: cacheOnly && outputs.length === 0 };
 }
 
 /** keel's outputs for the library: `-` becomes the given stdout, the daemon's address its DOCKER_HOST. */

@@ -188,13 +188,13 @@ async function* tarChunks(entries: readonly LayerEntry[]): AsyncGenerator<Buffer
 export async function storeLayer(
   entries: readonly LayerEntry[],
   store: BlobWriter,
-  options: { compression?: Compression; signal?: AbortSignal } = {},
+  options: { compression?: Compression; /** gzip's 0-9, zstd's 1-22; each one's default when not given. */ level?: number; signal?: AbortSignal } = {},
 ): Promise<Layer> {
   const compression = options.compression ?? 'gzip';
   const diff = new HashCounter();
   const tar = writeLayerTar(entries);
   const compressed: Transform[] =
-    compression === 'gzip' ? [new ParallelGzip(zlib.Z_DEFAULT_COMPRESSION)] : compression === 'zstd' ? [new ZstdFrames()] : [];
+    compression === 'gzip' ? [new ParallelGzip(options.level ?? zlib.Z_DEFAULT_COMPRESSION)] : compression === 'zstd' ? [new ZstdFrames(options.level)] : [];
   const out = new PassThrough();
   const stored = store.put(out, undefined, options.signal);
   // a store that fails at once (a cache folder it cannot write, a full disk) stops the writing

@@ -13,13 +13,18 @@ let wasm: ZstdWasm | undefined;
 const zstd = (): ZstdWasm => (wasm ??= require('@bokuweb/zstd-wasm') as ZstdWasm);
 
 const CHUNK = 1 << 20;
-const LEVEL = 3; // zstd's default
+const DEFAULT_LEVEL = 3; // zstd's default
 let ready: Promise<void> | undefined;
 
 export class ZstdFrames extends Transform {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private wrote = false;
+
+  /** `level`: zstd's 1-22. */
+  constructor(private readonly level: number = DEFAULT_LEVEL) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.pending.push(chunk);
@@ -45,6 +50,6 @@ export class ZstdFrames extends Transform {
 
   private frame(piece: Buffer): void {
     this.wrote = true;
-    this.push(Buffer.from(zstd().compress(piece, LEVEL)));
+    this.push(Buffer.from(zstd().compress(piece, this.level)));
   }
 }

@@ -259,6 +259,25 @@ test("compression: 'zstd' gives the same tree as gzip, reproducibly, and can be 
   expect(r.layers.map((l) => l.diffId)).toEqual([...zs.layers.map((l) => l.diffId), expect.stringMatching(/^sha256:/)]);
 });
 
+test('compressionLevel: another level makes another blob of the same diffID, cached apart; the default keys are unchanged; a bad level is refused first', async () => {
+  const ctx = await context({ Dockerfile: 'FROM scratch\nCOPY big /big\n', big: 'compressible text '.repeat(20000) });
+  const cache = join(dir, 'levels');
+  const plain = await build({ context: ctx, cacheDir: cache });
+  const fast = await build({ context: ctx, cacheDir: cache, compressionLevel: 1 });
+  const best = await build({ context: ctx, cacheDir: cache, compressionLevel: 9 });
+  expect(fast.layers[0]?.diffId).toBe(plain.layers[0]?.diffId);
+  expect(new Set([plain, fast, best].map((r) => r.layers[0]?.digest)).size).toBe(3);
+  expect(best.layers[0]?.size).toBeLessThan(fast.layers[0]?.size as number);
+  // each found again in the cache, the default one as before
+  expect((await build({ context: ctx, cacheDir: cache })).layers[0]).toMatchObject({ digest: plain.layers[0]?.digest, cached: true });
+  expect((await build({ context: ctx, cacheDir: cache, compressionLevel: 1 })).layers[0]).toMatchObject({ digest: fast.layers[0]?.digest, cached: true });
+  const zst = await build({ context: ctx, cacheDir: cache, compression: 'zstd', compressionLevel: 19 });
+  expect(zst.image.manifest.layers[0]?.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+zstd');
+  for (const [compression, level] of [['gzip', 10], ['zstd', 0], ['none', 1], ['gzip', 1.5]] as const) {
+    await expect(build({ context: ctx, cacheDir: cache, compression, compressionLevel: level })).rejects.toMatchObject({ code: 'E_BUILD_INPUT' });
+  }
+});
+
 test('hard-linked context files: the link comes after its target in the layer, which GNU tar extracts', async () => {
   // `a/b` sorts before `a.txt` in a layer (a depth-first walk), after it as a plain string
   const ctx = await context({ Dockerfile: 'FROM scratch\nCOPY . /\n', 'a.txt': 'one body\n', 'a/.keep': '' });

@@ -275,4 +275,16 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
     await build({ context: ctx, cacheDir: join(dir, 'cache'), baseImages: { [BASE]: baseTar }, onProgress: (e) => logs.push(e) }).catch(() => undefined);
     expect(logs.filter((e) => e.type === 'log').map((e) => (e as { line: string }).line).sort()).toEqual(['failing', 'to stderr']); // not cached: it ran again
   });
+  test('keel alone: a RUN cached with gzip layers is not reused for a zstd build (the layers\' compression is in its key)', async () => {
+    const ctx = join(dir, 'zstd-ctx');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${BASE}\nRUN echo made > /made\n`);
+    const cache = join(dir, 'zstd-cache');
+    const gz = await build({ context: ctx, cacheDir: cache, baseImages: { [BASE]: baseTar } });
+    const again = await build({ context: ctx, cacheDir: cache, baseImages: { [BASE]: baseTar } });
+    expect(again.layers.at(-1)).toMatchObject({ digest: gz.layers.at(-1)?.digest });
+    const zs = await build({ context: ctx, cacheDir: cache, baseImages: { [BASE]: baseTar }, compression: 'zstd' });
+    expect(zs.image.manifest.layers.at(-1)?.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+zstd');
+    expect(zs.layers.at(-1)?.diffId).toBe(gz.layers.at(-1)?.diffId);
+  });
 });

@@ -12,7 +12,7 @@ import {
   commitLayerDir, diffRootfs, EMPTY_LOWER, layerDirPath, materialize, mountOverlay, overlayChanges, overlayLowers, removeStubs, type LayerDir, type OverlayChanges, type RuntimeMount,
 } from '../../runtime/index.js';
 import type { FsNode, StageFs } from '../../tree/index.js';
-import { cachedResult, changeLayer, verifiedChain, withParents } from '../layers.js';
+import { cachedResult, changeLayer, layerFormat, verifiedChain, withParents } from '../layers.js';
 import { historyEntry } from '../stage.js';
 import type { StepContext, StepResult } from '../step-context.js';
 import { chainKey, saveRunDelta } from '../tree-deltas.js';
@@ -57,6 +57,8 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
     user: s.cfg.user ?? '', network, platform: platformString(ctx.platform), mounts: mounts.keys,
     // /etc/hosts is part of what the command sees (BuildKit's ExecOp keys its extra hosts too)
     ...(extraHosts.length === 0 ? {} : { extraHosts: extraHosts.map((h) => `${h.host} ${h.ip}`) }),
+    // the layer's compression, where it is not the default (so a zstd build does not reuse a gzip layer)
+    ...(layerFormat(ctx) === 'gzip' ? {} : { layers: layerFormat(ctx) }),
   }));
   // looked up before the chain below is verified, used only after (the key names it by its diffIDs)
   const hit = ctx.noCache ? undefined : await ctx.stepCache.get(key);
