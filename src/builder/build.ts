@@ -24,7 +24,6 @@ import type { BuildOptions, BuildResult } from './options.js';
 import { baseStage, instructionDeps, planStages, requiredStages, targetStage, unusedBuildArgs, type Plan, type StagePlan } from './plan.js';
 import { layerEntries } from './layers.js';
 import { checkOutputs, outputList, writeOutputs } from './outputs.js';
-import { unpackContextStream } from './context-stream.js';
 import { progressOf } from './progress.js';
 import { Slots } from './slots.js';
 import { Sources } from './sources.js';
@@ -318,6 +317,9 @@ async function contextOf(opts: BuildOptions, ws: RunWorkspace, limits: UnpackLim
     return { contextDir: opts.context, dockerfile: opts.dockerfile };
   }
   const dir = ws.scratchPath('context');
+  // loaded here: only a build from a stream needs it
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { unpackContextStream } = require('./context-stream.js') as typeof import('./context-stream.js');
   const { dockerfileText } = await unpackContextStream(opts.context.stream, dir, limits, signal);
   if (dockerfileText !== undefined && opts.dockerfile !== undefined) {
     throw new KeelError('E_BUILD_INPUT', 'the context stream is a Dockerfile, and a Dockerfile is given too');

@@ -7,7 +7,7 @@ import { access, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { KeelError } from '../errors.js';
 import { parseTag, type BuiltImage, type LayerEntry } from '../image/index.js';
-import { describeOutput, dockerEndpoint, writeOutput, type BuildOutput, type OutputOptions } from '../output/index.js';
+import { checkDockerHost, describeOutput, writeOutput, type BuildOutput, type OutputOptions } from '../output/index.js';
 import type { PushResult } from '../registry/index.js';
 import { progressOf, type BuildEvent } from './progress.js';
 
@@ -47,7 +47,7 @@ export async function checkOutputs(outputs: readonly BuildOutput[], tags: readon
         break;
       }
       case 'docker':
-        if (o.host !== undefined) dockerEndpoint(o.host);
+        if (o.host !== undefined) checkDockerHost(o.host);
         break;
       case 'registry':
         if ((o.names ?? tags).length === 0) throw new KeelError('E_BUILD_INPUT', 'a push needs a name: give a tag (-t registry/name:tag) or the output a name');

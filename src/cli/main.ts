@@ -9,7 +9,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { assertNever, build, DockerfileError, dump, isKeelError, parse, ParseError, type BuildOptions, type BuildResult, type KeelErrorCode } from '../index.js';
 import { BUILD_FLAGS, OUTPUTS_HELP, parseBuildCommand, type BuildCommand } from './build-command.js';
-import { sourceExcerpt } from './excerpt.js';
 import { flagHelp } from './flags.js';
 import { toBuildOutputs, type CliOutput } from './outputs.js';
 import { printable } from './printable.js';
@@ -223,6 +222,9 @@ function dockerfileExcerpt(e: unknown, cmd: BuildCommand, given: BuildOptions['d
       return undefined;
     }
   }
+  // loaded on a failure only
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { sourceExcerpt } = require('./excerpt.js') as typeof import('./excerpt.js');
   return sourceExcerpt(text, at.filename, at.range.start.line, at.range.end.line);
 }
 

@@ -4,16 +4,13 @@
  * TCP, no docker CLI needed. The daemon answers with JSON messages, one per line; one with an
  * `error` is a refusal.
  */
-import { request, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
 import type { BlobReader, BuiltImage } from '../image/index.js';
 import { counting } from './destination.js';
 import { imageArchive } from './oci-archive.js';
-
-/** Docker's default socket, where DOCKER_HOST is not set. */
-export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
 
 type Endpoint = { readonly socketPath: string } | { readonly host: string; readonly port: number };
 
@@ -49,6 +46,9 @@ async function loadMessages(res: IncomingMessage): Promise<string[]> {
 /** Load the image (named by `tags`) into the daemon at `host`; resolves with the daemon's messages. */
 export async function loadIntoDocker(image: BuiltImage, tags: readonly string[], blobs: BlobReader, host: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<string[]> {
   const endpoint = dockerEndpoint(host);
+  // node:http loaded here, not with the module: only builds that load into docker pay for it
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { request } = require('node:http') as typeof import('node:http');
   const req = request({
     ...endpoint, method: 'POST', path: '/images/load', headers: { 'Content-Type': 'application/x-tar' }, ...(signal === undefined ? {} : { signal }),
   });
