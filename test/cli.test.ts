@@ -116,6 +116,9 @@ test('in a terminal (a pty, by script(1)) the live view is drawn, every line cut
     expect(frames.some((l) => l.startsWith(' => exporting to image archive'))).toBe(true);
     expect(frames.filter((l) => l.includes('LABEL title="aaa')).every((l) => l.endsWith('s') && [...l].length <= 50)).toBe(true);
     expect(frames.every((l) => [...l].length <= 50)).toBe(true);
+    // an image is not written to a terminal
+    const toTty = spawnSync('script', ['-q', '-e', '-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(cli)} build --cache-dir ${JSON.stringify(join(d, 'cache'))} -o - ${JSON.stringify(d)}`, '/dev/null'], { encoding: 'utf8' });
+    expect([toTty.status, toTty.stdout]).toEqual([2, expect.stringContaining('refusing to write an image to the terminal')]);
   } finally {
     rmSync(d, { recursive: true, force: true });
   }

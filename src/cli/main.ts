@@ -160,6 +160,8 @@ async function buildCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
   if (cmd.context === '-' && cmd.dockerfile !== undefined && 'stdin' in cmd.dockerfile) throw new UsageError('the context and the Dockerfile cannot both come from stdin (-f - and CONTEXT -)');
+  // as buildx refuses: an image is no text for a terminal
+  if (process.stdout.isTTY === true && cmd.outputs.some((o) => 'dest' in o && o.dest === '-')) throw new UsageError('refusing to write an image to the terminal: redirect stdout, or give the output a file');
   const write = (s: string): void => void process.stderr.write(s);
   const dockerfile: BuildOptions['dockerfile'] = cmd.dockerfile === undefined ? undefined : 'stdin' in cmd.dockerfile ? { text: await readStdin() } : cmd.dockerfile.path;
   const render = renderer(cmd, write);
