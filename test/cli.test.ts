@@ -124,6 +124,26 @@ test('in a terminal (a pty, by script(1)) the live view is drawn, every line cut
   }
 });
 
+test('keel du and keel prune: the cache by kind, then emptied; bad sizes and durations exit 2', () => {
+  const d = mkdtempSync(join(tmpdir(), 'keel-cli-du-'));
+  try {
+    const cache = join(d, 'cache');
+    expect(run([cli, 'build', '-q', '--cache-dir', cache, 'examples/hello']).status).toBe(0);
+    const du = run([cli, 'du', '--cache-dir', cache]);
+    expect(du.status).toBe(0);
+    expect(du.stdout).toMatch(/^blob +\d+ +[\d.]+[kM]?B$/m);
+    expect(du.stdout).toMatch(/^Total +\d+ +[\d.]+[kM]?B$/m);
+    expect(run([cli, 'du', '-v', '--cache-dir', cache]).stdout).toMatch(/^\d+s ago +[\d.]+[kM]?B +blob +blobs\/sha256\/[0-9a-f]{64}$/m);
+    expect(run([cli, 'prune', '--keep-storage', 'lots', '--cache-dir', cache]).status).toBe(2);
+    expect(run([cli, 'prune', '--filter', 'until=1 day', '--cache-dir', cache]).status).toBe(2);
+    const pruned = run([cli, 'prune', '-af', '--cache-dir', cache]);
+    expect([pruned.status, pruned.stdout]).toEqual([0, expect.stringMatching(/^Removed [1-9]\d* item\(s\), [\d.]+[kM]?B; the cache keeps 0B\n$/)]);
+    expect(run([cli, 'du', '--cache-dir', join(d, 'none')]).status).toBe(2);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
 test('examples/progress.js follows the build\'s events; examples/abort.js ends a build with E_ABORTED', () => {
   const p = run([join(root, 'examples', 'progress.js'), '--no-cache']);
   expect(p.status).toBe(0);

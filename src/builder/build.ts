@@ -11,7 +11,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, resolve as resolvePath } from 'node:path';
-import { BlobStore, defaultCacheDir, DiffIdRecord, FileHasher, openCacheDir, StepCache } from '../cache/index.js';
+import { BlobStore, defaultCacheDir, DiffIdRecord, FileHasher, markUsed, openCacheDir, StepCache, takeLease, type Lease, type Used } from '../cache/index.js';
 import { isKeelError, KeelError } from '../errors.js';
 import { assembleImage, hostPlatform, parsePlatform, parseTag, platformString, type Digest, type Platform } from '../image/index.js';
 import { expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
@@ -19,6 +19,7 @@ import { proxiedFetch, proxyFromEnv, type Fetch, type RegistryOptions } from '..
 import { ociRuntime, RunWorkspace } from '../runtime/index.js';
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from '../tree/index.js';
 import { DockerfileError, fromSystemError } from './errors.js';
+import { defaultCacheBudget, keepCacheBudget, parseSize } from './cache-admin.js';
 import { chooseRuntime, readHost, type Host } from './host.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { baseStage, instructionDeps, planStages, requiredStages, targetStage, unusedBuildArgs, type Plan, type StagePlan } from './plan.js';
@@ -53,6 +54,8 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
   }
 
   checkCompressionLevel(opts.compression ?? 'gzip', opts.compressionLevel);
+  const cacheMaxSize = cacheBudgetAsked(opts, host);
+  const startedAt = Date.now();
   const blobs = new BlobStore(cacheDir, host.pid);
   const hasher = new FileHasher(cacheDir);
   if (opts.maxUnpackBytes !== undefined && (!Number.isSafeInteger(opts.maxUnpackBytes) || opts.maxUnpackBytes < 1)) {
@@ -78,8 +81,12 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
   const onAbort = (): void => abort.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) abort.abort();
+  let lease: Lease | undefined;
+  let used: Used | undefined;
   try {
     await openCacheDir(cacheDir, host.uid);
+    // held until the end: no collection removes anything while this build runs (cache/leases.ts)
+    lease = await takeLease(cacheDir, host.pid, abort.signal);
     if (host.uid === 0) await workspace.reapStale(); // a killed build's containers and mounts go before anything else
     const { contextDir, dockerfile } = await contextOf(opts, workspace, limits, abort.signal);
     const df = await readDockerfile(contextDir, dockerfile);
@@ -112,6 +119,12 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     const required = requiredStages(plan, target, globals);
     const states = await runStages(run, required, () => abort.abort());
     await hasher.save();
+    // what this build used is the most recently used, for the budget's collection
+    const layersUsed = [...states.values()].flatMap((st) => st.layers);
+    used = {
+      blobs: [...layersUsed.map((l) => l.digest), ...[...states.values()].flatMap((st) => (st.base === undefined ? [] : [st.base.digest]))],
+      layers: layersUsed.map((l) => l.diffId),
+    };
 
     const final = states.get(target.index) as StageState;
     // which base the image was built on (OCI's standard annotations)
@@ -154,6 +167,41 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     opts.signal?.removeEventListener('abort', onAbort);
     // a RUN that failed half-way may have left a mount: reap it like a dead build's (stale-runs.ts)
     await workspace.close();
+    if (lease !== undefined) await endLease(cacheDir, host, lease, used, cacheMaxSize, startedAt);
+  }
+}
+
+/**
+ * The end of a build's use of the cache: what it used marked as just used, the cache brought
+ * within its budget (a failure there is not the build's: the cache stays valid whatever is left),
+ * then the lease released.
+ */
+async function endLease(cacheDir: string, host: Host, lease: Lease, used: Used | undefined, maxSize: number | false | undefined, startedAt: number): Promise<void> {
+  try {
+    if (used !== undefined) await markUsed(cacheDir, used);
+    const budget = maxSize ?? (await defaultCacheBudget(cacheDir));
+    if (budget !== false) await keepCacheBudget(cacheDir, host.pid, lease.name, budget, startedAt);
+  } catch {
+    // collecting is housekeeping: the build's result stands, and the next build collects again
+  } finally {
+    await lease.release();
+  }
+}
+
+/** The cache budget asked for (the option, else KEEL_CACHE_MAX_SIZE), checked before the build; undefined: the default. */
+function cacheBudgetAsked(opts: BuildOptions, host: Host): number | false | undefined {
+  if (opts.cacheMaxSize !== undefined) {
+    if (opts.cacheMaxSize !== false && !(Number.isSafeInteger(opts.cacheMaxSize) && opts.cacheMaxSize >= 0)) {
+      throw new KeelError('E_BUILD_INPUT', `cacheMaxSize must be a whole number of bytes (or false), not ${opts.cacheMaxSize}`);
+    }
+    return opts.cacheMaxSize;
+  }
+  const env = host.env.KEEL_CACHE_MAX_SIZE;
+  if (env === undefined || env === '') return undefined;
+  try {
+    return parseSize(env);
+  } catch {
+    throw new KeelError('E_BUILD_INPUT', `KEEL_CACHE_MAX_SIZE is not a size: ${JSON.stringify(env)} (want e.g. 20GB)`);
   }
 }
 

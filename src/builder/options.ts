@@ -36,6 +36,12 @@ export interface BuildOptions {
   readonly target?: string;
   /** @default $KEEL_CACHE_DIR, else $XDG_CACHE_HOME/keel, else ~/.cache/keel */
   readonly cacheDir?: string;
+  /**
+   * The most bytes the cache folder may keep: after a build (at most once a minute, and never while
+   * another build uses the cache) the least recently used is removed until the rest fits. `false`:
+   * no limit. @default $KEEL_CACHE_MAX_SIZE, else 10% of its file system, at least 2 GB (BuildKit's)
+   */
+  readonly cacheMaxSize?: number | false;
   /** Do not use cached steps (results are still stored for the next build). */
   readonly noCache?: boolean;
   /**

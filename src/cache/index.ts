@@ -6,3 +6,6 @@ export * from './step-cache.js';
 export * from './cache-dir.js';
 export * from './diff-ids.js';
 export * from './atomic.js';
+export * from './usage.js';
+export * from './leases.js';
+export * from './prune.js';

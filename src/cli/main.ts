@@ -9,6 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { assertNever, build, DockerfileError, dump, isKeelError, parse, ParseError, type BuildOptions, type BuildResult, type KeelErrorCode } from '../index.js';
 import { BUILD_FLAGS, OUTPUTS_HELP, parseBuildCommand, type BuildCommand } from './build-command.js';
+import { DU_FLAGS, duCommand, PRUNE_FLAGS, pruneCommand } from './cache-commands.js';
 import { flagHelp } from './flags.js';
 import { toBuildOutputs, type CliOutput } from './outputs.js';
 import { printable } from './printable.js';
@@ -23,6 +24,9 @@ Commands:
   build [OPTIONS] CONTEXT     build an image from a Dockerfile and a context (a folder, or - for stdin)
   parse [--dump|--json] FILE  parse a Dockerfile (FILE may be - for stdin): BuildKit's AST dump,
                               or keel's typed AST as JSON
+  du [-v]                     what the cache holds, by kind
+  prune [-a] [--keep-storage SIZE] [--filter until=DURATION]
+                              remove from the cache what is not needed
   help [COMMAND]              print help
   version                     print keel's version
 
@@ -47,6 +51,27 @@ Options:
 ${flagHelp(BUILD_FLAGS)}
 
 ${OUTPUTS_HELP}
+`;
+
+const DU_USAGE = `Usage:  keel du [OPTIONS]
+
+What the cache folder holds: blobs, layer folders (RUN's), extracted bodies, RUN cache mounts and
+leftovers, with their sizes; -v lists each, least recently used first.
+
+Options:
+${flagHelp(DU_FLAGS)}
+`;
+
+const PRUNE_USAGE = `Usage:  keel prune [OPTIONS]
+
+Remove from the cache folder what is not needed: without options the leftovers only (the trash,
+abandoned temporary folders, partial downloads); -a everything; --keep-storage SIZE the least
+recently used until SIZE is left; --filter until=DURATION only what was not used for that long.
+Nothing is removed while a build uses the cache. Builds keep the cache within a budget themselves
+($KEEL_CACHE_MAX_SIZE, else 10% of its file system, at least 2 GB).
+
+Options:
+${flagHelp(PRUNE_FLAGS)}
 `;
 
 const PARSE_USAGE = `Usage:  keel parse [--dump | --json] FILE
@@ -245,11 +270,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await parseCommand(args);
       case 'build':
         return await buildCommand(args);
+      case 'du':
+        return await duCommand(args, process.env, (t) => void process.stdout.write(t), DU_USAGE);
+      case 'prune':
+        return await pruneCommand(args, process.env, (t) => void process.stdout.write(t), PRUNE_USAGE);
       case '--version': case '-v': case 'version':
         process.stdout.write(version());
         return 0;
       case 'help':
-        process.stdout.write(args[0] === 'build' ? BUILD_USAGE : args[0] === 'parse' ? PARSE_USAGE : USAGE);
+        process.stdout.write({ build: BUILD_USAGE, parse: PARSE_USAGE, du: DU_USAGE, prune: PRUNE_USAGE }[args[0] ?? ''] ?? USAGE);
         return 0;
       case '--help': case '-h':
         process.stdout.write(USAGE);
@@ -258,7 +287,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stderr.write(USAGE);
         return 2;
       default:
-        throw new UsageError(`unknown command: ${command} (keel build, keel parse; keel --help)`);
+        throw new UsageError(`unknown command: ${command} (keel build, parse, du, prune; keel --help)`);
     }
   } catch (e) {
     if (!isKeelError(e)) {
@@ -275,7 +304,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     // the Dockerfile); the exit status only on its code
     if (e instanceof ParseError) for (const err of e.errors) process.stderr.write(`${printable(err.format())}\n`);
     else if (e instanceof DockerfileError) process.stderr.write(`${printable(e.format())}\n`);
-    else process.stderr.write(`keel: ${printable(e.message)}\n${e.code === 'E_USAGE' ? `See 'keel ${command === 'build' || command === 'parse' ? `${command} ` : ''}--help'.\n` : ''}`);
+    else process.stderr.write(`keel: ${printable(e.message)}\n${e.code === 'E_USAGE' ? `See 'keel ${['build', 'parse', 'du', 'prune'].includes(command ?? '') ? `${command as string} ` : ''}--help'.\n` : ''}`);
     if (debug && e.stack !== undefined) process.stderr.write(e.stack + '\n');
     return exitStatus(e.code);
   }

@@ -6,6 +6,7 @@
 import { lstatSync, readlinkSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { markFolderUsed } from '../../cache/index.js';
 import { KeelError, assertNever } from '../../errors.js';
 import { canonicalJson, sha256, type LayerEntry } from '../../image/index.js';
 import { expandWord, MountError, parseMount, type Instruction, type Mount } from '../../parser/index.js';
@@ -42,6 +43,7 @@ export async function runMounts(ins: Extract<Instruction, { kind: 'RUN' }>, ctx:
         const host = join(ctx.cacheDir, 'mounts', 'cache', sha256(id).slice(7, 39));
         const fresh = !(await stat(host).then(() => true, () => false));
         await mkdir(host, { recursive: true });
+        await markFolderUsed(host); // for the cache's budget: the least recently used mounts go first
         if (fresh) {
           await chmod(host, m.mode ?? 0o755);
           await chown(host, m.uid ?? 0, m.gid ?? 0);
