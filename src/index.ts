@@ -26,7 +26,7 @@ export {
   type MountSharing,
 } from './parser/index.js';
 export { KeelError, isKeelError, assertNever, KEEL_ERROR_CODES, type KeelErrorCode } from './errors.js';
-export { build, DockerfileError, type BuildOptions, type BuildResult, type BuildOutput, type BuildEvent, type NamedContext } from './builder/index.js';
+export { build, DockerfileError, type BuildOptions, type BuildResult, type BuildOutput, type BuildEvent, type NamedContext, type CacheExport, type CacheImport } from './builder/index.js';
 export { diskUsage, prune, parseSize, type CacheUsage, type CacheUnit, type PruneOptions, type UnitKind } from './builder/index.js';
 export type { PruneResult } from './cache/index.js';
 export { RunError, RUNTIME_NAMES, type RuntimeName } from './runtime/index.js';

@@ -295,7 +295,9 @@ describeIntegration('keel build as docker buildx build', ['docker', 'busybox', '
     { line: '--network=host .', status: 0 },
     { line: '--add-host=docker:10.180.0.1 .', status: 0 },
     { line: '--platform linux/amd64,linux/arm64 .', status: 2, check: (r) => expect(err(r)).toContain('several platforms') },
-    { line: '--cache-to type=local,dest=cache-out .', status: 2, check: (r) => expect(err(r)).toContain('--cache-to is not supported yet') },
+    { line: '--cache-to type=local,dest=cache-out,mode=max .', status: 0, check: () => expect(existsSync(join(ctx, 'cache-out', 'index.json'))).toBe(true) },
+    { line: '--cache-from type=local,src=cache-out --no-cache=false .', status: 0 },
+    { line: '--cache-to type=inline .', status: 2, check: (r) => expect(err(r)).toContain('type=inline is not supported yet') },
     { line: '--ssh default .', status: 2 },
     { line: '-o type=registry .', status: 2, check: (r) => expect(err(r)).toContain('a push needs a name') },
   ];

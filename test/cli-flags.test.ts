@@ -68,7 +68,7 @@ describe('flag spellings', () => {
   test('unknown flags name themselves; buildx flags keel lacks say so', () => {
     expect(usage(() => parse(['--bogus', '.']))).toBe('unknown flag: --bogus');
     expect(usage(() => parse(['-Z', '.']))).toBe('unknown flag: -Z');
-    expect(usage(() => parse(['--cache-to', 'type=registry', '.']))).toMatch(/^--cache-to is not supported yet/);
+    expect(usage(() => parse(['--ssh', 'default', '.']))).toMatch(/^--ssh is not supported yet/);
     expect(usage(() => parse(['--tag']))).toBe('flag needs an argument: --tag');
   });
 
@@ -98,6 +98,19 @@ describe('flag spellings', () => {
     expect(usage(() => parse(['--build-context', 'x=https://github.com/a/b.git', '.']))).toMatch(/no URL, git/);
     expect(usage(() => parse(['--build-context', 'x=oci-layout://l@sha256:abc', '.']))).toMatch(/by digest/);
     expect(usage(() => parse(['--build-context', 'x', '.']))).toMatch(/NAME=VALUE|KEY=VALUE/);
+  });
+
+  test('--cache-to and --cache-from in buildx\'s syntax', () => {
+    const c = parse(['--cache-to', 'type=registry,ref=r.io/a:cache,mode=max,image-manifest=true', '--cache-to', 'type=local,dest=out/c', '--cache-from', 'r.io/a:cache',
+      '--cache-from', 'type=local,src=in/c', '.']);
+    expect(c.options.cacheTo).toEqual([{ type: 'registry', ref: 'r.io/a:cache', mode: 'max' }, { type: 'local', dest: '/work/here/out/c' }]);
+    expect(c.options.cacheFrom).toEqual([{ type: 'registry', ref: 'r.io/a:cache' }, { type: 'local', src: '/work/here/in/c' }]);
+    expect(usage(() => parse(['--cache-to', 'type=inline', '.']))).toMatch(/type=inline is not supported yet/);
+    expect(usage(() => parse(['--cache-to', 'type=gha', '.']))).toMatch(/type=registry or type=local/);
+    expect(usage(() => parse(['--cache-to', 'type=registry,ref=x,mode=all', '.']))).toMatch(/mode is min or max/);
+    expect(usage(() => parse(['--cache-to', 'type=registry,ref=x,compression=zstd', '.']))).toMatch(/image's own layers/);
+    expect(usage(() => parse(['--cache-to', 'type=registry', '.']))).toMatch(/ref= is required/);
+    expect(usage(() => parse(['--cache-from', 'type=local,dest=x', '.']))).toMatch(/does not take dest=/);
   });
 
   test('--progress and -q', () => {

@@ -13,7 +13,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { BlobStore, defaultCacheDir, DiffIdRecord, FileHasher, markUsed, openCacheDir, StepCache, takeLease, type Lease, type Used } from '../cache/index.js';
 import { isKeelError, KeelError } from '../errors.js';
-import { assembleImage, hostPlatform, parsePlatform, parseTag, platformString, type Digest, type Platform } from '../image/index.js';
+import { assembleImage, hostPlatform, parsePlatform, parseReference, parseTag, platformString, type Digest, type Platform } from '../image/index.js';
 import { expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
 import { proxiedFetch, proxyFromEnv, type Fetch, type RegistryOptions } from '../registry/index.js';
 import { ociRuntime, RunWorkspace } from '../runtime/index.js';
@@ -26,6 +26,7 @@ import { baseStage, instructionDeps, planStages, requiredStages, targetStage, un
 import { layerEntries } from './layers.js';
 import { checkOutputs, outputList, writeOutputs } from './outputs.js';
 import { progressOf } from './progress.js';
+import { exportCaches, importCaches } from './remote-cache.js';
 import { Slots } from './slots.js';
 import { Sources } from './sources.js';
 import { cloneConfig, emptyStage, imageConfig, inherit, withStep, type StageState } from './stage.js';
@@ -47,6 +48,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
   const times = timestamps(opts.timestamps ?? 'normalize', sde);
   for (const t of opts.tags ?? []) parseTag(t); // refuse a bad tag before doing any work
   const outputs = outputList(opts.output);
+  for (const c of [...listOf(opts.cacheTo), ...listOf(opts.cacheFrom)]) if (c.type === 'registry') parseReference(c.ref); // a bad ref before any work
   await checkOutputs(outputs, opts.tags ?? []);
   const maxParallelism = opts.maxParallelism ?? Number.POSITIVE_INFINITY;
   if (opts.maxParallelism !== undefined && (!Number.isInteger(maxParallelism) || maxParallelism < 1)) {
@@ -112,6 +114,8 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       compression: opts.compression ?? 'gzip', ...(opts.compressionLevel === undefined ? {} : { compressionLevel: opts.compressionLevel }), limits, noCache: opts.noCache === true, escape, signal: abort.signal, fetch: httpFetch,
       emit: (e) => opts.onProgress?.(e),
     };
+    // other machines' steps (cacheFrom): their lists now, their layers when read
+    const imported = opts.noCache === true ? [] : await importCaches(listOf(opts.cacheFrom), { blobs, stepCache: services.stepCache, verified, registry });
     const run: StageRun = {
       services, plan, globals, locate, slots: new Slots(maxParallelism), stageIdPrefix: df.path ?? '<text>',
       counter: { steps: 0 }, steps: [], cachedLayers: new Set(),
@@ -150,6 +154,15 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       // an abort while a stream is being written is the build's abort, not a stream's error
       throw abort.signal.aborted && !isKeelError(e) ? new KeelError('E_ABORTED', 'build aborted', { cause: e }) : e;
     });
+    const exported = await exportCaches(listOf(opts.cacheTo), (mode) => {
+      // min: the steps of the final image (its stage and the stages it is built FROM); max: every stage's
+      const chain = new Set<number>();
+      for (let s: StagePlan | undefined = target; s !== undefined; s = baseStage(plan, s, globals)) chain.add(s.index);
+      return [...services.stepCache.used].filter(([, u]) => mode === 'max' || (u.stage !== undefined && chain.has(u.stage))).map(([key, u]) => ({ key, record: u.record }));
+    }, {
+      blobs, registry,
+      mountFrom: [...(final.base === undefined ? [] : [final.base.name]), ...outputs.flatMap((o) => (o.type === 'registry' ? o.names ?? tags : []))].map((n) => parseReference(n)),
+    });
     return {
       manifestDigest: image.manifestBlob.digest,
       configDigest: image.configBlob.digest,
@@ -160,6 +173,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       ...(written.pushed.length === 0 ? {} : { pushed: written.pushed }),
       ...(written.loaded.length === 0 ? {} : { loaded: written.loaded }),
       unusedBuildArgs: unusedBuildArgs(plan, required, opts.buildArgs ?? {}),
+      warnings: [...imported, ...exported],
     };
   } catch (e) {
     throw fromSystemError(e, cacheDir);
@@ -204,6 +218,9 @@ function cacheBudgetAsked(opts: BuildOptions, host: Host): number | false | unde
     throw new KeelError('E_BUILD_INPUT', `KEEL_CACHE_MAX_SIZE is not a size: ${JSON.stringify(env)} (want e.g. 20GB)`);
   }
 }
+
+/** One or several, as a list. */
+const listOf = <T>(x: T | readonly T[] | undefined): readonly T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x as T]);
 
 /** A level the compression has: gzip 0-9, zstd 1-22, none no level at all. */
 function checkCompressionLevel(compression: NonNullable<BuildOptions['compression']>, level: number | undefined): void {
@@ -305,7 +322,7 @@ async function instructionStep(
   await Promise.all(deps.map((d) => waitFor(d.index)));
   const result = await step(run, stage, name, where, (n) => {
     const ctx: StepContext = {
-      ...run.services, stage: state, stagePlan: stage, step: n, stepId: `${state.id}:${ins.range.start.line}`,
+      ...run.services, stepCache: run.services.stepCache.forStage(stage.index), stage: state, stagePlan: stage, step: n, stepId: `${state.id}:${ins.range.start.line}`,
       word: (w) => expandWord(w, state.vars, { escape: run.services.escape }),
     };
     return runInstruction(ins, ctx, run.globals);

@@ -2,6 +2,6 @@
 export { build, buildOn } from './build.js';
 export { DockerfileError } from './errors.js';
 export type { Host } from './host.js';
-export type { BuildOptions, BuildOutput, BuildResult, NamedContext } from './options.js';
+export type { BuildOptions, BuildOutput, BuildResult, CacheExport, CacheImport, NamedContext } from './options.js';
 export type { BuildEvent } from './progress.js';
 export { diskUsage, prune, parseSize, type CacheUsage, type CacheUnit, type PruneOptions, type UnitKind } from './cache-admin.js';

@@ -7,6 +7,9 @@ import type { BuildOutput } from '../output/index.js';
 import type { AuthOption, ProxySettings, PullPolicy } from '../registry/index.js';
 import type { RuntimeName } from '../runtime/index.js';
 import type { BuildEvent } from './progress.js';
+import type { CacheExport, CacheImport } from './remote-cache.js';
+
+export type { CacheExport, CacheImport };
 
 export type { BuildOutput };
 
@@ -93,6 +96,14 @@ export interface BuildOptions {
    * unpack to at most 2000 times its size). @default 64 GiB
    */
   readonly maxUnpackBytes?: number;
+  /**
+   * Export this build's step cache (`--cache-to`): to a registry (`{ type: 'registry', ref }`) or an OCI
+   * layout folder (`{ type: 'local', dest }`); `mode` 'min' (default: the final image's steps) or 'max'
+   * (every stage's). A failed export is a warning in the result, not a failed build.
+   */
+  readonly cacheTo?: CacheExport | readonly CacheExport[];
+  /** Steps another machine exported (`--cache-from`), read lazily: a layer is fetched only when read. */
+  readonly cacheFrom?: CacheImport | readonly CacheImport[];
   /** Named contexts by name (`--build-context`), replacing stages and images of that name. */
   readonly namedContexts?: Readonly<Record<string, NamedContext>>;
   /** Labels set on the image after the Dockerfile's own (`--label`): a key here wins over a LABEL. */
@@ -126,6 +137,8 @@ export interface BuildResult {
   readonly image: BuiltImage;
   /** With `output: { type: 'registry' }`: each tag pushed, with the manifest digest the registry holds. */
   readonly pushed?: ReadonlyArray<{ readonly reference: string; readonly digest: Digest }>;
+  /** What went wrong without failing the build (a cache that could not be imported or exported). */
+  readonly warnings: readonly string[];
   /** Build args no ARG of the built stages declared (the proxy variables and BUILDKIT_* never count). */
   readonly unusedBuildArgs: readonly string[];
   /** With `output: { type: 'docker' }`: what the daemon said it loaded (`Loaded image: app:1`). */

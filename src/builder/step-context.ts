@@ -3,7 +3,7 @@
  * shared parts and the stage as it stands) returning a StepResult; the scheduler applies the
  * result to the stage (stage.ts withStep). Nothing flows through side channels.
  */
-import type { BlobStore, FileHasher, StepCache } from '../cache/index.js';
+import type { BlobStore, FileHasher, StepCache, StepCacheView } from '../cache/index.js';
 import type { Compression, HistoryEntry, Layer, Platform } from '../image/index.js';
 import type { Fetch } from '../registry/index.js';
 import type { RunWorkspace } from '../runtime/index.js';
@@ -45,7 +45,9 @@ export interface BuildServices {
   readonly emit: (event: BuildEvent) => void;
 }
 
-export interface StepContext extends BuildServices {
+export interface StepContext extends Omit<BuildServices, 'stepCache'> {
+  /** The step cache as this stage uses it. */
+  readonly stepCache: StepCacheView;
   /** The stage before this step. */
   readonly stage: StageState;
   readonly stagePlan: StagePlan;

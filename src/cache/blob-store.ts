@@ -16,6 +16,11 @@ import { HashCounter, hexOf, type BlobInfo, type ContentStore, type Digest } fro
 
 export class BlobStore implements ContentStore {
   private readonly dir: string;
+  /**
+   * Blobs this build can fetch when it reads them (an imported cache's layers: cacheFrom), with
+   * their sizes; each fetched at most once, into the store, verified against its digest.
+   */
+  private readonly remote = new Map<Digest, { readonly size: number; readonly fetch: () => Promise<void>; fetched?: Promise<void> }>();
 
   /**
    * `pid`: this process's id, written in the download locks it takes, so that a lock whose process
@@ -38,7 +43,30 @@ export class BlobStore implements ContentStore {
     }
   }
 
+  /** A blob that can be fetched on its first read, by `fetch` (which stores it here). */
+  addRemote(digest: Digest, size: number, fetch: () => Promise<void>): void {
+    if (!this.remote.has(digest)) this.remote.set(digest, { size, fetch });
+  }
+
+  /** The size of a blob stored, or that can be fetched when read. */
+  async available(digest: Digest): Promise<number | undefined> {
+    return (await this.stat(digest)) ?? this.remote.get(digest)?.size;
+  }
+
+  /** A blob that may only be fetchable, stored here now (for readers of the file itself). */
+  async ensure(digest: Digest): Promise<void> {
+    if ((await this.stat(digest)) !== undefined) return;
+    const far = this.remote.get(digest);
+    if (far === undefined) return;
+    far.fetched ??= far.fetch();
+    far.fetched.catch(() => {
+      far.fetched = undefined; // a failed fetch may be tried again
+    });
+    await far.fetched;
+  }
+
   async open(digest: Digest): Promise<Readable> {
+    await this.ensure(digest);
     const size = await this.stat(digest);
     if (size === undefined) throw new KeelError('E_BLOB_NOT_FOUND', `blob ${digest} is not in the store at ${this.root}`);
     return createReadStream(this.path(digest));

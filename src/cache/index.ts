@@ -9,3 +9,4 @@ export * from './atomic.js';
 export * from './usage.js';
 export * from './leases.js';
 export * from './prune.js';
+export * from './cache-manifest.js';

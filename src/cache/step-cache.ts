@@ -43,25 +43,63 @@ function isRecord(v: unknown): v is StepRecord {
     typeof l.diffId === 'string' && isDigest(l.diffId) && typeof l.size === 'number';
 }
 
+/** The step cache as one stage's steps use it (what they find and store is that stage's, for exports). */
+export interface StepCacheView {
+  get(key: Digest): Promise<StepRecord | undefined>;
+  put(key: Digest, record: StepRecord): Promise<void>;
+  lastRecipe(stepId: string): Promise<unknown>;
+  saveRecipe(stepId: string, recipe: unknown): Promise<void>;
+}
+
+/** A blob reader that may know blobs it can fetch (imported caches'): their sizes without fetching them. */
+export interface BlobsKnown extends BlobReader {
+  available?(digest: Digest): Promise<number | undefined>;
+}
+
 export class StepCache {
   private readonly steps: string;
   private readonly recipes: string;
+  /** Steps of imported caches (cacheFrom), by key: hits when the local cache has none. */
+  private readonly imported = new Map<Digest, StepRecord>();
+  /** Every key this build found or stored, with its record and the stage that did: what a cache export holds. */
+  readonly used = new Map<Digest, { readonly record: StepRecord; readonly stage: number | undefined }>();
 
-  constructor(root: string, private readonly blobs: BlobReader) {
+  constructor(root: string, private readonly blobs: BlobsKnown) {
     this.steps = join(root, 'steps');
     this.recipes = join(root, 'recipes');
   }
 
-  async get(key: Digest): Promise<StepRecord | undefined> {
-    const v = await readJson(join(this.steps, `${key.slice(7)}.json`));
-    if (!isRecord(v)) return undefined;
-    if (v.layer !== null && (await this.blobs.stat(v.layer.digest)) !== v.layer.size) return undefined;
-    return v;
+  /** Steps another machine's cache holds (their layers' blobs known to the blob reader, fetched when read). */
+  addImported(entries: Iterable<{ readonly key: Digest; readonly record: StepRecord }>): void {
+    for (const e of entries) if (!this.imported.has(e.key)) this.imported.set(e.key, e.record);
   }
 
-  async put(key: Digest, record: StepRecord): Promise<void> {
+  async get(key: Digest, stage?: number): Promise<StepRecord | undefined> {
+    const v = await readJson(join(this.steps, `${key.slice(7)}.json`));
+    let found: StepRecord | undefined;
+    if (isRecord(v) && (v.layer === null || (await this.blobs.stat(v.layer.digest)) === v.layer.size)) found = v;
+    else {
+      const far = this.imported.get(key);
+      if (far !== undefined && (far.layer === null || (await (this.blobs.available ?? this.blobs.stat).call(this.blobs, far.layer.digest)) === far.layer.size)) found = far;
+    }
+    if (found !== undefined) this.used.set(key, { record: found, stage });
+    return found;
+  }
+
+  async put(key: Digest, record: StepRecord, stage?: number): Promise<void> {
     await mkdir(this.steps, { recursive: true });
     await writeFileAtomic(join(this.steps, `${key.slice(7)}.json`), JSON.stringify(record));
+    this.used.set(key, { record, stage });
+  }
+
+  /** This cache as stage `stage`'s steps use it. */
+  forStage(stage: number): StepCacheView {
+    return {
+      get: (key) => this.get(key, stage),
+      put: (key, record) => this.put(key, record, stage),
+      lastRecipe: (id) => this.lastRecipe(id),
+      saveRecipe: (id, recipe) => this.saveRecipe(id, recipe),
+    };
   }
 
   /** The recipe this step had in the last build (for explaining a miss). */

@@ -4,7 +4,7 @@
  * the CLI's own settings out, or a UsageError. Reading stdin and writing files is main.ts's.
  */
 import { resolve } from 'node:path';
-import { RUNTIME_NAMES, type BuildOptions, type Compression, type NamedContext, type RuntimeName } from '../index.js';
+import { RUNTIME_NAMES, type BuildOptions, type CacheExport, type CacheImport, type Compression, type NamedContext, type RuntimeName } from '../index.js';
 import { parseFlags, type FlagSpec } from './flags.js';
 import { parseOutputs, type CliOutput } from './outputs.js';
 import { UsageError } from './usage-error.js';
@@ -41,6 +41,8 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   { name: 'network', kind: 'string', value: 'MODE', help: 'RUN\'s network when a RUN names none: default|host|none' },
   { name: 'add-host', kind: 'list', value: 'HOST:IP', help: 'a line for RUN\'s /etc/hosts (repeatable)' },
   { name: 'secret', kind: 'list', value: 'id=ID,src=PATH|env=VAR', help: 'a secret for RUN --mount=type=secret (never in the image)' },
+  { name: 'cache-to', kind: 'list', value: 'SPEC', help: 'export the step cache: type=registry,ref=REF[,mode=min|max] or\ntype=local,dest=DIR[,mode=min|max] (repeatable)' },
+  { name: 'cache-from', kind: 'list', value: 'SPEC', help: 'import a step cache: REF, type=registry,ref=REF or type=local,src=DIR\n(repeatable; layers are fetched only when read)' },
   { name: 'no-cache', kind: 'boolean', help: 'run every step again (results are still stored)' },
   { name: 'cache-dir', kind: 'string', value: 'DIR', help: 'the cache (default $KEEL_CACHE_DIR, else ~/.cache/keel)' },
   { name: 'progress', kind: 'string', value: 'MODE', help: 'auto|plain|tty|quiet|rawjson (JSON events), on stderr' },
@@ -96,6 +98,34 @@ function annotations(values: readonly string[]): Record<string, string> {
     out[m?.[2] ?? k] = v;
   }
   return out;
+}
+
+/** `--cache-to` / `--cache-from` in buildx's CSV, each attribute known or refused. */
+function cacheSpecs(flag: 'cache-to' | 'cache-from', values: readonly string[], cwd: string): Array<CacheExport | CacheImport> {
+  return values.map((spec) => {
+    if (flag === 'cache-from' && !spec.includes('=')) return { type: 'registry', ref: spec };
+    const attrs = new Map(spec.split(',').map((f) => [f.slice(0, f.indexOf('=')).trim(), f.slice(f.indexOf('=') + 1)] as const));
+    const type = attrs.get('type') ?? 'registry';
+    const known = type === 'registry' ? ['type', 'ref', 'mode', 'oci-mediatypes', 'image-manifest', 'ignore-error'] : type === 'local' ? ['type', flag === 'cache-to' ? 'dest' : 'src', 'mode', 'oci-mediatypes', 'image-manifest', 'ignore-error'] : undefined;
+    if (known === undefined) {
+      throw new UsageError(`--${flag} ${spec}: ${type === 'inline' ? 'type=inline is not supported yet: use type=registry' : `keel takes type=registry or type=local, not ${JSON.stringify(type)}`}`);
+    }
+    for (const k of attrs.keys()) {
+      if (!known.includes(k)) throw new UsageError(`--${flag} ${spec}: ${k === 'compression' || k === 'compression-level' ? 'the cache holds the image\'s own layers: set their compression with -o compression=' : `type=${type} does not take ${k}= (it takes ${known.slice(1).join(', ')})`}`);
+    }
+    const mode = attrs.get('mode') as 'min' | 'max' | undefined;
+    if (mode !== undefined && mode !== 'min' && mode !== 'max') throw new UsageError(`--${flag} ${spec}: mode is min or max`);
+    if (attrs.get('oci-mediatypes') === 'false') throw new UsageError(`--${flag} ${spec}: keel's cache uses OCI media types only`);
+    const withMode: { mode?: 'min' | 'max' } = mode === undefined || flag === 'cache-from' ? {} : { mode };
+    if (type === 'registry') {
+      const ref = attrs.get('ref');
+      if (ref === undefined || ref === '') throw new UsageError(`--${flag} ${spec}: ref= is required`);
+      return { type: 'registry', ref, ...withMode };
+    }
+    const path = attrs.get(flag === 'cache-to' ? 'dest' : 'src');
+    if (path === undefined || path === '') throw new UsageError(`--${flag} ${spec}: ${flag === 'cache-to' ? 'dest' : 'src'}= is required`);
+    return flag === 'cache-to' ? { type: 'local', dest: resolve(cwd, path), ...withMode } : { type: 'local', src: resolve(cwd, path) };
+  });
 }
 
 /** `--build-context NAME=VALUE`, as buildx reads VALUE: an image, an OCI layout, else a local folder. */
@@ -214,6 +244,8 @@ export function parseBuildCommand(argv: readonly string[], env: NodeJS.ProcessEn
   const ann = annotations(l('annotation'));
   const hosts = extraHosts(l('add-host'));
   const named = namedContexts(l('build-context'), cwd);
+  const cacheTo = cacheSpecs('cache-to', l('cache-to'), cwd) as CacheExport[];
+  const cacheFrom = cacheSpecs('cache-from', l('cache-from'), cwd) as CacheImport[];
   const cacheDir = s('cache-dir') ?? env.KEEL_CACHE_DIR;
   const target = s('target');
   const platform = s('platform');
@@ -242,6 +274,8 @@ export function parseBuildCommand(argv: readonly string[], env: NodeJS.ProcessEn
     ...(network === undefined || network === 'default' ? {} : { network }),
     ...(hosts.length === 0 ? {} : { extraHosts: hosts }),
     ...(Object.keys(named).length === 0 ? {} : { namedContexts: named }),
+    ...(cacheTo.length === 0 ? {} : { cacheTo }),
+    ...(cacheFrom.length === 0 ? {} : { cacheFrom }),
   };
   return {
     options,

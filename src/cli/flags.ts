@@ -28,8 +28,6 @@ export interface ParsedFlags {
 
 /** docker buildx build's flags that keel does not take yet, with where they are planned. */
 export const NOT_YET: Readonly<Record<string, string>> = {
-  'cache-from': 'a registry cache comes with the cache issue; keel keeps its cache in --cache-dir',
-  'cache-to': 'a registry cache comes with the cache issue; keel keeps its cache in --cache-dir',
   ssh: 'RUN --mount=type=ssh is not supported yet',
   sbom: 'attestations are not supported yet',
   provenance: 'attestations are not supported yet',

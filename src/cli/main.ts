@@ -210,6 +210,7 @@ async function buildCommand(args: readonly string[]): Promise<number> {
       ...(render === undefined ? {} : { onProgress: render }),
     });
     render?.finish(true);
+    for (const w of result.warnings) write(`WARNING: ${printable(w)}\n`);
     if (cmd.outputs.length === 0 && !cmd.cacheOnly && cmd.progress !== 'quiet') {
       write('WARNING: No output specified. Build result will only remain in the cache. To write an image archive use -o PATH, to load it into docker use --load, to push it use --push\n');
     }

@@ -20,7 +20,7 @@ export async function writeOciDir(image: BuiltImage, tags: readonly string[], bl
     for (const b of blobList(image)) {
       const target = join(dir, hexOf(b.digest));
       if (b.bytes !== undefined) await writeFile(target, b.bytes);
-      else if (blobs.path !== undefined) {
+      else if (blobs.path !== undefined && (await blobs.stat(b.digest)) !== undefined) {
         const from = blobs.path(b.digest);
         await link(from, target).catch(() => copyFile(from, target));
       } else await pipeline(await blobs.open(b.digest), createWriteStream(target));

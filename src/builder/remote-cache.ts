@@ -1,0 +1,158 @@
+/**
+ * A step cache shared between machines (BuildKit's `--cache-to` / `--cache-from`): exported after
+ * a build to a registry (the team's own) or an OCI layout folder, as keel's cache artifact
+ * (cache/cache-manifest.ts), and imported lazily: a build reads only the step list, and a layer's
+ * blob is fetched when a later step or an output reads it (a chain of hits pushed to the same
+ * registry fetches none). A cache that cannot be read or written is a warning, never the build's
+ * failure: without it the build is slower, not wrong.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { cacheConfigOf, decodeCache, encodeCache, writeFileAtomic, type BlobStore, type CacheEntry, type StepCache } from '../cache/index.js';
+import { hexOf, MEDIA_TYPES, OCI_LAYOUT, parseReference, sha256, type Digest, type Layer, type Reference } from '../image/index.js';
+import { RegistryClient, RegistryError, type RegistryOptions } from '../registry/index.js';
+import type { VerifiedLayers } from './verified-layers.js';
+
+/** Where a build's steps go (`--cache-to`): `mode` min, the final image's steps; max, every stage's. */
+export type CacheExport =
+  | { readonly type: 'registry'; readonly ref: string; readonly mode?: 'min' | 'max' }
+  | { readonly type: 'local'; readonly dest: string; readonly mode?: 'min' | 'max' };
+
+/** Where steps come from (`--cache-from`). */
+export type CacheImport = { readonly type: 'registry'; readonly ref: string } | { readonly type: 'local'; readonly src: string };
+
+const describe = (c: CacheExport | CacheImport): string => (c.type === 'registry' ? c.ref : 'dest' in c ? c.dest : c.src);
+
+export interface ImportDeps {
+  readonly blobs: BlobStore;
+  readonly stepCache: StepCache;
+  readonly verified: VerifiedLayers;
+  readonly registry: RegistryOptions;
+}
+
+/** Read each cache's step list into the step cache, its layers fetchable on demand; returns what to tell the user. */
+export async function importCaches(from: readonly CacheImport[], deps: ImportDeps): Promise<string[]> {
+  const notes: string[] = [];
+  for (const c of from) {
+    try {
+      const entries = c.type === 'registry' ? await fromRegistry(c.ref, deps) : await fromLayout(c.src, deps);
+      deps.stepCache.addImported(entries);
+    } catch (e) {
+      const missing = (e instanceof RegistryError && e.code === 'E_NOT_FOUND') || (e as NodeJS.ErrnoException).code === 'ENOENT';
+      notes.push(missing ? `cache ${describe(c)} not found: nothing imported from it` : `cache ${describe(c)} ignored: ${(e as Error).message}`);
+    }
+  }
+  return notes;
+}
+
+/** Layers the entries name, made known to the blob store (fetched by `fetch` when read) and trusted for their diffIDs. */
+function learnLayers(entries: readonly CacheEntry[], deps: ImportDeps, fetch: (digest: Digest, size: number) => Promise<void>): void {
+  for (const { record } of entries) {
+    const l = record.layer;
+    if (l === null) continue;
+    deps.blobs.addRemote(l.digest, l.size, () => fetch(l.digest, l.size));
+    deps.verified.trust(l as Layer);
+  }
+}
+
+async function fromRegistry(ref: string, deps: ImportDeps): Promise<CacheEntry[]> {
+  const r = parseReference(ref);
+  const client = new RegistryClient(r.registry, r.repository, deps.registry);
+  const manifest = await client.manifest(r.digest ?? r.tag ?? 'latest');
+  const config = cacheConfigOf(manifest.bytes);
+  await client.fetchBlob(config.digest, deps.blobs, config.size);
+  const entries = decodeCache(manifest.bytes, await readFile(deps.blobs.path(config.digest)));
+  learnLayers(entries, deps, (digest, size) => client.fetchBlob(digest, deps.blobs, size));
+  return entries;
+}
+
+/** The cache manifest of an OCI layout folder keel exported (its index names one manifest). */
+async function fromLayout(dir: string, deps: ImportDeps): Promise<CacheEntry[]> {
+  const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests?: Array<{ digest?: string }> };
+  const top = index.manifests?.[0]?.digest;
+  if (top === undefined || !/^sha256:[0-9a-f]{64}$/.test(top)) throw new Error('its index.json names no manifest');
+  const blob = (d: string): string => join(dir, 'blobs', 'sha256', hexOf(d as Digest));
+  const manifest = await readFile(blob(top));
+  if (sha256(manifest) !== top) throw new Error('its manifest does not match its digest');
+  const config = cacheConfigOf(manifest);
+  const entries = decodeCache(manifest, await readFile(blob(config.digest)));
+  learnLayers(entries, deps, async (digest) => {
+    await deps.blobs.put(createReadStream(blob(digest)), digest);
+  });
+  return entries;
+}
+
+export interface ExportDeps {
+  readonly blobs: BlobStore;
+  readonly registry: RegistryOptions;
+  /** Repositories that may hold the layers already (the image's push targets, the base's): mounted, not uploaded. */
+  readonly mountFrom: readonly Pick<Reference, 'registry' | 'repository'>[];
+}
+
+/** Write `entries` to each cache; returns warnings (an export that failed: the build stands). */
+export async function exportCaches(to: readonly CacheExport[], entriesFor: (mode: 'min' | 'max') => CacheEntry[], deps: ExportDeps): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const c of to) {
+    try {
+      const encoded = encodeCache(entriesFor(c.mode ?? 'min'));
+      if (c.type === 'registry') await toRegistry(c.ref, encoded, deps);
+      else await toLayout(c.dest, encoded, deps);
+    } catch (e) {
+      warnings.push(`the cache could not be exported to ${describe(c)}: ${(e as Error).message}`);
+    }
+  }
+  return warnings;
+}
+
+async function toRegistry(ref: string, encoded: ReturnType<typeof encodeCache>, deps: ExportDeps): Promise<void> {
+  const r = parseReference(ref);
+  const client = new RegistryClient(r.registry, r.repository, deps.registry);
+  client.forPush();
+  for (const l of encoded.layers) {
+    if (await client.blobExists(l.digest)) continue;
+    let mounted = false;
+    for (const from of deps.mountFrom) {
+      if (mounted || from.registry !== r.registry || from.repository === r.repository) continue;
+      mounted = await client.mountBlob(l.digest, from.repository);
+    }
+    if (!mounted) await client.uploadBlob(l.digest, l.size, () => deps.blobs.open(l.digest));
+  }
+  const configDigest = sha256(encoded.config);
+  if (!(await client.blobExists(configDigest))) {
+    await client.uploadBlob(configDigest, encoded.config.length, () => Promise.resolve(Readable.from([encoded.config])));
+  }
+  // the manifest last: a reader sees the old cache or the whole new one (two exports at once: the last one's)
+  await client.putManifest(r.tag ?? 'latest', encoded.manifest, MEDIA_TYPES.manifest);
+}
+
+/** An OCI layout folder: blobs first (each written beside its name and renamed), index.json last, atomically. */
+async function toLayout(dir: string, encoded: ReturnType<typeof encodeCache>, deps: ExportDeps): Promise<void> {
+  const blobs = join(dir, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const put = async (digest: Digest, write: (tmp: string) => Promise<void>): Promise<void> => {
+    const target = join(blobs, hexOf(digest));
+    if ((await stat(target).catch(() => undefined)) !== undefined) return;
+    const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await write(tmp);
+      await rename(tmp, target);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  };
+  for (const l of encoded.layers) {
+    await deps.blobs.ensure(l.digest);
+    await put(l.digest, (tmp) => link(deps.blobs.path(l.digest), tmp).catch(() => copyFile(deps.blobs.path(l.digest), tmp)));
+  }
+  await put(sha256(encoded.config), (tmp) => writeFile(tmp, encoded.config));
+  await put(encoded.manifestDigest, (tmp) => writeFile(tmp, encoded.manifest));
+  await writeFile(join(dir, 'oci-layout'), OCI_LAYOUT);
+  await writeFileAtomic(join(dir, 'index.json'), JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.index,
+    manifests: [{ mediaType: MEDIA_TYPES.manifest, digest: encoded.manifestDigest, size: encoded.manifest.length, artifactType: 'application/vnd.keel.cache.v1' }],
+  }));
+}
