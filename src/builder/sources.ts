@@ -171,6 +171,7 @@ export class Sources {
     const chain = chainKey(layers);
     let made = this.trees.get(chain);
     if (made === undefined) {
+      this.opts.blobs.prefetch(layers.map((l) => l.digest)); // an imported cache's layers, all at once
       const top = layers.at(-1);
       made = top === undefined ? Promise.resolve({ fs: new StageFs(), bodies: [] }) : this.treeOnTop(layers, top, chain);
       this.trees.set(chain, made);

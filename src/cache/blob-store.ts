@@ -65,6 +65,19 @@ export class BlobStore implements ContentStore {
     await far.fetched;
   }
 
+  /**
+   * Fetch the blobs of `digests` that are only fetchable, `jobs` at a time, in the background (each
+   * read waits for its own): a stack of an imported cache's layers downloads at once, not one by
+   * one as each is read. A failure is the read's to report.
+   */
+  prefetch(digests: readonly Digest[], jobs = 4): void {
+    const queue = digests.filter((d) => this.remote.has(d));
+    const worker = async (): Promise<void> => {
+      for (let d = queue.shift(); d !== undefined; d = queue.shift()) await this.ensure(d).catch(() => undefined);
+    };
+    for (let i = 0; i < Math.min(jobs, queue.length); i++) void worker();
+  }
+
   async open(digest: Digest): Promise<Readable> {
     await this.ensure(digest);
     const size = await this.stat(digest);

@@ -102,6 +102,7 @@ async function layerFolders(ctx: StepContext): Promise<LayerDir[]> {
   if (!(await ws.overlayLikely(n)) && !(await usable)) return [];
   await mkdir(ws.layersRoot, { recursive: true });
   const dirs: LayerDir[] = [];
+  ctx.blobs.prefetch(ctx.stage.layers.map((l) => l.digest)); // an imported cache's layers, all at once
   for (const l of ctx.stage.layers) dirs.push(await ws.layerDir(l, overlayLowers(dirs), ctx.signal));
   return (await usable) ? dirs : [];
 }
