@@ -297,7 +297,8 @@ describeIntegration('keel build as docker buildx build', ['docker', 'busybox', '
     { line: '--platform linux/amd64,linux/arm64 .', status: 2, check: (r) => expect(err(r)).toContain('several platforms') },
     { line: '--cache-to type=local,dest=cache-out,mode=max .', status: 0, check: () => expect(existsSync(join(ctx, 'cache-out', 'index.json'))).toBe(true) },
     { line: '--cache-from type=local,src=cache-out --no-cache=false .', status: 0 },
-    { line: '--cache-to type=inline .', status: 2, check: (r) => expect(err(r)).toContain('type=inline is not supported yet') },
+    { line: '--cache-to type=inline -o out-inline.tar .', status: 0 },
+    { line: '--cache-to type=gha .', status: 2, check: (r) => expect(err(r)).toContain('type=registry, type=local or type=inline') },
     { line: '--ssh default .', status: 2 },
     { line: '-o type=registry .', status: 2, check: (r) => expect(err(r)).toContain('a push needs a name') },
   ];

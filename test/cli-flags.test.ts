@@ -105,8 +105,9 @@ describe('flag spellings', () => {
       '--cache-from', 'type=local,src=in/c', '.']);
     expect(c.options.cacheTo).toEqual([{ type: 'registry', ref: 'r.io/a:cache', mode: 'max' }, { type: 'local', dest: '/work/here/out/c' }]);
     expect(c.options.cacheFrom).toEqual([{ type: 'registry', ref: 'r.io/a:cache' }, { type: 'local', src: '/work/here/in/c' }]);
-    expect(usage(() => parse(['--cache-to', 'type=inline', '.']))).toMatch(/type=inline is not supported yet/);
-    expect(usage(() => parse(['--cache-to', 'type=gha', '.']))).toMatch(/type=registry or type=local/);
+    expect(parse(['--cache-to', 'type=inline', '.']).options.cacheTo).toEqual([{ type: 'inline' }]);
+    expect(usage(() => parse(['--cache-from', 'type=inline', '.']))).toMatch(/--cache-from IMAGE/);
+    expect(usage(() => parse(['--cache-to', 'type=gha', '.']))).toMatch(/type=registry, type=local or type=inline/);
     expect(usage(() => parse(['--cache-to', 'type=registry,ref=x,mode=all', '.']))).toMatch(/mode is min or max/);
     expect(usage(() => parse(['--cache-to', 'type=registry,ref=x,compression=zstd', '.']))).toMatch(/image's own layers/);
     expect(usage(() => parse(['--cache-to', 'type=registry', '.']))).toMatch(/ref= is required/);

@@ -11,7 +11,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, resolve as resolvePath } from 'node:path';
-import { BlobStore, defaultCacheDir, DiffIdRecord, FileHasher, markUsed, openCacheDir, StepCache, takeLease, type Lease, type Used } from '../cache/index.js';
+import { BlobStore, defaultCacheDir, DiffIdRecord, FileHasher, markUsed, openCacheDir, StepCache, takeLease, type CacheEntry, type Lease, type Used } from '../cache/index.js';
 import { isKeelError, KeelError } from '../errors.js';
 import { assembleImage, hostPlatform, parsePlatform, parseReference, parseTag, platformString, type Digest, type Platform } from '../image/index.js';
 import { expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
@@ -26,7 +26,7 @@ import { baseStage, instructionDeps, planStages, requiredStages, targetStage, un
 import { layerEntries } from './layers.js';
 import { checkOutputs, outputList, writeOutputs } from './outputs.js';
 import { progressOf } from './progress.js';
-import { exportCaches, importCaches } from './remote-cache.js';
+import { exportCaches, importCaches, INLINE_CACHE_KEY, inlineCache } from './remote-cache.js';
 import { Slots } from './slots.js';
 import { Sources } from './sources.js';
 import { cloneConfig, emptyStage, imageConfig, inherit, withStep, type StageState } from './stage.js';
@@ -136,7 +136,16 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       'org.opencontainers.image.base.name': final.base.name,
       'org.opencontainers.image.base.digest': final.base.digest,
     };
-    const config = imageConfig(final, platform, times.created());
+    // the steps a cache export holds: min, the final image's (its stage and the stages it is built FROM); max, every stage's
+    const chain = new Set<number>();
+    for (let s: StagePlan | undefined = target; s !== undefined; s = baseStage(plan, s, globals)) chain.add(s.index);
+    const entriesFor = (mode: 'min' | 'max'): CacheEntry[] => [...services.stepCache.used]
+      .filter(([, u]) => mode === 'max' || (u.stage !== undefined && chain.has(u.stage))).map(([key, u]) => ({ key, record: u.record }));
+    const plainConfig = imageConfig(final, platform, times.created());
+    // an inline cache (cacheTo type inline) rides in the image's config, as BuildKit's does
+    const config = listOf(opts.cacheTo).some((c) => c.type === 'inline')
+      ? ({ ...plainConfig, [INLINE_CACHE_KEY]: inlineCache(entriesFor('min'), final.layers) } as typeof plainConfig)
+      : plainConfig;
     const labels = { ...config.config.Labels, ...opts.labels };
     const image = assembleImage(
       Object.keys(labels).length === 0 ? config : { ...config, config: { ...config.config, Labels: labels } },
@@ -154,12 +163,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       // an abort while a stream is being written is the build's abort, not a stream's error
       throw abort.signal.aborted && !isKeelError(e) ? new KeelError('E_ABORTED', 'build aborted', { cause: e }) : e;
     });
-    const exported = await exportCaches(listOf(opts.cacheTo), (mode) => {
-      // min: the steps of the final image (its stage and the stages it is built FROM); max: every stage's
-      const chain = new Set<number>();
-      for (let s: StagePlan | undefined = target; s !== undefined; s = baseStage(plan, s, globals)) chain.add(s.index);
-      return [...services.stepCache.used].filter(([, u]) => mode === 'max' || (u.stage !== undefined && chain.has(u.stage))).map(([key, u]) => ({ key, record: u.record }));
-    }, {
+    const exported = await exportCaches(listOf(opts.cacheTo), entriesFor, {
       blobs, registry,
       mountFrom: [...(final.base === undefined ? [] : [final.base.name]), ...outputs.flatMap((o) => (o.type === 'registry' ? o.names ?? tags : []))].map((n) => parseReference(n)),
     });

@@ -19,12 +19,46 @@ import type { VerifiedLayers } from './verified-layers.js';
 /** Where a build's steps go (`--cache-to`): `mode` min, the final image's steps; max, every stage's. */
 export type CacheExport =
   | { readonly type: 'registry'; readonly ref: string; readonly mode?: 'min' | 'max' }
-  | { readonly type: 'local'; readonly dest: string; readonly mode?: 'min' | 'max' };
+  | { readonly type: 'local'; readonly dest: string; readonly mode?: 'min' | 'max' }
+  /** In the image's own config (BuildKit's inline cache): the final image's steps, imported with cacheFrom the image. */
+  | { readonly type: 'inline' };
 
 /** Where steps come from (`--cache-from`). */
 export type CacheImport = { readonly type: 'registry'; readonly ref: string } | { readonly type: 'local'; readonly src: string };
 
-const describe = (c: CacheExport | CacheImport): string => (c.type === 'registry' ? c.ref : 'dest' in c ? c.dest : c.src);
+const describe = (c: CacheExport | CacheImport): string => (c.type === 'registry' ? c.ref : c.type === 'inline' ? 'the image' : 'dest' in c ? c.dest : c.src);
+
+/** The image config key of an inline cache: `{ "records": [{ "key": …, "layer": <index in the image's layers> | null }] }`. */
+export const INLINE_CACHE_KEY = 'io.keel.cache.v1';
+
+/** The inline cache of an image of `layers`: the entries whose layer is one of them (or none). */
+export function inlineCache(entries: readonly CacheEntry[], layers: readonly Pick<Layer, 'digest'>[]): { records: Array<{ key: Digest; layer: number | null }> } {
+  const index = new Map(layers.map((l, i) => [l.digest, i]));
+  const records: Array<{ key: Digest; layer: number | null }> = [];
+  for (const e of [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    if (e.record.layer === null) records.push({ key: e.key, layer: null });
+    else if (index.has(e.record.layer.digest)) records.push({ key: e.key, layer: index.get(e.record.layer.digest) as number });
+  }
+  return { records };
+}
+
+/** The step entries of an image with an inline cache (its manifest's layers, its config's diffIDs). */
+function fromInline(manifestBytes: Buffer, config: { rootfs?: { diff_ids?: unknown[] }; [INLINE_CACHE_KEY]?: { records?: unknown } }): CacheEntry[] {
+  const manifest = JSON.parse(manifestBytes.toString('utf8')) as { layers?: Array<{ mediaType?: string; digest?: string; size?: number }> };
+  const inline = config[INLINE_CACHE_KEY];
+  if (inline === undefined || !Array.isArray(inline.records)) throw new Error('not a keel cache, and an image without an inline cache');
+  const layers = manifest.layers ?? [];
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  return (inline.records as unknown[]).map((r): CacheEntry => {
+    const { key, layer } = (r ?? {}) as { key?: unknown; layer?: unknown };
+    if (typeof key !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(key)) throw new Error('its inline cache has a record without a key');
+    if (layer === null) return { key: key as Digest, record: { layer: null } };
+    const d = typeof layer === 'number' ? layers[layer] : undefined;
+    const diffId = typeof layer === 'number' ? diffIds[layer] : undefined;
+    if (d?.digest === undefined || typeof d.size !== 'number' || typeof d.mediaType !== 'string' || typeof diffId !== 'string') throw new Error('its inline cache names a layer the image does not have');
+    return { key: key as Digest, record: { layer: { mediaType: d.mediaType, digest: d.digest as Digest, diffId: diffId as Digest, size: d.size } } };
+  });
+}
 
 export interface ImportDeps {
   readonly blobs: BlobStore;
@@ -62,9 +96,17 @@ async function fromRegistry(ref: string, deps: ImportDeps): Promise<CacheEntry[]
   const r = parseReference(ref);
   const client = new RegistryClient(r.registry, r.repository, deps.registry);
   const manifest = await client.manifest(r.digest ?? r.tag ?? 'latest');
-  const config = cacheConfigOf(manifest.bytes);
-  await client.fetchBlob(config.digest, deps.blobs, config.size);
-  const entries = decodeCache(manifest.bytes, await readFile(deps.blobs.path(config.digest)));
+  let entries: CacheEntry[];
+  const image = imageConfigOf(manifest.bytes);
+  if (image !== undefined) {
+    // an image (`--cache-from IMAGE`): its inline cache
+    await client.fetchBlob(image.digest, deps.blobs, image.size);
+    entries = fromInline(manifest.bytes, JSON.parse(await readFile(deps.blobs.path(image.digest), 'utf8')) as Parameters<typeof fromInline>[1]);
+  } else {
+    const config = cacheConfigOf(manifest.bytes);
+    await client.fetchBlob(config.digest, deps.blobs, config.size);
+    entries = decodeCache(manifest.bytes, await readFile(deps.blobs.path(config.digest)));
+  }
   learnLayers(entries, deps, (digest, size) => client.fetchBlob(digest, deps.blobs, size));
   return entries;
 }
@@ -85,6 +127,17 @@ async function fromLayout(dir: string, deps: ImportDeps): Promise<CacheEntry[]> 
   return entries;
 }
 
+/** An image manifest's config descriptor (undefined for anything else, such as a cache's manifest). */
+function imageConfigOf(manifestBytes: Buffer): { digest: Digest; size: number } | undefined {
+  try {
+    const c = (JSON.parse(manifestBytes.toString('utf8')) as { config?: { mediaType?: string; digest?: string; size?: number } }).config;
+    const image = c?.mediaType === MEDIA_TYPES.config || c?.mediaType === 'application/vnd.docker.container.image.v1+json';
+    return image && typeof c?.digest === 'string' && /^sha256:[0-9a-f]{64}$/.test(c.digest) && typeof c.size === 'number' && c.size < 4 << 20 ? { digest: c.digest as Digest, size: c.size } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface ExportDeps {
   readonly blobs: BlobStore;
   readonly registry: RegistryOptions;
@@ -96,6 +149,7 @@ export interface ExportDeps {
 export async function exportCaches(to: readonly CacheExport[], entriesFor: (mode: 'min' | 'max') => CacheEntry[], deps: ExportDeps): Promise<string[]> {
   const warnings: string[] = [];
   for (const c of to) {
+    if (c.type === 'inline') continue; // written in the image's config (build.ts)
     try {
       const encoded = encodeCache(entriesFor(c.mode ?? 'min'));
       if (c.type === 'registry') await toRegistry(c.ref, encoded, deps);

@@ -106,10 +106,12 @@ function cacheSpecs(flag: 'cache-to' | 'cache-from', values: readonly string[], 
     if (flag === 'cache-from' && !spec.includes('=')) return { type: 'registry', ref: spec };
     const attrs = new Map(spec.split(',').map((f) => [f.slice(0, f.indexOf('=')).trim(), f.slice(f.indexOf('=') + 1)] as const));
     const type = attrs.get('type') ?? 'registry';
-    const known = type === 'registry' ? ['type', 'ref', 'mode', 'oci-mediatypes', 'image-manifest', 'ignore-error'] : type === 'local' ? ['type', flag === 'cache-to' ? 'dest' : 'src', 'mode', 'oci-mediatypes', 'image-manifest', 'ignore-error'] : undefined;
-    if (known === undefined) {
-      throw new UsageError(`--${flag} ${spec}: ${type === 'inline' ? 'type=inline is not supported yet: use type=registry' : `keel takes type=registry or type=local, not ${JSON.stringify(type)}`}`);
+    if (type === 'inline') {
+      if (flag === 'cache-from' || attrs.size > 1) throw new UsageError(`--${flag} ${spec}: type=inline is for --cache-to, alone (import it with --cache-from IMAGE)`);
+      return { type: 'inline' };
     }
+    const known = type === 'registry' ? ['type', 'ref', 'mode', 'oci-mediatypes', 'image-manifest', 'ignore-error'] : type === 'local' ? ['type', flag === 'cache-to' ? 'dest' : 'src', 'mode', 'oci-mediatypes', 'image-manifest', 'ignore-error'] : undefined;
+    if (known === undefined) throw new UsageError(`--${flag} ${spec}: keel takes type=registry, type=local or type=inline, not ${JSON.stringify(type)}`);
     for (const k of attrs.keys()) {
       if (!known.includes(k)) throw new UsageError(`--${flag} ${spec}: ${k === 'compression' || k === 'compression-level' ? 'the cache holds the image\'s own layers: set their compression with -o compression=' : `type=${type} does not take ${k}= (it takes ${known.slice(1).join(', ')})`}`);
     }

@@ -11,7 +11,7 @@ import { build, type BuildOptions, type BuildResult } from '../../src';
 import { cacheConfigOf, decodeCache, encodeCache, type CacheEntry } from '../../src/cache/cache-manifest';
 import type { Digest } from '../../src/image/digest';
 import { busyboxArchive } from '../support/busybox-base';
-import { AUTH_PASSWORD, AUTH_REGISTRY, AUTH_USER, describeIntegration, REGISTRY } from '../support/integration';
+import { AUTH_PASSWORD, AUTH_REGISTRY, AUTH_USER, describeIntegration, REGISTRY, REGISTRY_DATA } from '../support/integration';
 
 describeIntegration('a cache shared through a registry', ['registry', 'auth-registry', 'busybox', 'runc'], () => {
   let dir: string;
@@ -82,6 +82,17 @@ describeIntegration('a cache shared through a registry', ['registry', 'auth-regi
     expect(cachedSteps(changed)).toEqual([true, true, true, false, false]);
   });
 
+  test('an inline cache rides in the pushed image\'s config, and --cache-from the image hits the final stage\'s steps', async () => {
+    const image = `${REGISTRY as string}/keel-test/cache-inline:1`;
+    const a = await build(opts({ ctx: ctxA, cacheDir: join(dir, 'machine-a', 'cache') }, { cacheTo: { type: 'inline' }, tags: [image], output: { type: 'registry' } }));
+    expect(a.image.config).toHaveProperty(['io.keel.cache.v1', 'records']);
+    const p = await machine('machine-p');
+    const r = await build(opts(p, { cacheFrom: { type: 'registry', ref: image }, cacheTo: { type: 'inline' } }));
+    expect(r.warnings).toEqual([]);
+    expect(cachedSteps(r)).toEqual([false, false, true, true, true]);
+    expect(r.manifestDigest).toBe(a.manifestDigest);
+  });
+
   test('an OCI layout folder works as a cache both ways', async () => {
     const folder = join(dir, 'cache-folder');
     await build(opts({ ctx: ctxA, cacheDir: join(dir, 'machine-a', 'cache') }, { cacheTo: { type: 'local', dest: folder, mode: 'max' } }));
@@ -91,7 +102,7 @@ describeIntegration('a cache shared through a registry', ['registry', 'auth-regi
     expect(cachedSteps(r)).toEqual([true, true, true, true, true]);
   });
 
-  test('faults: a registry down on export, a ref not there, a foreign manifest at the ref: warnings, and the right image', async () => {
+  test('faults: a registry down on export, a ref not there, an image without a cache at the ref, a damaged cache: warnings, and the right image', async () => {
     const plain = await build(opts(await machine('machine-f'), {}));
     const down = await build(opts(await machine('machine-g'), { cacheTo: { type: 'registry', ref: '127.0.0.1:1/keel-test/cache:x' } }));
     expect(down.manifestDigest).toBe(plain.manifestDigest);
@@ -102,9 +113,18 @@ describeIntegration('a cache shared through a registry', ['registry', 'auth-regi
     // an ordinary image where a cache should be
     await build({ context: join(dir, 'bb'), dockerfile: { text: 'FROM base\n' }, baseImages: { base }, cacheDir: join(dir, 'foreign-cache'), tags: [ref('foreign')], output: { type: 'registry' } });
     const foreign = await build(opts(await machine('machine-i'), { cacheFrom: { type: 'registry', ref: ref('foreign') } }));
-    expect(foreign.warnings).toEqual([expect.stringMatching(/^cache .*foreign.* ignored: not a keel cache: its config is "application\/vnd\.oci\.image\.config\.v1\+json"/)]);
+    expect(foreign.warnings).toEqual([`cache ${ref('foreign')} ignored: not a keel cache, and an image without an inline cache`]);
     expect(foreign.manifestDigest).toBe(plain.manifestDigest);
     expect(cachedSteps(foreign)).toEqual([false, false, false, false, false]);
+    // a cache whose config blob in the registry is not what its manifest says (damaged in storage)
+    await build(opts({ ctx: ctxA, cacheDir: join(dir, 'machine-a', 'cache') }, { cacheTo: { type: 'registry', ref: ref('damaged'), mode: 'max' } }));
+    const manifest = await (await fetch(`http://${REGISTRY as string}/v2/keel-test/cache-damaged/manifests/buildcache`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).text();
+    const configDigest = cacheConfigOf(Buffer.from(manifest)).digest;
+    const blob = join(REGISTRY_DATA as string, 'docker', 'registry', 'v2', 'blobs', 'sha256', configDigest.slice(7, 9), configDigest.slice(7), 'data');
+    await writeFile(blob, '{"version":1,"records":[]}');
+    const damaged = await build(opts(await machine('machine-q'), { cacheFrom: { type: 'registry', ref: ref('damaged') } }));
+    expect(damaged.warnings).toEqual([expect.stringMatching(/^cache .*damaged.* ignored: /)]);
+    expect(damaged.manifestDigest).toBe(plain.manifestDigest);
   });
 
   test('two builds exporting to one ref at once leave one valid cache; a registry behind credentials takes the auth option', async () => {

@@ -85,4 +85,22 @@ describeIntegration('Bearer token flow', ['token-registry'], () => {
     const anonymous = await build({ context: child, cacheDir: join(dir, 'c4'), dockerConfigDir: join(dir, 'none') }).then(() => undefined, (e: unknown) => e);
     expect(isKeelError(anonymous, 'E_AUTH')).toBe(true);
   });
+  test('a step cache exported to and imported from a token registry; without credentials, warnings and a correct build', async () => {
+    const ctx = join(dir, 'cache-ctx');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY a /a\nCOPY b /b\n');
+    await writeFile(join(ctx, 'a'), 'token cache a');
+    await writeFile(join(ctx, 'b'), 'token cache b');
+    const ref = `${TOKEN_REGISTRY as string}/keel-test/tok-cache:buildcache`;
+    const auth = { [TOKEN_REGISTRY as string]: { username: USER, password: PASSWORD } };
+    const common = { context: ctx, dockerConfigDir: join(dir, 'none'), cacheMaxSize: false as const };
+    const a = await build({ ...common, cacheDir: join(dir, 'cache-a'), auth, cacheTo: { type: 'registry', ref, mode: 'max' } });
+    expect(a.warnings).toEqual([]);
+    const b = await build({ ...common, cacheDir: join(dir, 'cache-b'), auth, cacheFrom: { type: 'registry', ref }, output: { type: 'oci-archive', path: join(dir, 'b.tar') } });
+    expect([b.warnings, b.manifestDigest, b.layers.map((l) => l.cached)]).toEqual([[], a.manifestDigest, [true, true]]);
+    const anonymous = await build({ ...common, cacheDir: join(dir, 'cache-c'), cacheFrom: { type: 'registry', ref }, cacheTo: { type: 'registry', ref } });
+    expect(anonymous.manifestDigest).toBe(a.manifestDigest);
+    expect(anonymous.warnings).toEqual([expect.stringMatching(/^cache .* ignored: /), expect.stringMatching(/^the cache could not be exported to /)]);
+    expect(anonymous.warnings.join(' ')).not.toContain(PASSWORD);
+  });
 });
