@@ -19,14 +19,12 @@ import { proxiedFetch, proxyFromEnv, type Fetch, type RegistryOptions } from '..
 import { ociRuntime, RunWorkspace } from '../runtime/index.js';
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from '../tree/index.js';
 import { DockerfileError, fromSystemError } from './errors.js';
-import { defaultCacheBudget, keepCacheBudget, parseSize } from './cache-admin.js';
 import { chooseRuntime, readHost, type Host } from './host.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { baseStage, instructionDeps, planStages, requiredStages, targetStage, unusedBuildArgs, type Plan, type StagePlan } from './plan.js';
 import { layerEntries } from './layers.js';
 import { checkOutputs, outputList, writeOutputs } from './outputs.js';
 import { progressOf } from './progress.js';
-import { exportCaches, importCaches, INLINE_CACHE_KEY, inlineCache } from './remote-cache.js';
 import { Slots } from './slots.js';
 import { Sources } from './sources.js';
 import { cloneConfig, emptyStage, imageConfig, inherit, withStep, type StageState } from './stage.js';
@@ -115,7 +113,8 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       emit: (e) => opts.onProgress?.(e),
     };
     // other machines' steps (cacheFrom): their lists now, their layers when read
-    const imported = opts.noCache === true ? [] : await importCaches(listOf(opts.cacheFrom), { blobs, stepCache: services.stepCache, verified, registry });
+    const cacheFrom = listOf(opts.cacheFrom);
+    const imported = opts.noCache === true || cacheFrom.length === 0 ? [] : await remoteCache().importCaches(cacheFrom, { blobs, stepCache: services.stepCache, verified, registry });
     const run: StageRun = {
       services, plan, globals, locate, slots: new Slots(maxParallelism), stageIdPrefix: df.path ?? '<text>',
       counter: { steps: 0 }, steps: [], cachedLayers: new Set(),
@@ -144,7 +143,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     const plainConfig = imageConfig(final, platform, times.created());
     // an inline cache (cacheTo type inline) rides in the image's config, as BuildKit's does
     const config = listOf(opts.cacheTo).some((c) => c.type === 'inline')
-      ? ({ ...plainConfig, [INLINE_CACHE_KEY]: inlineCache(entriesFor('min'), final.layers) } as typeof plainConfig)
+      ? ({ ...plainConfig, [remoteCache().INLINE_CACHE_KEY]: remoteCache().inlineCache(entriesFor('min'), final.layers) } as typeof plainConfig)
       : plainConfig;
     const labels = { ...config.config.Labels, ...opts.labels };
     const image = assembleImage(
@@ -163,7 +162,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       // an abort while a stream is being written is the build's abort, not a stream's error
       throw abort.signal.aborted && !isKeelError(e) ? new KeelError('E_ABORTED', 'build aborted', { cause: e }) : e;
     });
-    const exported = await exportCaches(listOf(opts.cacheTo), entriesFor, {
+    const exported = listOf(opts.cacheTo).length === 0 ? [] : await remoteCache().exportCaches(listOf(opts.cacheTo), entriesFor, {
       blobs, registry,
       mountFrom: [...(final.base === undefined ? [] : [final.base.name]), ...outputs.flatMap((o) => (o.type === 'registry' ? o.names ?? tags : []))].map((n) => parseReference(n)),
     });
@@ -197,8 +196,11 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
 async function endLease(cacheDir: string, host: Host, lease: Lease, used: Used | undefined, maxSize: number | false | undefined, startedAt: number): Promise<void> {
   try {
     if (used !== undefined) await markUsed(cacheDir, used);
-    const budget = maxSize ?? (await defaultCacheBudget(cacheDir));
-    if (budget !== false) await keepCacheBudget(cacheDir, host.pid, lease.name, budget, startedAt);
+    // at most one collection a minute (cache-admin.ts COLLECT_EVERY_MS): the module that measures the cache is loaded only then
+    if (maxSize !== false && Date.now() - ((await stat(join(cacheDir, 'gc-last')).catch(() => undefined))?.mtimeMs ?? 0) >= 60_000) {
+      const admin = cacheAdmin();
+      await admin.keepCacheBudget(cacheDir, host.pid, lease.name, maxSize ?? (await admin.defaultCacheBudget(cacheDir)), startedAt);
+    }
   } catch {
     // collecting is housekeeping: the build's result stands, and the next build collects again
   } finally {
@@ -217,11 +219,17 @@ function cacheBudgetAsked(opts: BuildOptions, host: Host): number | false | unde
   const env = host.env.KEEL_CACHE_MAX_SIZE;
   if (env === undefined || env === '') return undefined;
   try {
-    return parseSize(env);
+    return cacheAdmin().parseSize(env);
   } catch {
     throw new KeelError('E_BUILD_INPUT', `KEEL_CACHE_MAX_SIZE is not a size: ${JSON.stringify(env)} (want e.g. 20GB)`);
   }
 }
+
+// modules only some builds use, loaded when one does (every module loaded costs every build's start)
+/* eslint-disable @typescript-eslint/no-require-imports */
+const remoteCache = (): typeof import('./remote-cache.js') => require('./remote-cache.js') as typeof import('./remote-cache.js');
+const cacheAdmin = (): typeof import('./cache-admin.js') => require('./cache-admin.js') as typeof import('./cache-admin.js');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** One or several, as a list. */
 const listOf = <T>(x: T | readonly T[] | undefined): readonly T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x as T]);

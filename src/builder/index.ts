@@ -4,4 +4,16 @@ export { DockerfileError } from './errors.js';
 export type { Host } from './host.js';
 export type { BuildOptions, BuildOutput, BuildResult, CacheExport, CacheImport, NamedContext } from './options.js';
 export type { BuildEvent } from './progress.js';
-export { diskUsage, prune, parseSize, type CacheUsage, type CacheUnit, type PruneOptions, type UnitKind } from './cache-admin.js';
+export type { CacheUsage, CacheUnit, PruneOptions, UnitKind } from './cache-admin.js';
+
+// the cache's administration, loaded when called: a build never needs it at its start
+/* eslint-disable @typescript-eslint/no-require-imports */
+type Admin = typeof import('./cache-admin.js');
+const admin = (): Admin => require('./cache-admin.js') as Admin;
+/* eslint-enable @typescript-eslint/no-require-imports */
+/** What the cache folder holds (`keel du`). */
+export const diskUsage: Admin['diskUsage'] = (opts) => admin().diskUsage(opts);
+/** Remove from the cache what is not needed (`keel prune`). */
+export const prune: Admin['prune'] = (opts) => admin().prune(opts);
+/** `10GB`, `512m` as bytes (docker's --keep-storage). */
+export const parseSize: Admin['parseSize'] = (text) => admin().parseSize(text);

@@ -9,7 +9,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { assertNever, build, DockerfileError, dump, isKeelError, parse, ParseError, type BuildOptions, type BuildResult, type KeelErrorCode } from '../index.js';
 import { BUILD_FLAGS, OUTPUTS_HELP, parseBuildCommand, type BuildCommand } from './build-command.js';
-import { DU_FLAGS, duCommand, PRUNE_FLAGS, pruneCommand } from './cache-commands.js';
 import { flagHelp } from './flags.js';
 import { toBuildOutputs, type CliOutput } from './outputs.js';
 import { printable } from './printable.js';
@@ -53,16 +52,20 @@ ${flagHelp(BUILD_FLAGS)}
 ${OUTPUTS_HELP}
 `;
 
-const DU_USAGE = `Usage:  keel du [OPTIONS]
+// the cache commands are loaded when one runs: every module costs every build's start
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const cacheCommands = (): typeof import('./cache-commands.js') => require('./cache-commands.js') as typeof import('./cache-commands.js');
+
+const duUsage = (): string => `Usage:  keel du [OPTIONS]
 
 What the cache folder holds: blobs, layer folders (RUN's), extracted bodies, RUN cache mounts and
 leftovers, with their sizes; -v lists each, least recently used first.
 
 Options:
-${flagHelp(DU_FLAGS)}
+${flagHelp(cacheCommands().DU_FLAGS)}
 `;
 
-const PRUNE_USAGE = `Usage:  keel prune [OPTIONS]
+const pruneUsage = (): string => `Usage:  keel prune [OPTIONS]
 
 Remove from the cache folder what is not needed: without options the leftovers only (the trash,
 abandoned temporary folders, partial downloads); -a everything; --keep-storage SIZE the least
@@ -71,7 +74,7 @@ Nothing is removed while a build uses the cache. Builds keep the cache within a 
 ($KEEL_CACHE_MAX_SIZE, else 10% of its file system, at least 2 GB).
 
 Options:
-${flagHelp(PRUNE_FLAGS)}
+${flagHelp(cacheCommands().PRUNE_FLAGS)}
 `;
 
 const PARSE_USAGE = `Usage:  keel parse [--dump | --json] FILE
@@ -272,14 +275,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'build':
         return await buildCommand(args);
       case 'du':
-        return await duCommand(args, process.env, (t) => void process.stdout.write(t), DU_USAGE);
+        return await cacheCommands().duCommand(args, process.env, (t) => void process.stdout.write(t), duUsage());
       case 'prune':
-        return await pruneCommand(args, process.env, (t) => void process.stdout.write(t), PRUNE_USAGE);
+        return await cacheCommands().pruneCommand(args, process.env, (t) => void process.stdout.write(t), pruneUsage());
       case '--version': case '-v': case 'version':
         process.stdout.write(version());
         return 0;
       case 'help':
-        process.stdout.write({ build: BUILD_USAGE, parse: PARSE_USAGE, du: DU_USAGE, prune: PRUNE_USAGE }[args[0] ?? ''] ?? USAGE);
+        process.stdout.write(args[0] === 'du' ? duUsage() : args[0] === 'prune' ? pruneUsage() : ({ build: BUILD_USAGE, parse: PARSE_USAGE }[args[0] ?? ''] ?? USAGE));
         return 0;
       case '--help': case '-h':
         process.stdout.write(USAGE);
