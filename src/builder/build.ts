@@ -97,7 +97,9 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     const target = targetStage(plan, opts.target);
     const httpFetch = proxiedFetch(opts.proxy ?? proxyFromEnv(host.env));
     const registry = registryOptions(opts, abort.signal, httpFetch);
-    const unpacker = baseUnpacker(workspace, plan, abort.signal);
+    // a base's layer is unpacked while it downloads for the RUNs to come, unless a shared cache is
+    // imported: then the RUNs are likely hits, which need no layer folder
+    const unpacker = listOf(opts.cacheFrom).length > 0 ? undefined : baseUnpacker(workspace, plan, abort.signal);
     const sources = new Sources({
       contextDir,
       ...(df.path === undefined ? {} : { dockerfilePath: df.path }),
