@@ -109,7 +109,8 @@ describe('flag spellings', () => {
     expect(usage(() => parse(['--cache-from', 'type=inline', '.']))).toMatch(/--cache-from IMAGE/);
     expect(usage(() => parse(['--cache-to', 'type=gha', '.']))).toMatch(/type=registry, type=local or type=inline/);
     expect(usage(() => parse(['--cache-to', 'type=registry,ref=x,mode=all', '.']))).toMatch(/mode is min or max/);
-    expect(usage(() => parse(['--cache-to', 'type=registry,ref=x,compression=zstd', '.']))).toMatch(/image's own layers/);
+    expect(usage(() => parse(['--cache-to', 'type=registry,ref=x,compression=zstd', '.']))).toMatch(/image's own layers, compressed gzip/);
+    expect(parse(['--cache-to', 'type=registry,ref=x,compression=zstd', '-o', 'type=docker,compression=zstd', '.']).options.cacheTo).toEqual([{ type: 'registry', ref: 'x' }]);
     expect(usage(() => parse(['--cache-to', 'type=registry', '.']))).toMatch(/ref= is required/);
     expect(usage(() => parse(['--cache-from', 'type=local,dest=x', '.']))).toMatch(/does not take dest=/);
   });

@@ -100,8 +100,12 @@ function annotations(values: readonly string[]): Record<string, string> {
   return out;
 }
 
-/** `--cache-to` / `--cache-from` in buildx's CSV, each attribute known or refused. */
-function cacheSpecs(flag: 'cache-to' | 'cache-from', values: readonly string[], cwd: string): Array<CacheExport | CacheImport> {
+/**
+ * `--cache-to` / `--cache-from` in buildx's CSV, each attribute known or refused. `layers`: the
+ * build's layer compression, which a cache's `compression=` must name (the cache holds the
+ * image's own layers, compressed once).
+ */
+function cacheSpecs(flag: 'cache-to' | 'cache-from', values: readonly string[], cwd: string, layers: Compression): Array<CacheExport | CacheImport> {
   return values.map((spec) => {
     if (flag === 'cache-from' && !spec.includes('=')) return { type: 'registry', ref: spec };
     const attrs = new Map(spec.split(',').map((f) => [f.slice(0, f.indexOf('=')).trim(), f.slice(f.indexOf('=') + 1)] as const));
@@ -112,8 +116,12 @@ function cacheSpecs(flag: 'cache-to' | 'cache-from', values: readonly string[], 
     }
     const known = type === 'registry' ? ['type', 'ref', 'mode', 'oci-mediatypes', 'image-manifest', 'ignore-error'] : type === 'local' ? ['type', flag === 'cache-to' ? 'dest' : 'src', 'mode', 'oci-mediatypes', 'image-manifest', 'ignore-error'] : undefined;
     if (known === undefined) throw new UsageError(`--${flag} ${spec}: keel takes type=registry, type=local or type=inline, not ${JSON.stringify(type)}`);
+    const compression = attrs.get('compression');
+    if (compression !== undefined && COMPRESSION_NAMES[compression] !== layers) {
+      throw new UsageError(`--${flag} ${spec}: the cache holds the image's own layers, compressed ${layers === 'none' ? 'uncompressed' : layers}: set their compression with -o compression=`);
+    }
     for (const k of attrs.keys()) {
-      if (!known.includes(k)) throw new UsageError(`--${flag} ${spec}: ${k === 'compression' || k === 'compression-level' ? 'the cache holds the image\'s own layers: set their compression with -o compression=' : `type=${type} does not take ${k}= (it takes ${known.slice(1).join(', ')})`}`);
+      if (!known.includes(k) && k !== 'compression') throw new UsageError(`--${flag} ${spec}: type=${type} does not take ${k}= (it takes ${known.slice(1).join(', ')}, compression)`);
     }
     const mode = attrs.get('mode') as 'min' | 'max' | undefined;
     if (mode !== undefined && mode !== 'min' && mode !== 'max') throw new UsageError(`--${flag} ${spec}: mode is min or max`);
@@ -205,6 +213,8 @@ const registryHost = (name: string): string => {
   return name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
 };
 
+const COMPRESSION_NAMES: Readonly<Record<string, Compression>> = { gzip: 'gzip', zstd: 'zstd', uncompressed: 'none' };
+
 const oneOf = <T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined => {
   if (value === undefined) return undefined;
   if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${flag}: want ${allowed.join(', ')}, not ${JSON.stringify(value)}`);
@@ -246,8 +256,8 @@ export function parseBuildCommand(argv: readonly string[], env: NodeJS.ProcessEn
   const ann = annotations(l('annotation'));
   const hosts = extraHosts(l('add-host'));
   const named = namedContexts(l('build-context'), cwd);
-  const cacheTo = cacheSpecs('cache-to', l('cache-to'), cwd) as CacheExport[];
-  const cacheFrom = cacheSpecs('cache-from', l('cache-from'), cwd) as CacheImport[];
+  const cacheTo = cacheSpecs('cache-to', l('cache-to'), cwd, layerCompression ?? 'gzip') as CacheExport[];
+  const cacheFrom = cacheSpecs('cache-from', l('cache-from'), cwd, layerCompression ?? 'gzip') as CacheImport[];
   const cacheDir = s('cache-dir') ?? env.KEEL_CACHE_DIR;
   const target = s('target');
   const platform = s('platform');
