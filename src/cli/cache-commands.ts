@@ -3,7 +3,7 @@
  * needed, with `docker builder prune`'s flags (`-a/--all`, `--keep-storage`, `--filter until=`).
  */
 import { diskUsage, parseSize, prune, type CacheUsage, type PruneOptions, type PruneResult } from '../index.js';
-import { parseFlags, type FlagSpec } from './flags.js';
+import { parseFlags, type FlagSpec, type ParsedFlags } from './flags.js';
 import { printable } from './printable.js';
 import { humanSize } from './progress.js';
 import { UsageError } from './usage-error.js';
@@ -62,26 +62,29 @@ export function formatPruned(r: PruneResult): string {
   return `Removed ${r.removed.length} item(s), ${humanSize(r.freed)}; the cache keeps ${humanSize(r.kept)}\n`;
 }
 
-export async function duCommand(args: readonly string[], env: NodeJS.ProcessEnv, out: (s: string) => void, usage: string): Promise<number> {
-  const f = parseFlags(args, DU_FLAGS);
-  if (f.booleans.has('help')) {
+/** A cache command's flags, `--help` answered (undefined then), no positional argument taken; and its cache folder. */
+function cacheCommandFlags(name: string, args: readonly string[], specs: readonly FlagSpec[], env: NodeJS.ProcessEnv, out: (s: string) => void, usage: string): { flags: ParsedFlags; cacheDir?: string } | undefined {
+  const flags = parseFlags(args, specs);
+  if (flags.booleans.has('help')) {
     out(usage);
-    return 0;
+    return undefined;
   }
-  if (f.positionals.length > 0) throw new UsageError(`keel du takes no arguments, not ${f.positionals.join(' ')}`);
-  const cacheDir = f.strings.get('cache-dir') ?? env.KEEL_CACHE_DIR;
-  out(formatUsage(await diskUsage(cacheDir === undefined ? {} : { cacheDir }), f.booleans.has('verbose')));
+  if (flags.positionals.length > 0) throw new UsageError(`keel ${name} takes no arguments, not ${flags.positionals.join(' ')}`);
+  const cacheDir = flags.strings.get('cache-dir') ?? env.KEEL_CACHE_DIR;
+  return { flags, ...(cacheDir === undefined ? {} : { cacheDir }) };
+}
+
+export async function duCommand(args: readonly string[], env: NodeJS.ProcessEnv, out: (s: string) => void, usage: string): Promise<number> {
+  const c = cacheCommandFlags('du', args, DU_FLAGS, env, out, usage);
+  if (c === undefined) return 0;
+  out(formatUsage(await diskUsage(c.cacheDir === undefined ? {} : { cacheDir: c.cacheDir }), c.flags.booleans.has('verbose')));
   return 0;
 }
 
 export async function pruneCommand(args: readonly string[], env: NodeJS.ProcessEnv, out: (s: string) => void, usage: string): Promise<number> {
-  const f = parseFlags(args, PRUNE_FLAGS);
-  if (f.booleans.has('help')) {
-    out(usage);
-    return 0;
-  }
-  if (f.positionals.length > 0) throw new UsageError(`keel prune takes no arguments, not ${f.positionals.join(' ')}`);
-  const cacheDir = f.strings.get('cache-dir') ?? env.KEEL_CACHE_DIR;
+  const c = cacheCommandFlags('prune', args, PRUNE_FLAGS, env, out, usage);
+  if (c === undefined) return 0;
+  const { flags: f, cacheDir } = c;
   const keep = f.strings.get('keep-storage');
   let olderThanMs: number | undefined;
   for (const filter of f.lists.get('filter') ?? []) {
