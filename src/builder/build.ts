@@ -11,7 +11,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, resolve as resolvePath } from 'node:path';
-import { BlobStore, defaultCacheDir, DiffIdRecord, FileHasher, markUsed, openCacheDir, StepCache, takeLease, type CacheEntry, type Lease, type Used } from '../cache/index.js';
+import { BlobStore, collectionDue, defaultCacheDir, DiffIdRecord, FileHasher, markUsed, openCacheDir, StepCache, takeLease, type CacheEntry, type Lease, type Used } from '../cache/index.js';
 import { isKeelError, KeelError } from '../errors.js';
 import { assembleImage, hostPlatform, parsePlatform, parseReference, parseTag, platformString, type Digest, type Platform } from '../image/index.js';
 import { expandWord, parse, type Dockerfile, type Instruction, type Range } from '../parser/index.js';
@@ -23,7 +23,7 @@ import { chooseRuntime, readHost, type Host } from './host.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { baseStage, instructionDeps, planStages, requiredStages, targetStage, unusedBuildArgs, type Plan, type StagePlan } from './plan.js';
 import { layerEntries } from './layers.js';
-import { checkOutputs, outputList, writeOutputs } from './outputs.js';
+import { checkOutputs, writeOutputs } from './outputs.js';
 import { progressOf } from './progress.js';
 import { Slots } from './slots.js';
 import { Sources } from './sources.js';
@@ -45,8 +45,10 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
   const sde = opts.sourceDateEpoch ?? (opts.buildArgs?.SOURCE_DATE_EPOCH === undefined ? undefined : Number(opts.buildArgs.SOURCE_DATE_EPOCH));
   const times = timestamps(opts.timestamps ?? 'normalize', sde);
   for (const t of opts.tags ?? []) parseTag(t); // refuse a bad tag before doing any work
-  const outputs = outputList(opts.output);
-  for (const c of [...listOf(opts.cacheTo), ...listOf(opts.cacheFrom)]) if (c.type === 'registry') parseReference(c.ref); // a bad ref before any work
+  const outputs = listOf(opts.output);
+  const cacheTo = listOf(opts.cacheTo);
+  const cacheFrom = listOf(opts.cacheFrom);
+  for (const c of [...cacheTo, ...cacheFrom]) if (c.type === 'registry') parseReference(c.ref); // a bad ref before any work
   await checkOutputs(outputs, opts.tags ?? []);
   const maxParallelism = opts.maxParallelism ?? Number.POSITIVE_INFINITY;
   if (opts.maxParallelism !== undefined && (!Number.isInteger(maxParallelism) || maxParallelism < 1)) {
@@ -99,7 +101,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     const registry = registryOptions(opts, abort.signal, httpFetch);
     // a base's layer is unpacked while it downloads for the RUNs to come, unless a shared cache is
     // imported: then the RUNs are likely hits, which need no layer folder
-    const unpacker = listOf(opts.cacheFrom).length > 0 ? undefined : baseUnpacker(workspace, plan, abort.signal);
+    const unpacker = cacheFrom.length > 0 ? undefined : baseUnpacker(workspace, plan, abort.signal);
     const sources = new Sources({
       contextDir,
       ...(df.path === undefined ? {} : { dockerfilePath: df.path }),
@@ -115,7 +117,6 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       emit: (e) => opts.onProgress?.(e),
     };
     // other machines' steps (cacheFrom): their lists now, their layers when read
-    const cacheFrom = listOf(opts.cacheFrom);
     const imported = opts.noCache === true || cacheFrom.length === 0 ? [] : await remoteCache().importCaches(cacheFrom, { blobs, stepCache: services.stepCache, verified, registry });
     const run: StageRun = {
       services, plan, globals, locate, slots: new Slots(maxParallelism), stageIdPrefix: df.path ?? '<text>',
@@ -144,7 +145,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       .filter(([, u]) => mode === 'max' || (u.stage !== undefined && chain.has(u.stage))).map(([key, u]) => ({ key, record: u.record }));
     const plainConfig = imageConfig(final, platform, times.created());
     // an inline cache (cacheTo type inline) rides in the image's config, as BuildKit's does
-    const config = listOf(opts.cacheTo).some((c) => c.type === 'inline')
+    const config = cacheTo.some((c) => c.type === 'inline')
       ? ({ ...plainConfig, [remoteCache().INLINE_CACHE_KEY]: remoteCache().inlineCache(entriesFor('min'), final.layers) } as typeof plainConfig)
       : plainConfig;
     const labels = { ...config.config.Labels, ...opts.labels };
@@ -164,7 +165,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       // an abort while a stream is being written is the build's abort, not a stream's error
       throw abort.signal.aborted && !isKeelError(e) ? new KeelError('E_ABORTED', 'build aborted', { cause: e }) : e;
     });
-    const exported = listOf(opts.cacheTo).length === 0 ? [] : await remoteCache().exportCaches(listOf(opts.cacheTo), entriesFor, {
+    const exported = cacheTo.length === 0 ? [] : await remoteCache().exportCaches(cacheTo, entriesFor, {
       blobs, registry,
       mountFrom: [...(final.base === undefined ? [] : [final.base.name]), ...outputs.flatMap((o) => (o.type === 'registry' ? o.names ?? tags : []))].map((n) => parseReference(n)),
     });
@@ -198,8 +199,8 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
 async function endLease(cacheDir: string, host: Host, lease: Lease, used: Used | undefined, maxSize: number | false | undefined, startedAt: number): Promise<void> {
   try {
     if (used !== undefined) await markUsed(cacheDir, used);
-    // at most one collection a minute (cache-admin.ts COLLECT_EVERY_MS): the module that measures the cache is loaded only then
-    if (maxSize !== false && Date.now() - ((await stat(join(cacheDir, 'gc-last')).catch(() => undefined))?.mtimeMs ?? 0) >= 60_000) {
+    // at most one collection a minute: the module that measures the cache is loaded only then
+    if (maxSize !== false && (await collectionDue(cacheDir))) {
       const admin = cacheAdmin();
       await admin.keepCacheBudget(cacheDir, host.pid, lease.name, maxSize ?? (await admin.defaultCacheBudget(cacheDir)), startedAt);
     }

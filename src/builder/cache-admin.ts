@@ -3,9 +3,9 @@
  * it holds, by kind, with sizes and last uses; removing what is not needed, least recently used
  * first; never while a build is using the cache (leases).
  */
-import { stat, statfs, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { cacheUnits, defaultCacheDir, pruneCache, startCollection, type CacheUnit, type PruneResult, type UnitKind } from '../cache/index.js';
+import { stat, statfs } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { cacheUnits, defaultCacheDir, noteCollection, pruneCache, startCollection, type CacheUnit, type PruneResult, type UnitKind } from '../cache/index.js';
 import { KeelError } from '../errors.js';
 import { readHost, type Host } from './host.js';
 
@@ -87,21 +87,15 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * 1024 ** power);
 }
 
-/** How often at most a build collects (BuildKit throttles its collections too): each one measures the cache. */
-const COLLECT_EVERY_MS = 60_000;
-
 /**
- * At the end of a build: remove the least recently used until the cache is within `budget`
- * bytes, unless another build is using the cache or a collection ran within the last minute.
+ * At the end of a build whose collection is due (cache/prune.ts collectionDue): remove the least
+ * recently used until the cache is within `budget` bytes, unless another build is using the cache.
  */
-export async function keepCacheBudget(cacheDir: string, pid: number, ownLease: string, budget: number, startedAt: number, now: number = Date.now()): Promise<PruneResult | undefined> {
-  const mark = join(cacheDir, 'gc-last');
-  const last = (await stat(mark).catch(() => undefined))?.mtimeMs ?? 0;
-  if (now - last < COLLECT_EVERY_MS) return undefined;
+export async function keepCacheBudget(cacheDir: string, pid: number, ownLease: string, budget: number, startedAt: number): Promise<PruneResult | undefined> {
   const collection = await startCollection(cacheDir, pid, ownLease);
   if ('busy' in collection) return undefined;
   try {
-    await writeFile(mark, '');
+    await noteCollection(cacheDir);
     // only what was last used before this build began: what it used is marked newer, and what it
     // may still be finishing in the background (an abandoned extraction) is left for the next one
     return await pruneCache(cacheDir, { keepBytes: budget, usedBefore: startedAt });

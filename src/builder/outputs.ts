@@ -11,9 +11,6 @@ import { checkDockerHost, describeOutput, writeOutput, type BuildOutput, type Ou
 import type { PushResult } from '../registry/index.js';
 import { progressOf, type BuildEvent } from './progress.js';
 
-export const outputList = (output: BuildOutput | readonly BuildOutput[] | undefined): readonly BuildOutput[] =>
-  output === undefined ? [] : Array.isArray(output) ? output : [output as BuildOutput];
-
 /** The folder an output file or folder will be put in: it must exist and be writable; a file must not be a folder. */
 async function checkWritableParent(path: string, kind: 'file' | 'folder'): Promise<void> {
   const what = `the output ${kind}`;

@@ -12,7 +12,7 @@ import { copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from 'no
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { cacheConfigOf, decodeCache, encodeCache, writeFileAtomic, type BlobStore, type CacheEntry, type StepCache } from '../cache/index.js';
-import { hexOf, MEDIA_TYPES, OCI_LAYOUT, parseReference, sha256, type Digest, type Layer, type Reference } from '../image/index.js';
+import { hexOf, isDigest, MEDIA_TYPES, OCI_LAYOUT, parseReference, sha256, type Digest, type Layer, type Reference } from '../image/index.js';
 import { RegistryClient, RegistryError, type RegistryOptions } from '../registry/index.js';
 import type { VerifiedLayers } from './verified-layers.js';
 
@@ -51,12 +51,14 @@ function fromInline(manifestBytes: Buffer, config: { rootfs?: { diff_ids?: unkno
   const diffIds = config.rootfs?.diff_ids ?? [];
   return (inline.records as unknown[]).map((r): CacheEntry => {
     const { key, layer } = (r ?? {}) as { key?: unknown; layer?: unknown };
-    if (typeof key !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(key)) throw new Error('its inline cache has a record without a key');
-    if (layer === null) return { key: key as Digest, record: { layer: null } };
+    if (typeof key !== 'string' || !isDigest(key)) throw new Error('its inline cache has a record without a key');
+    if (layer === null) return { key, record: { layer: null } };
     const d = typeof layer === 'number' ? layers[layer] : undefined;
     const diffId = typeof layer === 'number' ? diffIds[layer] : undefined;
-    if (d?.digest === undefined || typeof d.size !== 'number' || typeof d.mediaType !== 'string' || typeof diffId !== 'string') throw new Error('its inline cache names a layer the image does not have');
-    return { key: key as Digest, record: { layer: { mediaType: d.mediaType, digest: d.digest as Digest, diffId: diffId as Digest, size: d.size } } };
+    if (d?.digest === undefined || !isDigest(d.digest) || typeof d.size !== 'number' || typeof d.mediaType !== 'string' || typeof diffId !== 'string' || !isDigest(diffId)) {
+      throw new Error('its inline cache names a layer the image does not have');
+    }
+    return { key, record: { layer: { mediaType: d.mediaType, digest: d.digest, diffId, size: d.size } } };
   });
 }
 
@@ -115,8 +117,8 @@ async function fromRegistry(ref: string, deps: ImportDeps): Promise<CacheEntry[]
 async function fromLayout(dir: string, deps: ImportDeps): Promise<CacheEntry[]> {
   const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests?: Array<{ digest?: string }> };
   const top = index.manifests?.[0]?.digest;
-  if (top === undefined || !/^sha256:[0-9a-f]{64}$/.test(top)) throw new Error('its index.json names no manifest');
-  const blob = (d: string): string => join(dir, 'blobs', 'sha256', hexOf(d as Digest));
+  if (top === undefined || !isDigest(top)) throw new Error('its index.json names no manifest');
+  const blob = (d: Digest): string => join(dir, 'blobs', 'sha256', hexOf(d));
   const manifest = await readFile(blob(top));
   if (sha256(manifest) !== top) throw new Error('its manifest does not match its digest');
   const config = cacheConfigOf(manifest);
@@ -132,7 +134,7 @@ function imageConfigOf(manifestBytes: Buffer): { digest: Digest; size: number } 
   try {
     const c = (JSON.parse(manifestBytes.toString('utf8')) as { config?: { mediaType?: string; digest?: string; size?: number } }).config;
     const image = c?.mediaType === MEDIA_TYPES.config || c?.mediaType === 'application/vnd.docker.container.image.v1+json';
-    return image && typeof c?.digest === 'string' && /^sha256:[0-9a-f]{64}$/.test(c.digest) && typeof c.size === 'number' && c.size < 4 << 20 ? { digest: c.digest as Digest, size: c.size } : undefined;
+    return image && typeof c?.digest === 'string' && isDigest(c.digest) && typeof c.size === 'number' && c.size < 4 << 20 ? { digest: c.digest, size: c.size } : undefined;
   } catch {
     return undefined;
   }

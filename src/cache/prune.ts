@@ -6,7 +6,7 @@
  * here is in use by a build.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDigest, hexOf } from '../image/index.js';
 import { cacheUnits, companions, type CacheUnit } from './usage.js';
@@ -59,6 +59,19 @@ async function removeDanglingRecords(root: string): Promise<void> {
     if (dangling) await rm(join(dir, name), { force: true });
   }
 }
+
+/** How often at most builds collect (BuildKit throttles its collections too): each one measures the cache. */
+const COLLECT_EVERY_MS = 60_000;
+const lastCollection = (root: string): string => join(root, 'gc-last');
+
+/** Whether a build's collection is due: none in the last minute. */
+export async function collectionDue(root: string, now: number = Date.now()): Promise<boolean> {
+  const last = (await stat(lastCollection(root)).catch(() => undefined))?.mtimeMs ?? 0;
+  return now - last >= COLLECT_EVERY_MS;
+}
+
+/** Note that a collection runs now (collectionDue's clock). */
+export const noteCollection = (root: string): Promise<void> => writeFile(lastCollection(root), '');
 
 export async function pruneCache(root: string, policy: PrunePolicy): Promise<PruneResult> {
   const units = await cacheUnits(root);

@@ -51,9 +51,9 @@ export interface StepCacheView {
   saveRecipe(stepId: string, recipe: unknown): Promise<void>;
 }
 
-/** A blob reader that may know blobs it can fetch (imported caches'): their sizes without fetching them. */
+/** A blob reader that also knows blobs it can fetch when read (imported caches'), by size. */
 export interface BlobsKnown extends BlobReader {
-  available?(digest: Digest): Promise<number | undefined>;
+  available(digest: Digest): Promise<number | undefined>;
 }
 
 export class StepCache {
@@ -80,7 +80,7 @@ export class StepCache {
     if (isRecord(v) && (v.layer === null || (await this.blobs.stat(v.layer.digest)) === v.layer.size)) found = v;
     else {
       const far = this.imported.get(key);
-      if (far !== undefined && (far.layer === null || (await (this.blobs.available ?? this.blobs.stat).call(this.blobs, far.layer.digest)) === far.layer.size)) found = far;
+      if (far !== undefined && (far.layer === null || (await this.blobs.available(far.layer.digest)) === far.layer.size)) found = far;
     }
     if (found !== undefined) this.used.set(key, { record: found, stage });
     return found;

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { RUNTIME_NAMES, type BuildOptions, type CacheExport, type CacheImport, type Compression, type NamedContext, type RuntimeName } from '../index.js';
 import { parseFlags, type FlagSpec } from './flags.js';
-import { parseOutputs, type CliOutput } from './outputs.js';
+import { COMPRESSIONS, parseOutputs, type CliOutput } from './outputs.js';
 import { UsageError } from './usage-error.js';
 
 export const PROGRESS_MODES = ['auto', 'plain', 'tty', 'quiet', 'rawjson'] as const;
@@ -117,7 +117,7 @@ function cacheSpecs(flag: 'cache-to' | 'cache-from', values: readonly string[], 
     const known = type === 'registry' ? ['type', 'ref', 'mode', 'oci-mediatypes', 'image-manifest', 'ignore-error'] : type === 'local' ? ['type', flag === 'cache-to' ? 'dest' : 'src', 'mode', 'oci-mediatypes', 'image-manifest', 'ignore-error'] : undefined;
     if (known === undefined) throw new UsageError(`--${flag} ${spec}: keel takes type=registry, type=local or type=inline, not ${JSON.stringify(type)}`);
     const compression = attrs.get('compression');
-    if (compression !== undefined && COMPRESSION_NAMES[compression] !== layers) {
+    if (compression !== undefined && COMPRESSIONS[compression] !== layers) {
       throw new UsageError(`--${flag} ${spec}: the cache holds the image's own layers, compressed ${layers === 'none' ? 'uncompressed' : layers}: set their compression with -o compression=`);
     }
     for (const k of attrs.keys()) {
@@ -212,8 +212,6 @@ const registryHost = (name: string): string => {
   const first = name.split('/')[0] ?? '';
   return name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
 };
-
-const COMPRESSION_NAMES: Readonly<Record<string, Compression>> = { gzip: 'gzip', zstd: 'zstd', uncompressed: 'none' };
 
 const oneOf = <T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined => {
   if (value === undefined) return undefined;

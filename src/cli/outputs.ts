@@ -68,7 +68,8 @@ const bool = (spec: string, key: string, v: string): boolean => {
   throw new UsageError(`--output ${spec}: ${key} wants true or false, not ${JSON.stringify(v)}`);
 };
 
-const COMPRESSIONS: Readonly<Record<string, Compression>> = { gzip: 'gzip', zstd: 'zstd', uncompressed: 'none' };
+/** buildx's compression names, as keel's. */
+export const COMPRESSIONS: Readonly<Record<string, Compression>> = { gzip: 'gzip', zstd: 'zstd', uncompressed: 'none' };
 
 /** One `-o` value. `-o PATH` is keel's image archive; `-o -` that archive on stdout. */
 export function parseOutputSpec(spec: string): { output?: CliOutput; compression?: Compression; level?: number; cacheOnly?: true } {
