@@ -260,6 +260,7 @@ describeIntegration('keel build as docker buildx build', ['docker', 'busybox', '
     expect(exporting?.step).toBe(3);
     const sent = events.filter((e) => e.type === 'step-progress' && e.step === 3 && e.id === 'sending tarball');
     expect(sent.at(-1)).toMatchObject({ done: true, current: readFileSync(join(dir, 'pulled.tar')).length });
+    expect(events.some((e) => e.type === 'step-progress' && e.step === 3 && /^exporting manifest sha256:[0-9a-f]{64}$/.test(e.id ?? '') && e.done === true)).toBe(true);
     expect(events.some((e) => e.type === 'step-done' && e.step === 3)).toBe(true);
   });
 

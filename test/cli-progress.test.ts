@@ -115,7 +115,7 @@ describe('bytes moving in a step', () => {
     }
     t = 1500;
     r({ type: 'step-progress', step: 2, id, current: 5000, total: 5000, done: true });
-    expect(out).toBe('#2 sha256:abc 1kB / 5kB 0.0s\n#2 sha256:abc 3kB / 5kB 1.1s\n#2 sha256:abc 5kB / 5kB 1.5s done\n');
+    expect(out).toBe('#2 sha256:abc 1kB / 5kB 0.0s\n#2 sha256:abc 3kB / 5kB 2.727kB/s 1.1s\n#2 sha256:abc 5kB / 5kB 1.5s done\n');
   });
   test('tty: under the running step, one line per id, replaced as it moves', () => {
     let out = '';
@@ -125,5 +125,15 @@ describe('bytes moving in a step', () => {
     r({ type: 'step-progress', step: 1, id: 'sha256:abc', current: 4000, total: 5000, done: false });
     const frame = (out.split(/\x1b\[\d+A/).at(-1) as string).replace(/\x1b\[2K|\x1b\[J/g, '');
     expect(frame.split('\n').filter((l) => l.includes('sha256:abc'))).toEqual([' => => sha256:abc 4kB / 5kB 0.0s']);
+  });
+  test('plain: a rate while bytes move; a line without bytes says only its time', () => {
+    let out = '';
+    let t = 0;
+    const r = plainRenderer((s) => (out += s), () => t);
+    r({ type: 'step-progress', step: 3, id: 'sending tarball', current: 0, done: false });
+    t = 2000;
+    r({ type: 'step-progress', step: 3, id: 'sending tarball', current: 50_000_000, done: false });
+    r({ type: 'step-progress', step: 3, id: 'naming to app:1', current: 0, done: true });
+    expect(out).toBe('#3 sending tarball 0.0s\n#3 sending tarball 50MB 25MB/s 2.0s\n#3 naming to app:1 0.0s done\n');
   });
 });

@@ -92,6 +92,11 @@ export async function writeOutputs(image: BuiltImage, outputs: readonly BuildOut
       const r = await writeOutput(image, o, shared);
       // what was still moving at the end is done now
       for (const [id, p] of last) if (!p.done) progress(id, p.current, p.total, true);
+      // BuildKit's last lines of an image export: its manifest, and each name it now has
+      if (o.type !== 'rootfs-tar' && o.type !== 'rootfs-dir') {
+        progress(`exporting manifest ${image.manifestBlob.digest}`, image.manifestBlob.size, image.manifestBlob.size, true);
+        for (const n of o.names ?? opts.tags) progress(`naming to ${n}`, 0, undefined, true);
+      }
       pushed.push(...(r.pushed ?? []));
       loaded.push(...(r.loaded ?? []));
     } catch (e) {

@@ -28,10 +28,16 @@ export function humanSize(bytes: number): string {
 
 type Progress = Extract<BuildEvent, { type: 'step-progress' }>;
 
-/** `sha256:ab12… 12.58MB / 49.27MB 0.8s done`, as BuildKit's progress lines read. */
+/**
+ * `sha256:ab12… 12.58MB / 49.27MB 25.16MB/s 0.5s`, as BuildKit's progress lines read, with the
+ * rate since the id was first seen while it moves (none in its first tenth of a second, or done).
+ */
 function progressLine(p: Progress, seconds: number): string {
   const amount = p.total === undefined || p.id === 'transferring context' ? humanSize(p.current) : `${humanSize(p.current)} / ${humanSize(p.total)}`;
-  return `${printable(p.id)} ${amount} ${seconds.toFixed(1)}s${p.done ? ' done' : ''}`;
+  const rate = !p.done && seconds >= 0.1 ? ` ${humanSize(p.current / seconds)}/s` : '';
+  // a line that moves no bytes (`naming to app:1`) says only its time
+  const bytes = p.total === undefined && p.current === 0 ? '' : ` ${amount}${rate}`;
+  return `${printable(p.id)}${bytes} ${seconds.toFixed(1)}s${p.done ? ' done' : ''}`;
 }
 
 /** Lines a second at most, per id, in plain mode (and every last one). */
