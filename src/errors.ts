@@ -43,6 +43,8 @@ export const KEEL_ERROR_CODES = [
   'E_RUN',
   // RUN could not get a sandbox: no runtime, no root or user namespaces, a mount refused
   'E_RUN_SETUP',
+  // RUN for another architecture, with no emulator registered for it in binfmt_misc
+  'E_EMULATOR',
   // an output: the Docker daemon refused the image or could not be reached
   'E_DOCKER',
   // the command line: an unknown flag, a missing argument

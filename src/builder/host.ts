@@ -14,10 +14,12 @@ export interface Host {
   /** Node's name for this machine's architecture (`x64`, `arm64`). */
   readonly arch: string;
   readonly sandbox: Sandbox;
+  /** Where the kernel's binfmt_misc registrations are (emulators for other architectures' RUNs). */
+  readonly binfmtDir: string;
 }
 
 export function readHost(): Host {
-  return { env: process.env, uid: process.getuid?.(), pid: process.pid, arch: process.arch, sandbox: detectSandbox() };
+  return { env: process.env, uid: process.getuid?.(), pid: process.pid, arch: process.arch, sandbox: detectSandbox(), binfmtDir: '/proc/sys/fs/binfmt_misc' };
 }
 
 /** The runtime asked for, else the first of runc, crun on PATH (runc when neither is: its absence is then RUN's error). */

@@ -1,7 +1,7 @@
 /**
  * What build() takes and gives: the library's documented options and result (SPEC.md section 1).
  */
-import type { Compression, BuiltImage, Digest } from '../image/index.js';
+import type { Compression, BuiltImage, BuiltIndex, Digest } from '../image/index.js';
 import type { Readable } from 'node:stream';
 import type { BuildOutput } from '../output/index.js';
 import type { AuthOption, ProxySettings, PullPolicy } from '../registry/index.js';
@@ -54,8 +54,17 @@ export interface BuildOptions {
   readonly output?: BuildOutput | readonly BuildOutput[];
   readonly onProgress?: (event: BuildEvent) => void;
   readonly signal?: AbortSignal;
-  /** `os/arch[/variant]`. @default linux and the host's architecture */
+  /**
+   * The platform to build for, `os/arch[/variant]` (`arm64`, `linux/arm/v7`; spelled as containerd
+   * reads them), or a comma list as `--platform` takes. @default linux and the host's architecture
+   */
   readonly platform?: string;
+  /**
+   * Several platforms: each stage that depends on the platform is built once for each (a RUN for a
+   * platform the host cannot run goes through a QEMU emulator registered in binfmt_misc), and the
+   * result is an OCI image index with one image per platform. Not with `platform`.
+   */
+  readonly platforms?: readonly string[];
   /** 'normalize' (default): layer mtimes become SOURCE_DATE_EPOCH-clamped or 1980-01-01; 'preserve': source mtimes. */
   readonly timestamps?: 'normalize' | 'preserve';
   /** Seconds since the epoch (also taken from a SOURCE_DATE_EPOCH build arg). */
@@ -129,12 +138,17 @@ export interface BuildOptions {
 }
 
 export interface BuildResult {
+  /** What the image's names point at: its manifest, or with several platforms their index. */
   readonly manifestDigest: Digest;
+  /** The config of the image (of the first platform's, with several). */
   readonly configDigest: Digest;
   readonly layers: ReadonlyArray<{ readonly digest: Digest; readonly diffId: Digest; readonly size: number; readonly cached: boolean }>;
   readonly tags: readonly string[];
   readonly steps: ReadonlyArray<{ readonly name: string; readonly cached: boolean; readonly seconds: number }>;
+  /** The image (the first platform's, with several). */
   readonly image: BuiltImage;
+  /** With several platforms: the index of their images (`index.images`, in the order asked). */
+  readonly index?: BuiltIndex;
   /** With `output: { type: 'registry' }`: each tag pushed, with the manifest digest the registry holds. */
   readonly pushed?: ReadonlyArray<{ readonly reference: string; readonly digest: Digest }>;
   /** What went wrong without failing the build (a cache that could not be imported or exported). */

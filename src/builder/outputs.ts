@@ -6,7 +6,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { KeelError } from '../errors.js';
-import { parseTag, type BuiltImage, type LayerEntry } from '../image/index.js';
+import { imagesOf, parseTag, type BuiltArtifact, type BuiltImage, type LayerEntry } from '../image/index.js';
 import { checkDockerHost, describeOutput, writeOutput, type BuildOutput, type OutputOptions } from '../output/index.js';
 import type { PushResult } from '../registry/index.js';
 import { progressOf, type BuildEvent } from './progress.js';
@@ -56,6 +56,7 @@ export async function checkOutputs(outputs: readonly BuildOutput[], tags: readon
 export interface OutputsWritten {
   readonly pushed: readonly PushResult[];
   readonly loaded: readonly string[];
+  readonly warnings: readonly string[];
 }
 
 /** How outputs show as steps: the next step number, and where events go. */
@@ -69,10 +70,11 @@ export interface ExportSteps {
  * `exporting to image`), with the bytes it writes or pushes; the root file system is flattened
  * once for all outputs that need it.
  */
-export async function writeOutputs(image: BuiltImage, outputs: readonly BuildOutput[], opts: OutputOptions, steps: ExportSteps): Promise<OutputsWritten> {
-  let rootfs: Promise<readonly LayerEntry[]> | undefined;
+export async function writeOutputs(artifact: BuiltArtifact, outputs: readonly BuildOutput[], opts: OutputOptions, steps: ExportSteps): Promise<OutputsWritten> {
+  const rootfs = new Map<BuiltImage, Promise<readonly LayerEntry[]>>();
   const pushed: PushResult[] = [];
   const loaded: string[] = [];
+  const warnings: string[] = [];
   for (const o of outputs) {
     const step = steps.next();
     const name = describeOutput(o, opts.tags);
@@ -82,28 +84,34 @@ export async function writeOutputs(image: BuiltImage, outputs: readonly BuildOut
     const last = new Map<string, { current: number; total: number | undefined; done: boolean }>();
     const shared: OutputOptions = {
       ...opts,
-      rootfs: () => (rootfs ??= opts.rootfs()),
+      rootfs: (image) => {
+        const made = rootfs.get(image) ?? opts.rootfs(image);
+        rootfs.set(image, made);
+        return made;
+      },
       progress: (id, current, total, done) => {
         last.set(id, { current, total, done });
         progress(id, current, total, done);
       },
     };
     try {
-      const r = await writeOutput(image, o, shared);
+      const r = await writeOutput(artifact, o, shared);
       // what was still moving at the end is done now
       for (const [id, p] of last) if (!p.done) progress(id, p.current, p.total, true);
       // BuildKit's last lines of an image export: its manifest, and each name it now has
       if (o.type !== 'rootfs-tar' && o.type !== 'rootfs-dir') {
-        progress(`exporting manifest ${image.manifestBlob.digest}`, image.manifestBlob.size, image.manifestBlob.size, true);
+        for (const image of imagesOf(artifact)) progress(`exporting manifest ${image.manifestBlob.digest}`, image.manifestBlob.size, image.manifestBlob.size, true);
+        if (artifact.kind === 'index') progress(`exporting manifest list ${artifact.indexBlob.digest}`, artifact.indexBlob.size, artifact.indexBlob.size, true);
         for (const n of o.names ?? opts.tags) progress(`naming to ${n}`, 0, undefined, true);
       }
       pushed.push(...(r.pushed ?? []));
       loaded.push(...(r.loaded ?? []));
+      warnings.push(...(r.warnings ?? []));
     } catch (e) {
       steps.emit({ type: 'step-error', step, name, message: e instanceof Error ? e.message : String(e) });
       throw e;
     }
     steps.emit({ type: 'step-done', step, name, seconds: (performance.now() - t0) / 1000, cached: false });
   }
-  return { pushed, loaded };
+  return { pushed, loaded, warnings };
 }

@@ -71,8 +71,8 @@ export function baseStage(plan: Plan, stage: StagePlan, globals: Env): StagePlan
   return stageRef(plan, expandWord(stage.from.image.value, globals), stage.index, false);
 }
 
-/** The earlier stages an instruction reads: `COPY --from=<stage>`, `RUN --mount=...,from=<stage>`. */
-export function instructionDeps(plan: Plan, stage: StagePlan, ins: Instruction): StagePlan[] {
+/** What an instruction reads `--from`, as written: `COPY --from=<ref>`, `RUN --mount=...,from=<ref>`. */
+export function instructionRefs(ins: Instruction): string[] {
   const refs: string[] = [];
   if (ins.kind === 'COPY' && ins.from !== undefined) refs.push(ins.from);
   if (ins.kind === 'RUN') {
@@ -81,7 +81,12 @@ export function instructionDeps(plan: Plan, stage: StagePlan, ins: Instruction):
       if (from !== undefined) refs.push(from);
     }
   }
-  return refs.map((r) => stageRef(plan, r, stage.index, true)).filter((d): d is StagePlan => d !== undefined);
+  return refs;
+}
+
+/** The earlier stages an instruction reads: `COPY --from=<stage>`, `RUN --mount=...,from=<stage>`. */
+export function instructionDeps(plan: Plan, stage: StagePlan, ins: Instruction): StagePlan[] {
+  return instructionRefs(ins).map((r) => stageRef(plan, r, stage.index, true)).filter((d): d is StagePlan => d !== undefined);
 }
 
 /** A mount's `from=` as written (the step expands and checks the whole flag itself). */

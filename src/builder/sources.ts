@@ -1,7 +1,7 @@
 /**
  * What a build reads besides the Dockerfile: the context (read once), base images (loaded or
- * pulled once per name, however many stages use them), the trees of layer stacks (made once per
- * stack), and the stages already built (for `FROM <stage>`, `COPY --from`, `RUN --mount=from=`).
+ * pulled once per name and platform, however many stages use them), and the trees of layer stacks
+ * (made once per stack).
  * Every loader is one promise per key, awaited by all who ask (BuildKit shares identical work
  * across a build the same way), so concurrent stages never load a thing twice.
  */
@@ -9,12 +9,11 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '../cache/index.js';
 import { KeelError } from '../errors.js';
-import { formatReference, parseReference, readImageArchive, type Layer, type Platform } from '../image/index.js';
+import { formatReference, parseReference, platformString, readImageArchive, type Layer, type Platform } from '../image/index.js';
 import { pullImage, RegistryError, type RegistryOptions, type PullPolicy, type Transfer } from '../registry/index.js';
 import { StageFs, type UnpackLimits } from '../tree/index.js';
 import { baseFromImage, findBaseImage, loadBaseImage } from './base-image.js';
 import { ignorePatterns, loadContext, type BuildContext } from './context.js';
-import { stageRef, type Plan } from './plan.js';
 import { emptyStage, stageFromImage, type StageState } from './stage.js';
 import { chainKey, savedChainTree, treeWithLayer, type ChainTree } from './tree-deltas.js';
 import type { NamedContext } from './options.js';
@@ -26,7 +25,6 @@ export interface SourcesOptions {
   readonly dockerfilePath?: string;
   readonly blobs: BlobStore;
   readonly cacheDir: string;
-  readonly platform: Platform;
   readonly baseImages: Readonly<Record<string, string>>;
   readonly pull?: PullPolicy;
   readonly registry: RegistryOptions;
@@ -43,10 +41,8 @@ export class Sources {
   private context: Promise<BuildContext> | undefined;
   private readonly bases = new Map<string, Promise<StageState>>();
   private readonly trees = new Map<string, Promise<ChainTree>>();
-  /** Finished stages, by index; the scheduler sets each before any step that names it runs. */
-  private readonly stages = new Map<number, StageState>();
 
-  constructor(private readonly opts: SourcesOptions, readonly plan: Plan) {}
+  constructor(private readonly opts: SourcesOptions) {}
 
   /** The context, read once per build; `onRead` (the first caller's) hears how much it holds once read. */
   buildContext(onRead?: (files: number, bytes: number) => void): Promise<BuildContext> {
@@ -69,17 +65,18 @@ export class Sources {
   }
 
   /**
-   * A base image as a stage's starting state: from `baseImages` if given there, else from its
-   * registry. `onTransfer` hears the download's bytes (the first caller's: one pull serves all).
+   * A base image for `platform` as a stage's starting state: from `baseImages` if given there, else
+   * from its registry (an index resolved to the platform's image). `onTransfer` hears the download's
+   * bytes (the first caller's: one pull serves all).
    */
-  baseImage(name: string, onTransfer?: (t: Transfer) => void): Promise<StageState> {
+  baseImage(name: string, platform: Platform, onTransfer?: (t: Transfer) => void): Promise<StageState> {
     const named = this.namedContext(name);
-    if (named !== undefined) return this.fromNamedContext(name, named, onTransfer);
+    if (named !== undefined) return this.fromNamedContext(name, named, platform, onTransfer);
     const path = findBaseImage(this.opts.baseImages, name);
-    const key = path ?? `registry:${name}`;
+    const key = `${platformString(platform)} ${path ?? `registry:${name}`}`;
     let loading = this.bases.get(key);
     if (loading === undefined) {
-      loading = this.loadBase(name, path, onTransfer);
+      loading = this.loadBase(name, path, platform, onTransfer);
       this.bases.set(key, loading);
     }
     return loading;
@@ -93,14 +90,14 @@ export class Sources {
     return key === undefined ? undefined : all[key];
   }
 
-  private fromNamedContext(name: string, named: NamedContext, onTransfer?: (t: Transfer) => void): Promise<StageState> {
-    const key = `named:${name}`;
+  private fromNamedContext(name: string, named: NamedContext, platform: Platform, onTransfer?: (t: Transfer) => void): Promise<StageState> {
+    const key = `${'path' in named ? '' : platformString(platform)} named:${name}`;
     let loading = this.bases.get(key);
     if (loading === undefined) {
       loading = (async (): Promise<StageState> => {
-        if ('image' in named) return this.baseImage(named.image, onTransfer);
+        if ('image' in named) return this.baseImage(named.image, platform, onTransfer);
         if ('ociLayout' in named) {
-          return stageFromImage(baseFromImage(await readImageArchive(named.ociLayout, this.opts.blobs, this.opts.platform, named.tag)));
+          return stageFromImage(baseFromImage(await readImageArchive(named.ociLayout, this.opts.blobs, platform, named.tag)));
         }
         // a folder: its files as a tree to copy or mount from (read as the context is, its own .dockerignore applied)
         const s = await stat(named.path).catch(() => undefined);
@@ -113,14 +110,14 @@ export class Sources {
     return loading;
   }
 
-  private async loadBase(name: string, path: string | undefined, onTransfer: ((t: Transfer) => void) | undefined): Promise<StageState> {
+  private async loadBase(name: string, path: string | undefined, platform: Platform, onTransfer: ((t: Transfer) => void) | undefined): Promise<StageState> {
     // stages start from inherit(base): the loaded image itself is never changed
-    if (path !== undefined) return stageFromImage(await loadBaseImage(path, { store: this.opts.blobs, platform: this.opts.platform }));
+    if (path !== undefined) return stageFromImage(await loadBaseImage(path, { store: this.opts.blobs, platform }));
     const ref = parseReference(name);
     const unpack = this.opts.unpackWhilePulling;
     // a layer is copied only once its download starts, after `succeeded` is set below
     let succeeded: Promise<boolean> = Promise.resolve(false);
-    const pulling = pullImage(ref, this.opts.blobs, this.opts.platform, {
+    const pulling = pullImage(ref, this.opts.blobs, platform, {
       refsDir: join(this.opts.cacheDir, 'refs'),
       ...(this.opts.pull === undefined ? {} : { pull: this.opts.pull }),
       ...this.opts.registry,
@@ -133,23 +130,6 @@ export class Sources {
     });
     const { digest: _, ...named } = ref;
     return stageFromImage(baseFromImage(pulled), { name: formatReference(named), digest: pulled.digest });
-  }
-
-  /** A stage is built: steps of later stages may read it. */
-  finished(index: number, state: StageState): void {
-    this.stages.set(index, state);
-  }
-
-  /**
-   * What `ref` names from inside stage `before`: an earlier stage (by name, or by index where
-   * `allowIndex`), else an image.
-   */
-  async stageOrImage(ref: string, before: number, allowIndex: boolean): Promise<StageState> {
-    const dep = stageRef(this.plan, ref, before, allowIndex);
-    if (dep === undefined) return this.baseImage(ref);
-    const state = this.stages.get(dep.index);
-    if (state === undefined) throw new KeelError('E_INTERNAL', `stage ${dep.index} is read before it was built`); // the scheduler's bug
-    return state;
   }
 
   /** The stage's tree for a step to change: the stage's own, or a fresh copy of its layers' tree. */

@@ -20,7 +20,6 @@ import type { VerifiedLayers } from './verified-layers.js';
 /** One build's parts, the same for every step of every stage. */
 export interface BuildServices {
   readonly opts: BuildOptions;
-  readonly platform: Platform;
   readonly cacheDir: string;
   readonly blobs: BlobStore;
   readonly stepCache: StepCache;
@@ -51,6 +50,13 @@ export interface StepContext extends Omit<BuildServices, 'stepCache'> {
   /** The stage before this step. */
   readonly stage: StageState;
   readonly stagePlan: StagePlan;
+  /** The platform the stage is built for: its `FROM --platform`, its base stage's, else the target's. */
+  readonly platform: Platform;
+  /**
+   * What `--from=ref` (COPY, RUN --mount) names: an earlier stage of this target (by name, or by
+   * index where `allowIndex`), else an image for the target platform.
+   */
+  readonly stageOrImage: (ref: string, allowIndex: boolean) => Promise<StageState>;
   /** The step's progress number (its log events carry it). */
   readonly step: number;
   /** Names this step across builds (`<Dockerfile>#<stage>:<line>`), to explain a cache miss against the last build. */

@@ -34,7 +34,7 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   { name: 'load', kind: 'boolean', help: 'load the image into the Docker daemon (= -o type=docker)' },
   { name: 'push', kind: 'boolean', help: 'push to the registry each tag names (= -o type=image,push=true)' },
   { name: 'pull', kind: 'string', value: '[=POLICY]', bare: 'always', help: 'always ask registries for base images (keel: =missing|never too)' },
-  { name: 'platform', kind: 'string', value: 'OS/ARCH[/VARIANT]', help: 'the target platform (one)' },
+  { name: 'platform', kind: 'string', value: 'OS/ARCH[/VARIANT]', help: 'the target platforms (comma-separated: linux/amd64,linux/arm64);\nseveral give an image index' },
   { name: 'label', kind: 'list', value: 'KEY=VALUE', help: 'a label on the image (repeatable)' },
   { name: 'build-context', kind: 'list', value: 'NAME=VALUE', help: 'a named context for FROM/COPY --from NAME: a folder,\ndocker-image://REF or oci-layout://PATH[:TAG] (repeatable)' },
   { name: 'annotation', kind: 'list', value: 'KEY=VALUE', help: 'an annotation on the image manifest (repeatable; manifest: or\nmanifest[PLATFORM]: prefixes as buildx takes them)' },

@@ -146,10 +146,13 @@ function renderer(cmd: BuildCommand, write: (s: string) => void): Renderer | und
 
 /** buildx's metadata file: the keys its image exporters write. */
 function metadata(result: BuildResult, names: readonly string[]): string {
-  const m = result.image.manifest;
+  // several platforms: the names point at their index, and there is no one config
+  const top = result.index === undefined
+    ? { mediaType: result.image.manifest.mediaType, size: result.image.manifestBlob.size }
+    : { mediaType: result.index.index.mediaType, size: result.index.indexBlob.size };
   return `${JSON.stringify({
-    'containerimage.config.digest': result.configDigest,
-    'containerimage.descriptor': { mediaType: m.mediaType, digest: result.manifestDigest, size: result.image.manifestBlob.size },
+    ...(result.index === undefined ? { 'containerimage.config.digest': result.configDigest } : {}),
+    'containerimage.descriptor': { mediaType: top.mediaType, digest: result.manifestDigest, size: top.size },
     'containerimage.digest': result.manifestDigest,
     ...(names.length === 0 ? {} : { 'image.name': names.join(',') }),
   }, null, 2)}\n`;
@@ -157,7 +160,8 @@ function metadata(result: BuildResult, names: readonly string[]): string {
 
 /** What each output did, on stderr (an output on stdout says nothing). */
 function summary(result: BuildResult, outputs: readonly CliOutput[], write: (s: string) => void): void {
-  write(`image ${result.configDigest} (manifest ${result.manifestDigest})\n`);
+  if (result.index === undefined) write(`image ${result.configDigest} (manifest ${result.manifestDigest})\n`);
+  else write(`image index ${result.manifestDigest} (${result.index.images.map((i) => `${i.config.os}/${i.config.architecture}${i.config.variant === undefined ? '' : `/${i.config.variant}`}`).join(', ')})\n`);
   for (const o of outputs) {
     if ('dest' in o && o.dest === '-') continue;
     switch (o.kind) {
@@ -218,9 +222,11 @@ async function buildCommand(args: readonly string[]): Promise<number> {
       write('WARNING: No output specified. Build result will only remain in the cache. To write an image archive use -o PATH, to load it into docker use --load, to push it use --push\n');
     }
     if (result.unusedBuildArgs.length > 0 && cmd.progress !== 'quiet') write(`[Warning] One or more build-args [${result.unusedBuildArgs.join(' ')}] were not consumed\n`);
-    if (cmd.iidfile !== undefined) await writeFile(cmd.iidfile, result.configDigest);
+    // buildx's image ID: the config's digest, or with several platforms the index's
+    const iid = result.index === undefined ? result.configDigest : result.manifestDigest;
+    if (cmd.iidfile !== undefined) await writeFile(cmd.iidfile, iid);
     if (cmd.metadataFile !== undefined) await writeFile(cmd.metadataFile, metadata(result, names(cmd)));
-    if (cmd.quiet) process.stdout.write(`${result.configDigest}\n`);
+    if (cmd.quiet) process.stdout.write(`${iid}\n`);
     else summary(result, cmd.outputs, write);
     return 0;
   } catch (e) {
@@ -326,7 +332,7 @@ export function exitStatus(code: KeelErrorCode): 1 | 2 {
     case 'E_EXPANSION': case 'E_BUILD_INPUT': case 'E_REFERENCE': case 'E_STAGE': case 'E_PLATFORM': case 'E_CACHE':
       return 2;
     case 'E_DIGEST': case 'E_DIGEST_MISMATCH': case 'E_BLOB_NOT_FOUND': case 'E_REGISTRY': case 'E_AUTH': case 'E_NOT_FOUND':
-    case 'E_CONTEXT_ESCAPE': case 'E_SOURCE_NOT_FOUND': case 'E_UNSUPPORTED': case 'E_ABORTED': case 'E_RUN': case 'E_RUN_SETUP':
+    case 'E_CONTEXT_ESCAPE': case 'E_SOURCE_NOT_FOUND': case 'E_UNSUPPORTED': case 'E_ABORTED': case 'E_RUN': case 'E_RUN_SETUP': case 'E_EMULATOR':
     case 'E_NO_SPACE': case 'E_INTERNAL': case 'E_DOCKER':
       return 1;
     default:

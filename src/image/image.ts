@@ -95,6 +95,7 @@ export function jsonBlob(value: unknown): JsonBlob {
 
 /** An image ready to be written: its manifest, config and layers. */
 export interface BuiltImage {
+  readonly kind: 'image';
   readonly config: ImageConfig;
   readonly configBlob: JsonBlob;
   readonly manifest: Manifest;
@@ -111,5 +112,50 @@ export function assembleImage(config: ImageConfig, layers: readonly Layer[], ann
     layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
     ...(annotations === undefined || Object.keys(annotations).length === 0 ? {} : { annotations }),
   };
-  return { config, configBlob, manifest, manifestBlob: jsonBlob(manifest), layers };
+  return { kind: 'image', config, configBlob, manifest, manifestBlob: jsonBlob(manifest), layers };
 }
+
+export interface ImageIndex {
+  readonly schemaVersion: 2;
+  readonly mediaType: typeof MEDIA_TYPES.index;
+  readonly manifests: readonly Descriptor[];
+}
+
+/**
+ * Images of one build for several platforms, under one name: an OCI image index naming one
+ * manifest per platform (image-spec image-index.md), each descriptor with its `platform`.
+ */
+export interface BuiltIndex {
+  readonly kind: 'index';
+  /** One image per platform, in the order the platforms were asked for. */
+  readonly images: readonly BuiltImage[];
+  readonly index: ImageIndex;
+  readonly indexBlob: JsonBlob;
+}
+
+/** What a build gives its outputs: one image, or an index of one image per platform. */
+export type BuiltArtifact = BuiltImage | BuiltIndex;
+
+/** The platform an image's config says it is for. */
+export const imagePlatform = (image: BuiltImage): Platform => ({
+  os: image.config.os, architecture: image.config.architecture, ...(image.config.variant === undefined ? {} : { variant: image.config.variant }),
+});
+
+export function assembleIndex(images: readonly BuiltImage[]): BuiltIndex {
+  const index: ImageIndex = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.index,
+    manifests: images.map((i) => ({ mediaType: MEDIA_TYPES.manifest, digest: i.manifestBlob.digest, size: i.manifestBlob.size, platform: imagePlatform(i) })),
+  };
+  return { kind: 'index', images, index, indexBlob: jsonBlob(index) };
+}
+
+/** What a name points at: the image's manifest, or the index. */
+export function topDescriptor(a: BuiltArtifact): Descriptor {
+  return a.kind === 'image'
+    ? { mediaType: MEDIA_TYPES.manifest, digest: a.manifestBlob.digest, size: a.manifestBlob.size }
+    : { mediaType: MEDIA_TYPES.index, digest: a.indexBlob.digest, size: a.indexBlob.size };
+}
+
+/** The images of an artifact: the one, or each platform's. */
+export const imagesOf = (a: BuiltArtifact): readonly BuiltImage[] => (a.kind === 'image' ? [a] : a.images);

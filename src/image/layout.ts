@@ -7,14 +7,16 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { hexOf, type Digest } from './digest.js';
-import { canonicalJson, type BuiltImage } from './image.js';
+import { canonicalJson, imagePlatform, imagesOf, topDescriptor, type BuiltArtifact, type BuiltImage, type JsonBlob, type Platform } from './image.js';
+import { choosePlatform } from './platform.js';
 import { MEDIA_TYPES } from './media-types.js';
 import { parseTag } from './reference.js';
 
 export const OCI_LAYOUT = Buffer.from(canonicalJson({ imageLayoutVersion: '1.0.0' }));
 
-export function indexJson(image: BuiltImage, tags: readonly string[]): Buffer {
-  const descriptor = { mediaType: MEDIA_TYPES.manifest, digest: image.manifestBlob.digest, size: image.manifestBlob.size };
+/** index.json: the image's manifest (or the index of its platforms), once per tag with its names. */
+export function indexJson(artifact: BuiltArtifact, tags: readonly string[]): Buffer {
+  const descriptor = topDescriptor(artifact);
   const refs = tags.map(parseTag);
   const manifests =
     refs.length === 0
@@ -39,13 +41,27 @@ export function dockerManifestJson(image: BuiltImage, tags: readonly string[]): 
   );
 }
 
-/** Every blob of the image, each once, in digest order. */
-export function blobList(image: BuiltImage): Array<{ digest: Digest; size: number; bytes?: Buffer }> {
+/** Every blob of the image (or of every platform's image, and the index), each once, in digest order. */
+export function blobList(artifact: BuiltArtifact): Array<{ digest: Digest; size: number; bytes?: Buffer }> {
   const all = new Map<Digest, { digest: Digest; size: number; bytes?: Buffer }>();
-  all.set(image.configBlob.digest, { digest: image.configBlob.digest, size: image.configBlob.size, bytes: image.configBlob.bytes });
-  all.set(image.manifestBlob.digest, { digest: image.manifestBlob.digest, size: image.manifestBlob.size, bytes: image.manifestBlob.bytes });
-  for (const l of image.layers) if (!all.has(l.digest)) all.set(l.digest, { digest: l.digest, size: l.size });
+  const json = (b: JsonBlob): void => void all.set(b.digest, { digest: b.digest, size: b.size, bytes: b.bytes });
+  if (artifact.kind === 'index') json(artifact.indexBlob);
+  for (const image of imagesOf(artifact)) {
+    json(image.configBlob);
+    json(image.manifestBlob);
+    for (const l of image.layers) if (!all.has(l.digest)) all.set(l.digest, { digest: l.digest, size: l.size });
+  }
   return [...all.values()].sort((a, b) => (a.digest < b.digest ? -1 : 1));
+}
+
+/**
+ * The image a `docker save` manifest.json names, for a Docker image store that holds no index (the
+ * classic one): the image, or of an index the one for `prefer` (the host's platform), else the first.
+ */
+export function loadableImage(artifact: BuiltArtifact, prefer: Platform): BuiltImage {
+  if (artifact.kind === 'image') return artifact;
+  const entries = artifact.images.map((image) => ({ image, platform: imagePlatform(image) }));
+  return (choosePlatform(entries, prefer) ?? entries[0])?.image as BuiltImage;
 }
 
 /** A temporary name beside `path`: output is written there and renamed into place, so a failed write leaves an earlier file intact. */

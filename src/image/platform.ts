@@ -6,9 +6,14 @@
 import { KeelError } from '../errors.js';
 import type { Platform } from './image.js';
 
-/** linux and this machine's architecture (Node's `process.arch`, read by the caller). */
+/** linux and this machine's architecture, from Node's `process.arch` (read by the caller). */
 export function hostPlatform(arch: string): Platform {
-  return { os: 'linux', architecture: arch === 'arm64' ? 'arm64' : 'amd64' };
+  const byNode: Readonly<Record<string, Platform>> = {
+    x64: { os: 'linux', architecture: 'amd64' },
+    ia32: { os: 'linux', architecture: '386' },
+    arm: { os: 'linux', architecture: 'arm', variant: 'v7' },
+  };
+  return byNode[arch] ?? { os: 'linux', architecture: arch };
 }
 
 // Go's known operating systems and architectures (containerd's database.go, from go/build's syslist)
@@ -47,14 +52,10 @@ const withVariant = (os: string, architecture: string, variant: string): Platfor
 
 /**
  * A platform specifier: `os`, `arch` (linux assumed, as containerd assumes the host's OS), `os/arch`
- * or `os/arch/variant`, normalised as buildx does before it builds. `defaultArch` fills in an OS given alone. One platform only:
- * a comma list is refused (E_PLATFORM) until builds for several platforms exist.
+ * or `os/arch/variant`, normalised as buildx does before it builds. `defaultArch` fills in an OS given alone.
  */
 export function parsePlatform(spec: string, defaultArch: Platform = { os: 'linux', architecture: 'amd64' }): Platform {
-  if (spec.includes(',')) {
-    throw new KeelError('E_PLATFORM', `several platforms (${JSON.stringify(spec)}) are not supported yet: build one platform at a time`);
-  }
-  const parts = spec.split('/');
+  const parts = spec.trim().split('/');
   if (parts.length > 3 || parts.some((p) => !SPECIFIER_PART.test(p))) {
     throw new KeelError('E_PLATFORM', `invalid platform ${JSON.stringify(spec)}: want os/arch[/variant]`);
   }
@@ -72,5 +73,65 @@ export function parsePlatform(spec: string, defaultArch: Platform = { os: 'linux
   const [architecture, variant] = normalizeArch(second, third ?? '');
   return withVariant(normalizeOs(first), architecture, variant);
 }
+
+/**
+ * A comma list of platforms (`--platform linux/amd64,linux/arm64`), each parsed and normalised, the
+ * same platform named twice kept once (buildx's platformutil.Dedupe), in the order given.
+ */
+export function parsePlatforms(specs: readonly string[], defaultArch?: Platform): Platform[] {
+  const all = specs.flatMap((s) => s.split(',')).filter((s) => s.trim() !== '');
+  if (all.length === 0) throw new KeelError('E_PLATFORM', 'no platform given');
+  const seen = new Map<string, Platform>();
+  for (const s of all) {
+    const p = parsePlatform(s, defaultArch);
+    if (!seen.has(platformString(p))) seen.set(platformString(p), p);
+  }
+  return [...seen.values()];
+}
+
+/** A platform as it is written in an image (any spelling: `aarch64`, `arm64/v8`), normalised for comparing. */
+export function normalizePlatform(p: Platform): Platform {
+  const [architecture, variant] = normalizeArch(p.architecture, p.variant ?? '');
+  return withVariant(normalizeOs(p.os), architecture, variant);
+}
+
+/**
+ * The platforms whose images run as `want`, best first: containerd's platforms.Only. An arm64 host
+ * also runs arm/v8 down to arm/v5 images, arm/v7 runs v7 down to v5, amd64/v3 runs v3 down to v1.
+ */
+function compatiblePlatforms(want: Platform): Platform[] {
+  const p = normalizePlatform(want);
+  const list = [p];
+  const armDown = (from: number): void => {
+    for (let v = from; v >= 5; v--) list.push({ os: p.os, architecture: 'arm', variant: `v${v}` });
+  };
+  if (p.architecture === 'arm64' && (p.variant === undefined || p.variant === 'v8')) armDown(8);
+  const armV = p.architecture === 'arm' ? /^v([5-8])$/.exec(p.variant ?? '') : null;
+  if (armV !== null) armDown(Number(armV[1]) - 1);
+  const amdV = p.architecture === 'amd64' ? /^v([2-4])$/.exec(p.variant ?? '') : null;
+  if (amdV !== null) {
+    for (let v = Number(amdV[1]) - 1; v >= 2; v--) list.push({ os: p.os, architecture: 'amd64', variant: `v${v}` });
+    list.push({ os: p.os, architecture: 'amd64' });
+  }
+  return list;
+}
+
+/**
+ * Of an index's entries, the one to use for `want`: the exact platform (both sides normalised, so
+ * an entry of `arm64/v8` serves linux/arm64), else the best compatible one, as containerd's
+ * platforms.Only orders them; entries without a platform never match.
+ */
+export function choosePlatform<T extends { readonly platform?: Platform }>(entries: readonly T[], want: Platform): T | undefined {
+  for (const c of compatiblePlatforms(want)) {
+    const key = platformString(c);
+    const found = entries.find((e) => e.platform !== undefined && platformString(normalizePlatform(e.platform)) === key);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** The platforms of an index's entries, as a message lists them (`linux/amd64, linux/arm64`). */
+export const offeredPlatforms = (entries: ReadonlyArray<{ readonly platform?: Platform }>): string =>
+  entries.map((e) => (e.platform === undefined ? 'unknown' : platformString(e.platform))).join(', ') || 'none';
 
 export const platformString = (p: Platform): string => `${p.os}/${p.architecture}${p.variant === undefined ? '' : `/${p.variant}`}`;

@@ -13,6 +13,7 @@ import { KeelError } from '../errors.js';
 import { isDigest, type Digest } from './digest.js';
 import type { ImageConfig, Platform } from './image.js';
 import type { Layer } from './layer.js';
+import { choosePlatform, offeredPlatforms, platformString } from './platform.js';
 import { MEDIA_TYPES } from './media-types.js';
 import { readTar, type TarHeader } from './tar-reader.js';
 
@@ -105,14 +106,17 @@ export async function readImageArchive(path: string, store: BlobReader & BlobWri
     if (tag !== undefined && manifests.length === 0) throw new KeelError('E_BUILD_INPUT', `${path}: no image tagged ${JSON.stringify(tag)} in its index.json`);
     let chosen = manifests[0];
     // an index of platforms (or an index inside the index): take the one for the target platform
-    const byPlatform = manifests.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture);
+    const byPlatform = choosePlatform(manifests, platform);
     if (byPlatform !== undefined) chosen = byPlatform;
+    else if (manifests.length > 0 && manifests.every((d) => d.platform !== undefined)) {
+      throw new KeelError('E_PLATFORM', `${path}: no image for ${platformString(platform)} in its index.json (it has ${offeredPlatforms(manifests)})`);
+    }
     if (chosen?.digest === undefined || !isDigest(chosen.digest)) return bad(path, 'index.json names no manifest');
     let manifest = (await readBlobJson(chosen.digest)) as { mediaType?: string; manifests?: typeof manifests; config?: { digest?: string }; layers?: Array<{ mediaType?: string; digest?: string; size?: number }> };
     if (manifest.manifests !== undefined) {
-      const inner = manifest.manifests.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture);
+      const inner = choosePlatform(manifest.manifests, platform);
       if (inner?.digest === undefined || !isDigest(inner.digest)) {
-        throw new KeelError('E_BUILD_INPUT', `${path}: no image for ${platform.os}/${platform.architecture} in its index`);
+        throw new KeelError('E_PLATFORM', `${path}: no image for ${platformString(platform)} in its index (it has ${offeredPlatforms(manifest.manifests)})`);
       }
       manifest = (await readBlobJson(inner.digest)) as typeof manifest;
     }

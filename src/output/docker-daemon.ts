@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
-import type { BlobReader, BuiltImage } from '../image/index.js';
+import type { BlobReader, BuiltArtifact, Platform } from '../image/index.js';
 import { counting } from './destination.js';
 import { imageArchive } from './oci-archive.js';
 
@@ -44,7 +44,7 @@ async function loadMessages(res: IncomingMessage): Promise<string[]> {
 }
 
 /** Load the image (named by `tags`) into the daemon at `host`; resolves with the daemon's messages. */
-export async function loadIntoDocker(image: BuiltImage, tags: readonly string[], blobs: BlobReader, host: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<string[]> {
+export async function loadIntoDocker(artifact: BuiltArtifact, tags: readonly string[], blobs: BlobReader, prefer: Platform, host: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<string[]> {
   const endpoint = dockerEndpoint(host);
   // node:http loaded here, not with the module: only builds that load into docker pay for it
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -58,7 +58,7 @@ export async function loadIntoDocker(image: BuiltImage, tags: readonly string[],
   });
   answered.catch(() => undefined); // read below, after the body went up (or failed)
   try {
-    await pipeline(Readable.from(imageArchive(image, tags, blobs), { objectMode: false }), counting(onBytes), req);
+    await pipeline(Readable.from(imageArchive(artifact, tags, blobs, prefer), { objectMode: false }), counting(onBytes), req);
     return await loadMessages(await answered);
   } catch (e) {
     if (signal?.aborted) throw new KeelError('E_ABORTED', 'build aborted');

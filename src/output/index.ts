@@ -4,7 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import { assertNever } from '../errors.js';
-import type { BlobReader, BuiltImage, LayerEntry } from '../image/index.js';
+import { imagePlatform, imagesOf, loadableImage, platformString, type BlobReader, type BuiltArtifact, type BuiltImage, type LayerEntry, type Platform } from '../image/index.js';
 import type { PushResult, RegistryOptions, Transfer } from '../registry/index.js';
 import type { Destination } from './destination.js';
 import { writeOciArchive } from './oci-archive.js';
@@ -53,8 +53,10 @@ export interface OutputOptions {
   readonly blobs: BlobReader;
   /** For pushes: the registry settings, and the base image's name (its blobs are mounted, not uploaded). */
   readonly registry: RegistryOptions & { readonly baseName?: string };
-  /** The image's root file system, for the rootfs outputs (read only when one asks). */
-  readonly rootfs: () => Promise<readonly LayerEntry[]>;
+  /** An image's root file system, for the rootfs outputs (read only when one asks). */
+  readonly rootfs: (image: BuiltImage) => Promise<readonly LayerEntry[]>;
+  /** The platform a Docker image store that holds no index gets, of an index: the host's. */
+  readonly hostPlatform: Platform;
   readonly signal?: AbortSignal;
   /** Bytes written (`id` 'sending tarball', or a pushed blob's digest), as they go and once `done`. */
   readonly progress?: (id: string, current: number, total: number | undefined, done: boolean) => void;
@@ -85,34 +87,50 @@ export interface OutputResult {
   readonly pushed?: readonly PushResult[];
   /** What a Docker daemon said it loaded (`Loaded image: app:1`). */
   readonly loaded?: readonly string[];
+  /** What the output could not do as asked (a Docker store given one platform of several). */
+  readonly warnings?: readonly string[];
 }
 
 const destination = (o: FileOrStream): Destination => (o.stream !== undefined ? { stream: o.stream } : { path: o.path });
 
-/** Write `image` to `output`; a push answers with what each name now points at. */
-export async function writeOutput(image: BuiltImage, output: BuildOutput, opts: OutputOptions): Promise<OutputResult> {
+/** Write `artifact` to `output`; a push answers with what each name now points at. */
+export async function writeOutput(artifact: BuiltArtifact, output: BuildOutput, opts: OutputOptions): Promise<OutputResult> {
   const sending = (bytes: number): void => opts.progress?.('sending tarball', bytes, undefined, false);
   switch (output.type) {
     case 'oci-archive':
-      await writeOciArchive(image, output.names ?? opts.tags, opts.blobs, destination(output), opts.signal, sending);
+      await writeOciArchive(artifact, output.names ?? opts.tags, opts.blobs, opts.hostPlatform, destination(output), opts.signal, sending);
       return {};
     case 'oci-dir':
-      await writeOciDir(image, output.names ?? opts.tags, opts.blobs, output.path);
+      await writeOciDir(artifact, output.names ?? opts.tags, opts.blobs, output.path);
       return {};
-    case 'docker':
-      return { loaded: await dockerDaemon().loadIntoDocker(image, output.names ?? opts.tags, opts.blobs, output.host ?? DEFAULT_DOCKER_HOST, opts.signal, sending) };
+    case 'docker': {
+      const loaded = await dockerDaemon().loadIntoDocker(artifact, output.names ?? opts.tags, opts.blobs, opts.hostPlatform, output.host ?? DEFAULT_DOCKER_HOST, opts.signal, sending);
+      if (artifact.kind === 'image') return { loaded };
+      // buildx's docker exporter refuses an index; keel loads the host's platform and says so
+      const chosen = platformString(imagePlatform(loadableImage(artifact, opts.hostPlatform)));
+      return { loaded, warnings: [`the Docker daemon's image store holds one platform per name: loaded ${chosen} only (an OCI archive or a push keeps every platform)`] };
+    }
     case 'registry': {
       const progress = opts.progress;
       const registry = progress === undefined ? opts.registry : { ...opts.registry, onTransfer: (t: Transfer) => progress(t.digest, t.current, t.total, t.done) };
-      return { pushed: await pushOutput(image, output.names ?? opts.tags, opts.blobs, registry) };
+      return { pushed: await pushOutput(artifact, output.names ?? opts.tags, opts.blobs, registry) };
     }
     case 'rootfs-tar':
-      await rootfs().writeRootfsTar(await opts.rootfs(), destination(output), opts.signal, sending);
+      await rootfs().writeRootfsTar(await rootfsEntries(artifact, opts), destination(output), opts.signal, sending);
       return {};
     case 'rootfs-dir':
-      await rootfs().writeRootfsDir(await opts.rootfs(), output.path, opts.signal);
+      await rootfs().writeRootfsDir(await rootfsEntries(artifact, opts), output.path, opts.signal);
       return {};
     default:
       return assertNever(output);
   }
+}
+
+/** The root file system of the image, or of each platform's image in a folder named for it (`linux_arm64`). */
+async function rootfsEntries(artifact: BuiltArtifact, opts: OutputOptions): Promise<LayerEntry[]> {
+  const parts = await Promise.all(imagesOf(artifact).map(async (image) => ({
+    folder: platformString(imagePlatform(image)).replaceAll('/', '_'),
+    entries: await opts.rootfs(image),
+  })));
+  return rootfs().rootfsOfPlatforms(parts);
 }

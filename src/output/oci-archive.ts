@@ -8,7 +8,7 @@
 import { Readable } from 'node:stream';
 import { KeelError } from '../errors.js';
 import {
-  blobList, dockerManifestJson, encodeTarHeader, END_OF_ARCHIVE, hexOf, indexJson, OCI_LAYOUT, tarPadding, type BlobReader, type BuiltImage,
+  blobList, dockerManifestJson, encodeTarHeader, END_OF_ARCHIVE, hexOf, indexJson, loadableImage, OCI_LAYOUT, tarPadding, type BlobReader, type BuiltArtifact, type Platform,
 } from '../image/index.js';
 import { writeBytes, type Destination } from './destination.js';
 
@@ -16,10 +16,10 @@ const header = (name: string, type: 'file' | 'directory', size: number, mode: nu
   encodeTarHeader({ name, type, size, mode, uid: 0, gid: 0, mtime: 0 });
 
 /** The archive's bytes: the layout's folders, every blob (streamed from the store), then the JSON files. */
-export async function* imageArchive(image: BuiltImage, tags: readonly string[], blobs: BlobReader): AsyncGenerator<Buffer> {
+export async function* imageArchive(artifact: BuiltArtifact, tags: readonly string[], blobs: BlobReader, prefer: Platform): AsyncGenerator<Buffer> {
   yield* header('blobs/', 'directory', 0, 0o755);
   yield* header('blobs/sha256/', 'directory', 0, 0o755);
-  for (const b of blobList(image)) {
+  for (const b of blobList(artifact)) {
     const name = `blobs/sha256/${hexOf(b.digest)}`;
     const size = b.bytes?.length ?? b.size;
     yield* header(name, 'file', size, 0o644);
@@ -36,8 +36,9 @@ export async function* imageArchive(image: BuiltImage, tags: readonly string[], 
     yield tarPadding(size);
   }
   const files: ReadonlyArray<readonly [string, Buffer, number]> = [
-    ['index.json', indexJson(image, tags), 0o644],
-    ['manifest.json', dockerManifestJson(image, tags), 0o644],
+    ['index.json', indexJson(artifact, tags), 0o644],
+    // docker load's classic store reads this: one image, the one for the host's platform
+    ['manifest.json', dockerManifestJson(loadableImage(artifact, prefer), tags), 0o644],
     ['oci-layout', OCI_LAYOUT, 0o444],
   ];
   for (const [name, body, mode] of files) {
@@ -48,14 +49,19 @@ export async function* imageArchive(image: BuiltImage, tags: readonly string[], 
   yield END_OF_ARCHIVE;
 }
 
-/** Write the combined OCI layout + docker-save archive (entries sorted, times at the epoch) to a file or a stream. */
+/**
+ * Write the combined OCI layout + docker-save archive (entries sorted, times at the epoch) to a file
+ * or a stream. With several platforms, index.json names their index and manifest.json the image for
+ * `prefer` (a store without indexes holds one platform).
+ */
 export async function writeOciArchive(
-  image: BuiltImage,
+  artifact: BuiltArtifact,
   tags: readonly string[],
   blobs: BlobReader,
+  prefer: Platform,
   to: Destination,
   signal?: AbortSignal,
   onBytes?: (bytes: number) => void,
 ): Promise<void> {
-  await writeBytes(Readable.from(imageArchive(image, tags, blobs), { objectMode: false }), to, signal, onBytes);
+  await writeBytes(Readable.from(imageArchive(artifact, tags, blobs, prefer), { objectMode: false }), to, signal, onBytes);
 }

@@ -6,18 +6,18 @@ import { createWriteStream } from 'node:fs';
 import { copyFile, link, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { blobList, hexOf, indexJson, OCI_LAYOUT, tempBeside, type BlobReader, type BuiltImage } from '../image/index.js';
+import { blobList, hexOf, indexJson, OCI_LAYOUT, tempBeside, type BlobReader, type BuiltArtifact } from '../image/index.js';
 
 /**
  * Write an OCI layout folder at `path`. Layer blobs are hard links into the blob store where the
  * file system allows it (cheap for large images), else copies (streamed from a store without files).
  */
-export async function writeOciDir(image: BuiltImage, tags: readonly string[], blobs: BlobReader, path: string): Promise<void> {
+export async function writeOciDir(artifact: BuiltArtifact, tags: readonly string[], blobs: BlobReader, path: string): Promise<void> {
   const tmp = tempBeside(path);
   try {
     const dir = join(tmp, 'blobs', 'sha256');
     await mkdir(dir, { recursive: true });
-    for (const b of blobList(image)) {
+    for (const b of blobList(artifact)) {
       const target = join(dir, hexOf(b.digest));
       if (b.bytes !== undefined) await writeFile(target, b.bytes);
       else if (blobs.path !== undefined && (await blobs.stat(b.digest)) !== undefined) {
@@ -25,7 +25,7 @@ export async function writeOciDir(image: BuiltImage, tags: readonly string[], bl
         await link(from, target).catch(() => copyFile(from, target));
       } else await pipeline(await blobs.open(b.digest), createWriteStream(target));
     }
-    await writeFile(join(tmp, 'index.json'), indexJson(image, tags));
+    await writeFile(join(tmp, 'index.json'), indexJson(artifact, tags));
     await writeFile(join(tmp, 'oci-layout'), OCI_LAYOUT);
     await rm(path, { recursive: true, force: true });
     await rename(tmp, path);

@@ -10,6 +10,23 @@ import { writeLayerTar, tempBeside, type LayerEntry } from '../image/index.js';
 import { extractLayerDir } from '../runtime/index.js';
 import { writeBytes, type Destination } from './destination.js';
 
+/**
+ * Each platform's root file system in a folder of its own (`linux_amd64/`, `linux_arm64/`), as
+ * buildx's local and tar exporters lay out a build for several platforms; one platform: at the top.
+ */
+export function rootfsOfPlatforms(parts: ReadonlyArray<{ readonly folder: string; readonly entries: readonly LayerEntry[] }>): LayerEntry[] {
+  const [only] = parts;
+  if (parts.length === 1 && only !== undefined) return [...only.entries];
+  const under = (folder: string, e: LayerEntry): LayerEntry => {
+    const path = `${folder}/${e.path}`;
+    return e.type === 'hardlink' ? { ...e, path, target: `${folder}/${e.target}` } : { ...e, path };
+  };
+  return [...parts].sort((a, b) => (a.folder < b.folder ? -1 : 1)).flatMap((p) => [
+    { type: 'directory' as const, path: p.folder, mode: 0o755, uid: 0, gid: 0, mtime: 0 },
+    ...p.entries.map((e) => under(p.folder, e)),
+  ]);
+}
+
 /** The flattened root file system as one tar. */
 export async function writeRootfsTar(entries: readonly LayerEntry[], to: Destination, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void> {
   await writeBytes(writeLayerTar(entries), to, signal, onBytes);

@@ -9,7 +9,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { KeelError } from '../errors.js';
-import { formatReference, isDigest, MEDIA_TYPES, type ContentStore, type Digest, type ImageConfig, type Layer, type Platform, type Reference } from '../image/index.js';
+import { choosePlatform, formatReference, isDigest, offeredPlatforms, platformString, MEDIA_TYPES, type ContentStore, type Digest, type ImageConfig, type Layer, type Platform, type Reference } from '../image/index.js';
 import { RegistryClient, type BlobCopy, type RegistryOptions } from './client.js';
 
 export type PullPolicy = 'missing' | 'always' | 'never';
@@ -97,11 +97,9 @@ export async function pullImage(
 
   // 3. an index: the manifest for the platform
   if (manifest.manifests !== undefined) {
-    const matches = manifest.manifests.filter((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture);
-    const chosen = matches.find((d) => platform.variant === undefined || d.platform?.variant === platform.variant) ?? matches[0];
+    const chosen = choosePlatform(manifest.manifests, platform);
     if (chosen?.digest === undefined || !isDigest(chosen.digest)) {
-      const offered = manifest.manifests.map((d) => `${d.platform?.os}/${d.platform?.architecture}${d.platform?.variant ? `/${d.platform.variant}` : ''}`);
-      throw new KeelError('E_PLATFORM', `${name} has no image for ${platform.os}/${platform.architecture} (it has ${offered.join(', ') || 'none'})`);
+      throw new KeelError('E_PLATFORM', `${name} has no image for ${platformString(platform)} (it has ${offeredPlatforms(manifest.manifests)})`);
     }
     ({ bytes, digest } = await manifestBytes(chosen.digest));
     manifest = JSON.parse(bytes.toString('utf8')) as ManifestJson;

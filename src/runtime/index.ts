@@ -10,3 +10,4 @@ export * from './sandbox.js';
 export * from './stale-runs.js';
 export * from './workspace.js';
 export * from './special-files.js';
+export { cannotRun, parseBinfmtEntry, binfmtMatches, type BinfmtEntry } from './emulation.js';

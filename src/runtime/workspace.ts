@@ -10,7 +10,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import { PassThrough, type Writable } from 'node:stream';
-import type { BlobReader, Digest, Layer } from '../image/index.js';
+import { platformString, type BlobReader, type Digest, type Layer, type Platform } from '../image/index.js';
+import { checkCanRun } from './emulation.js';
 import type { UnpackLimits } from '../tree/index.js';
 import { ensureLayerDir, layerDirFromStream, type LayerDir } from './layer-dirs.js';
 import { MAX_OVERLAY_LAYERS, overlayUsable } from './overlay.js';
@@ -36,6 +37,10 @@ export interface WorkspaceOptions {
   readonly learned: (layer: Layer, diffId: Digest) => Promise<void>;
   /** This process's id, in scratch folder names and container ids (stale-runs.ts reaps by it). */
   readonly pid: number;
+  /** The platform this machine runs natively; a RUN for another needs an emulator (emulation.ts). */
+  readonly hostPlatform: Platform;
+  /** Where binfmt_misc's registrations are read. */
+  readonly binfmtDir: string;
 }
 
 export class RunWorkspace {
@@ -49,6 +54,7 @@ export class RunWorkspace {
   private overlay: Promise<boolean> | undefined;
   private hint: Promise<boolean> | undefined;
   private readonly layerDirs = new Map<string, Promise<LayerDir>>();
+  private readonly runnable = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: WorkspaceOptions) {
     this.layersRoot = join(opts.cacheDir, opts.sandbox.layersFolder);
@@ -90,6 +96,17 @@ export class RunWorkspace {
       return Promise.reject(new KeelError('E_RUN_SETUP', 'RUN needs root, or a user namespace of your own: run `unshare --user --map-root-user --map-auto --mount keel build …` (with ranges for your user in /etc/subuid and /etc/subgid); a Dockerfile without RUN builds without either'));
     }
     return this.reapStale();
+  }
+
+  /** Resolves when a RUN for `platform` can execute here (natively or emulated); E_EMULATOR names what is missing. */
+  canRun(platform: Platform): Promise<void> {
+    const key = platformString(platform);
+    let checked = this.runnable.get(key);
+    if (checked === undefined) {
+      checked = checkCanRun(platform, this.opts.hostPlatform, this.opts.binfmtDir);
+      this.runnable.set(key, checked);
+    }
+    return checked;
   }
 
   /** Whether a RUN on `layers` layers goes on overlayfs (else on a written-out copy). */

@@ -170,7 +170,7 @@ describeIntegration('archives real tools accept', ['docker', 'skopeo', 'umoci', 
     const store = new BlobStore(join(dir, 'cache'));
     const image = await busyboxImage(store)();
     const archive = join(dir, 'img.tar');
-    await writeOciArchive(image, ['keel-test/archive:1'], store, { path: archive });
+    await writeOciArchive(image, ['keel-test/archive:1'], store, { os: 'linux', architecture: 'amd64' }, { path: archive });
 
     expect(docker(['load', '-i', archive]).stdout).toContain('keel-test/archive:1');
     expect(docker(['run', '--rm', '--network=none', 'keel-test/archive:1']).stdout).toBe('hello\n');

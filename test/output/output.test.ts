@@ -28,6 +28,8 @@ async function image() {
   return assembleImage(config, [layer]);
 }
 
+const HOST = { os: 'linux', architecture: 'amd64' } as const;
+
 const noRootfs = (): never => {
   throw new Error('no rootfs output here');
 };
@@ -36,7 +38,7 @@ test('oci-dir from a store without files: blobs streamed, index names the tag', 
   const img = await image();
   const streamed: BlobReader = { stat: (d) => store.stat(d), open: (d) => store.open(d) }; // no path()
   const out = join(dir, 'layout');
-  await writeOutput(img, { type: 'oci-dir', path: out }, { tags: ['app:1'], blobs: streamed, registry: {}, rootfs: noRootfs });
+  await writeOutput(img, { type: 'oci-dir', path: out }, { tags: ['app:1'], blobs: streamed, registry: {}, rootfs: noRootfs, hostPlatform: HOST });
   const blobs = await readdir(join(out, 'blobs', 'sha256'));
   expect(blobs.sort()).toEqual([img.configBlob.digest, img.manifestBlob.digest, img.layers[0]?.digest].map((d) => (d as string).slice(7)).sort());
   const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations: Record<string, string> }> };
@@ -48,15 +50,15 @@ test('oci-archive: the same image twice gives the same bytes', async () => {
   const img = await image();
   const a = join(dir, 'a.tar');
   const b = join(dir, 'b.tar');
-  await writeOutput(img, { type: 'oci-archive', path: a }, { tags: ['app:1'], blobs: store, registry: {}, rootfs: noRootfs });
-  await writeOutput(img, { type: 'oci-archive', path: b }, { tags: ['app:1'], blobs: store, registry: {}, rootfs: noRootfs });
+  await writeOutput(img, { type: 'oci-archive', path: a }, { tags: ['app:1'], blobs: store, registry: {}, rootfs: noRootfs, hostPlatform: HOST });
+  await writeOutput(img, { type: 'oci-archive', path: b }, { tags: ['app:1'], blobs: store, registry: {}, rootfs: noRootfs, hostPlatform: HOST });
   expect((await readFile(a)).equals(await readFile(b))).toBe(true);
 });
 
 test('a push with no tag is refused before any request', async () => {
   const img = await image();
   const never: BlobReader = { stat: () => Promise.reject(new Error('read')), open: () => Promise.resolve(Readable.from([])) };
-  await expect(writeOutput(img, { type: 'registry' }, { tags: [], blobs: never, registry: {}, rootfs: noRootfs })).rejects.toThrow(expect.objectContaining({ code: 'E_BUILD_INPUT' }));
+  await expect(writeOutput(img, { type: 'registry' }, { tags: [], blobs: never, registry: {}, rootfs: noRootfs, hostPlatform: HOST })).rejects.toThrow(expect.objectContaining({ code: 'E_BUILD_INPUT' }));
 });
 
 test('oci-archive: a blob the cache gives short is a clear E_CACHE, and no archive (nor a stray temp file) is left', async () => {
@@ -66,7 +68,7 @@ test('oci-archive: a blob the cache gives short is a clear E_CACHE, and no archi
   const short: BlobReader = { stat: (d) => store.stat(d), open: async (d) => (d === layer ? Readable.from([(await readFile(store.path(d as never))).subarray(0, 10)]) : store.open(d)) };
   const out = join(dir, 'short', 'x.tar');
   await mkdir(join(dir, 'short'));
-  await expect(writeOutput(img, { type: 'oci-archive', path: out }, { tags: ['app:1'], blobs: short, registry: {}, rootfs: noRootfs })).rejects.toThrow(expect.objectContaining({ code: 'E_CACHE' }));
+  await expect(writeOutput(img, { type: 'oci-archive', path: out }, { tags: ['app:1'], blobs: short, registry: {}, rootfs: noRootfs, hostPlatform: HOST })).rejects.toThrow(expect.objectContaining({ code: 'E_CACHE' }));
   expect(await readdir(join(dir, 'short'))).toEqual([]);
 });
 

@@ -27,7 +27,7 @@ export function parseChmod(spec: string): number {
 export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<StepResult> {
   const { word, stage } = ctx;
   const from = ins.kind === 'COPY' ? ins.from : undefined;
-  const fromStage = from === undefined ? undefined : await ctx.sources.stageOrImage(from, ctx.stagePlan.index, true);
+  const fromStage = from === undefined ? undefined : await ctx.stageOrImage(from, true);
   // the context read by this step (the first to need it) shows as BuildKit's context transfer
   const source = fromStage === undefined ? (await ctx.sources.buildContext((_files, bytes) => {
     ctx.emit({ type: 'step-progress', step: ctx.step, id: 'transferring context', current: bytes, total: bytes, done: true });

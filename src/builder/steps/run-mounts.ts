@@ -70,7 +70,7 @@ export async function runMounts(ins: Extract<Instruction, { kind: 'RUN' }>, ctx:
         if (target === undefined) throw new KeelError('E_BUILD_INPUT', 'a bind mount needs a target');
         const from = m.from === undefined
           ? (await ctx.sources.buildContext()).fs
-          : await ctx.sources.readTree(await ctx.sources.stageOrImage(m.from, ctx.stagePlan.index, true));
+          : await ctx.sources.readTree(await ctx.stageOrImage(m.from, true));
         const src = from.resolve(cleanPath(m.source ?? '/'), true);
         const node = from.get(src);
         if (node === undefined) throw new KeelError('E_SOURCE_NOT_FOUND', `RUN --mount source ${JSON.stringify(m.source ?? '/')} not found`);

@@ -68,6 +68,7 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   await verifiedChain(ctx);
   if (hit !== undefined) return { ...(await cachedResult(ctx, hit)), history };
   await ctx.workspace.prepare();
+  await ctx.workspace.canRun(ctx.platform);
   const run: RunCommand = {
     args, env: [...vars, ...mounts.secretEnv], cwd, network, extraHosts, mounts: mounts.runtime, targets: mounts.runtime.map((m) => m.target.replace(/^\/+/, '')),
   };
