@@ -4,7 +4,8 @@
 #                                    # (Debian's docker-registry on 127.0.0.1:5000), under $KEEL_TEST_ROOT
 #   bash scripts/test-env.sh stop    # stops what start started, by the pids it recorded
 # start prints the environment to export: KEEL_DOCKER_HOST=..., KEEL_REGISTRY=..., the other registries'
-# settings, and KEEL_DEBIAN_IMAGE / KEEL_DEBIAN_ARCHIVE (scripts/debian-base.sh) where debootstrap is installed
+# settings, KEEL_DEBIAN_IMAGE / KEEL_DEBIAN_ARCHIVE (scripts/debian-base.sh) where debootstrap is installed, and
+# KEEL_BUSYBOX_ARM64 (Debian's busybox-static for arm64) where QEMU's aarch64 emulator is registered in binfmt_misc
 set -euo pipefail
 ROOT="${KEEL_TEST_ROOT:-/tmp/keel-test-env}"
 D="$ROOT/docker"
@@ -37,10 +38,32 @@ start() {
   echo "KEEL_TOKEN_REALM=$TOKEN_REALM"
   echo "KEEL_TOKEN_KEY=$R-token/key.pem"
   echo "KEEL_TOKEN_CERT=$R-token/cert.pem"
+  setup_emulation
   # the Debian base for RUN tests: made once (debootstrap), loaded into dockerd, pushed to the open registry
   if command -v debootstrap >/dev/null 2>&1 && command -v skopeo >/dev/null 2>&1; then
     DOCKER_HOST="unix://$D/docker.sock" bash "$(dirname "$0")/debian-base.sh" "$ROOT/debian" "$REGISTRY_ADDR"
   fi
+}
+
+# QEMU user emulation for other architectures' RUNs, without systemd: binfmt_misc mounted, and
+# Debian's qemu-user-static handlers for aarch64 and arm registered (their binfmt.d files carry the F
+# flag, so containers use the emulator without seeing it); then busybox-static for arm64, fetched
+# with apt-get download (no install: a foreign architecture's package is only unpacked)
+setup_emulation() {
+  [ -d /usr/lib/binfmt.d ] && command -v qemu-aarch64-static >/dev/null 2>&1 || return 0
+  local fs=/proc/sys/fs/binfmt_misc
+  [ -f "$fs/register" ] || mount -t binfmt_misc binfmt_misc "$fs"
+  for arch in aarch64 arm; do
+    [ -f "$fs/qemu-$arch" ] || grep -v '^#' "/usr/lib/binfmt.d/qemu-$arch.conf" >"$fs/register"
+  done
+  local dir="$ROOT/arm64"
+  if [ ! -x "$dir/root/bin/busybox" ]; then
+    mkdir -p "$dir"
+    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+    (cd "$dir" && { apt-get download -q busybox-static:arm64 >/dev/null 2>&1 || { apt-get update -qq && apt-get download -q busybox-static:arm64 >/dev/null 2>&1; }; })
+    dpkg-deb -x "$dir"/busybox-static_*_arm64.deb "$dir/root"
+  fi
+  echo "KEEL_BUSYBOX_ARM64=$dir/root/bin/busybox"
 }
 
 # start_registry DIR ADDR VARIABLE EXTRA_CONFIG: a docker-registry on ADDR, its data in DIR

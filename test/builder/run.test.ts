@@ -14,6 +14,7 @@ import { busyboxRootfs, dockerBase } from '../support/busybox-base';
 import { ociArchiveOf } from '../support/oci-archive';
 import { tarOfHeaders } from '../support/tar-fixtures';
 import { BUSYBOX, describeIntegration, docker, run } from '../support/integration';
+import { RUN_CASE_BASE_FILES, RUN_CASES } from '../support/run-cases';
 
 const APPLETS = ['sh', 'cat', 'echo', 'ls', 'id', 'pwd', 'rm', 'mkdir', 'touch', 'chmod', 'ln', 'printf', 'true', 'false', 'mv', 'sed', 'env'];
 
@@ -28,7 +29,7 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
       applets: APPLETS,
       passwd: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n',
       group: 'root:x:0:\napp:x:1001:\n',
-      files: { 'old/inner/x': 'x', 'etc/motd': 'base motd\n' },
+      files: RUN_CASE_BASE_FILES,
     });
     baseTar = dockerBase(rootfs, BASE, ['ENV PATH=/bin'], join(dir, 'base.tar'));
   });
@@ -69,28 +70,8 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
     docker(['rmi', '-f', `keel-test/${name}:keel`, `keel-test/${name}:docker`], { check: false });
   }
 
-  test('files created, changed and deleted; folders deleted and recreated; links and modes', async () => {
-    await compare('run-files', [
-      `FROM ${BASE}`,
-      'RUN echo made > /made.txt && echo changed > /etc/motd && rm /bin/false',
-      'RUN rm -r /old && mkdir -p /old/new && echo n > /old/new/y',
-      'RUN ln -s /made.txt /link && ln /made.txt /hard && touch /suid /private && chmod 4755 /suid && chmod 600 /private && mkdir /sticky && chmod 1777 /sticky',
-      'RUN echo again >> /made.txt',
-      'CMD ["cat", "/made.txt", "/etc/motd"]',
-    ].join('\n'), 'made\nagain\nchanged\n');
-  });
-
-  test('a stage whose tree a step loaded before RUN, copied from after it (COPY --from sees the RUN)', async () => {
-    await compare('run-then-copy', [
-      `FROM ${BASE} AS made`,
-      'WORKDIR /w',
-      'COPY seed.txt .',
-      'RUN echo made > made.txt && cat seed.txt >> made.txt && rm seed.txt && mkdir sub && echo s > sub/s && ln -s made.txt link',
-      'RUN echo again >> made.txt',
-      `FROM ${BASE}`,
-      'COPY --from=made /w/ /copied/',
-      'CMD ["cat", "/copied/made.txt"]',
-    ].join('\n'), 'made\nseed\nagain\n', { files: { 'seed.txt': 'seed\n' } });
+  test.each(RUN_CASES.map((c) => [c.name, c] as const))('%s: files created, changed and deleted, links and modes, COPY --from after RUN', async (_name, c) => {
+    await compare(c.name, c.dockerfile(BASE), c.runs, c.files === undefined ? {} : { files: c.files });
   });
 
   test('a base without /etc: the folder runc makes for /etc/hosts is not in the layer', async () => {

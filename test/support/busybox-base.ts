@@ -17,6 +17,8 @@ export interface BusyboxOptions {
   readonly group?: string;
   /** More files, by path below the root (their folders made as needed). */
   readonly files?: Readonly<Record<string, string>>;
+  /** The busybox binary to put in /bin. @default the host's busybox-static */
+  readonly busybox?: string;
 }
 
 /** A busybox root folder at `dir` (which must not exist). */
@@ -25,7 +27,7 @@ export async function busyboxRootfs(dir: string, opts: BusyboxOptions = {}): Pro
   await mkdir(join(dir, 'etc'));
   await mkdir(join(dir, 'tmp'));
   await chmod(join(dir, 'tmp'), 0o1777);
-  await copyFile(BUSYBOX, join(dir, 'bin', 'busybox'));
+  await copyFile(opts.busybox ?? BUSYBOX, join(dir, 'bin', 'busybox'));
   for (const a of opts.applets ?? DEFAULT_APPLETS) await symlink('busybox', join(dir, 'bin', a));
   await writeFile(join(dir, 'etc', 'passwd'), opts.passwd ?? 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n');
   await writeFile(join(dir, 'etc', 'group'), opts.group ?? 'root:x:0:\napp:x:1000:\n');

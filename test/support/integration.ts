@@ -7,13 +7,15 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry' | 'auth-registry' | 'token-registry' | 'runc' | 'crun' | 'debian' | 'userns';
+export type Component = 'docker' | 'skopeo' | 'umoci' | 'busybox' | 'registry' | 'auth-registry' | 'token-registry' | 'runc' | 'crun' | 'debian' | 'userns' | 'arm64';
 
 const required = process.env.KEEL_REQUIRE_INTEGRATION === '1';
 export const DOCKER_HOST = process.env.KEEL_DOCKER_HOST ?? process.env.DOCKER_HOST;
 /** The Debian docker.io client (SPEC.md: a newer client on PATH may lack buildx). */
 const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 export const BUSYBOX = '/bin/busybox';
+/** Debian's busybox-static for arm64 (scripts/test-env.sh fetches it where QEMU's aarch64 emulator is registered). */
+export const BUSYBOX_ARM64 = process.env.KEEL_BUSYBOX_ARM64;
 /** An open registry on loopback (scripts/test-env.sh starts one at 127.0.0.1:5000). */
 export const REGISTRY = process.env.KEEL_REGISTRY;
 /** A registry behind htpasswd Basic auth, and its test-only account. */
@@ -54,6 +56,9 @@ function present(c: Component): boolean {
       return process.getuid?.() === 0 && run('unshare', ['--help'], { check: false }).stdout.includes('--map-auto') && existsSync('/usr/bin/newuidmap');
     case 'debian':
       return DEBIAN_IMAGE !== undefined && DEBIAN_ARCHIVE !== undefined && existsSync(DEBIAN_ARCHIVE);
+    case 'arm64':
+      // the arm64 binary runs here: binfmt_misc hands it to qemu-aarch64
+      return BUSYBOX_ARM64 !== undefined && run(BUSYBOX_ARM64, ['uname', '-m'], { check: false }).stdout === 'aarch64\n';
     case 'busybox':
       // Debian's busybox-static (the plain busybox package is dynamically linked)
       return existsSync(BUSYBOX) && run('dpkg', ['-s', 'busybox-static'], { check: false }).status === 0;
