@@ -55,6 +55,24 @@ test('examples/parse.js runs and prints the dump', () => {
   expect(r.stdout).toContain('E_FLAG at 2:6: unknown flag: --frm (did you mean from?)');
 });
 
+test('examples/platforms.js writes one archive with an index of linux/amd64 and linux/arm64, their configs saying so', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'keel-example-platforms-'));
+  try {
+    const out = join(tmp, 'multi.tar');
+    const r = spawnSync(process.execPath, [join(root, 'examples', 'platforms.js'), out], { encoding: 'utf8', env: { ...process.env, KEEL_CACHE_DIR: join(tmp, 'cache') } });
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/^index sha256:[0-9a-f]{64}\n  linux\/amd64: manifest sha256:[0-9a-f]{64}\n  linux\/arm64: manifest sha256:[0-9a-f]{64}\nwrote /);
+    // the archive's index.json names the index (by the digest printed), whose entries carry each platform
+    const list = spawnSync('tar', ['-xOf', out, 'index.json'], { encoding: 'utf8' });
+    const top = JSON.parse(list.stdout) as { manifests: Array<{ mediaType: string; digest: string }> };
+    expect(top.manifests[0]).toMatchObject({ mediaType: 'application/vnd.oci.image.index.v1+json', digest: /^index (\S+)/.exec(r.stdout)?.[1] });
+    const index = JSON.parse(spawnSync('tar', ['-xOf', out, `blobs/sha256/${top.manifests[0]?.digest.slice(7) ?? ''}`], { encoding: 'utf8' }).stdout) as { manifests: Array<{ platform: unknown }> };
+    expect(index.manifests.map((m) => m.platform)).toEqual([{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }]);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 describe('keel build', () => {
   let dir: string;
   beforeAll(() => {
