@@ -136,10 +136,13 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     for (const t of targets) for (let s: StagePlan | undefined = target; s !== undefined; s = baseStage(plan, s, t.globals)) chain.add(s.index);
     const entriesFor = (mode: 'min' | 'max'): CacheEntry[] => [...services.stepCache.used]
       .filter(([, u]) => mode === 'max' || (u.stage !== undefined && chain.has(u.stage))).map(([key, u]) => ({ key, record: u.record }));
-    const finals = solved.map((m) => (m.get(target.index) as BuiltStage).state);
+    const built = solved.map((m) => m.get(target.index) as BuiltStage);
+    const finals = built.map((b) => b.state);
+    const explicit = opts.platform !== undefined || opts.platforms !== undefined;
     const images = finals.map((final, i) => {
-      // the config names the target platform, whatever platform the stage was built on (dockerfile2llb: explicit target)
-      const plainConfig = imageConfig(final, platforms[i] as Platform, times.created());
+      // the config names the target platform when one was asked for, whatever platform the stage was
+      // built on; else the stage's own (a `FROM --platform` final stage): dockerfile2llb's implicitTarget
+      const plainConfig = imageConfig(final, explicit ? (platforms[i] as Platform) : (built[i] as BuiltStage).platform, times.created());
       // an inline cache (cacheTo type inline) rides in the image's config, as BuildKit's does
       const config = cacheTo.some((c) => c.type === 'inline')
         ? ({ ...plainConfig, [remoteCache().INLINE_CACHE_KEY]: remoteCache().inlineCache(entriesFor('min'), final.layers) } as typeof plainConfig)

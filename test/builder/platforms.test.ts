@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, isKeelError, type BuildEvent } from '../../src';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
-import { describeIntegration, docker, DOCKER_HOST, REGISTRY, run } from '../support/integration';
+import { BUSYBOX_ARM64, describeIntegration, docker, DOCKER_HOST, REGISTRY, run } from '../support/integration';
 import { pushBusyboxIndex } from '../support/multi-arch-base';
 import { RUN_CASE_BASE_FILES, RUN_CASES } from '../support/run-cases';
 
@@ -117,6 +117,16 @@ describeIntegration('several platforms in one build', ['docker', 'registry', 'sk
     expect(await readFile(join(out, 'linux_amd64', 'tp'), 'utf8')).toBe('linux/amd64\nx86_64\n');
     expect(events.some((e) => e.type === 'step-start' && e.name.startsWith('[linux/arm64 3/4] COPY --from=build'))).toBe(true);
   }, 300_000);
+
+  test('FROM --platform without a platform asked for: that platform\'s base, and the image says so (dockerfile2llb\'s implicit target)', async () => {
+    const c = join(dir, 'pinned');
+    await mkdir(c);
+    await writeFile(join(c, 'Dockerfile'), `FROM --platform=linux/arm64 ${base}\nCOPY Dockerfile /Dockerfile\n`);
+    const out = join(dir, 'pinned-out');
+    const result = await build({ context: c, cacheDir: join(dir, 'cache'), output: { type: 'rootfs-dir', path: out } });
+    expect(result.image.config.architecture).toBe('arm64');
+    expect((await readFile(join(out, 'bin', 'busybox'))).equals(await readFile(BUSYBOX_ARM64 as string))).toBe(true);
+  });
 
   test('a RUN for an architecture no emulator is registered for fails before it runs, naming the emulator (E_EMULATOR)', async () => {
     const c = join(dir, 'riscv');
