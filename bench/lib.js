@@ -33,6 +33,16 @@ function timed(cmd, args, env) {
   return performance.now() - t0;
 }
 
+/** The RUN bench's Dockerfile on `base`: 20 small RUNs (each needs mkdir, echo, cp and /etc/os-release), one RUN writing 5,000 files. */
+function runBenchDockerfile(base) {
+  const lines = [`FROM ${base}`];
+  for (let i = 1; i <= 20; i++) {
+    lines.push(`RUN mkdir -p /opt/step${i} && echo ${i} > /opt/step${i}/a && echo "step ${i}" > /opt/step${i}/b && cp /etc/os-release /opt/step${i}/c`);
+  }
+  lines.push('RUN mkdir /opt/many && cd /opt/many && i=0 && while [ $i -lt 5000 ]; do i=$((i+1)); echo $i > f$i; done');
+  return `${lines.join('\n')}\n`;
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
@@ -48,4 +58,4 @@ function buildahBud(ctx, tag, { noCache = false } = {}) {
   return [buildah, ['--storage-driver', 'overlay', 'bud', '--runtime', runc, '--layers', '--tls-verify=false', '--network', 'host', '-q', ...(noCache ? ['--no-cache'] : []), '-t', tag, ctx]];
 }
 
-module.exports = { DOCKER, testEnvironment, settle, timed, median, buildahBud };
+module.exports = { DOCKER, testEnvironment, settle, timed, median, buildahBud, runBenchDockerfile };

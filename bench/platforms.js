@@ -19,7 +19,7 @@
 const { execFileSync, spawnSync } = require('node:child_process');
 const { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
-const { DOCKER, median, settle, testEnvironment, timed } = require('./lib.js');
+const { DOCKER, median, runBenchDockerfile, settle, testEnvironment, timed } = require('./lib.js');
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const WORK_ROOT = join(__dirname, '.work-platforms');
@@ -53,12 +53,7 @@ function pushBase() {
 
 function generate() {
   mkdirSync(CTX, { recursive: true });
-  const lines = [`FROM ${BASE}`];
-  for (let i = 1; i <= 20; i++) {
-    lines.push(`RUN mkdir -p /opt/step${i} && echo ${i} > /opt/step${i}/a && echo "step ${i}" > /opt/step${i}/b && cp /etc/os-release /opt/step${i}/c`);
-  }
-  lines.push('RUN mkdir /opt/many && cd /opt/many && i=0 && while [ $i -lt 5000 ]; do i=$((i+1)); echo $i > f$i; done');
-  writeFileSync(join(CTX, 'Dockerfile'), `${lines.join('\n')}\n`);
+  writeFileSync(join(CTX, 'Dockerfile'), runBenchDockerfile(BASE));
 }
 
 const keelCli = () => timed(process.execPath, [CLI, 'build', '-q', '--no-cache', '--platform', PLATFORMS.join(','), '--cache-dir', CACHE, '-t', 'keel-bench-platforms:1', CTX]);

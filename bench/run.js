@@ -21,7 +21,7 @@
 const { execFileSync, spawnSync } = require('node:child_process');
 const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
-const { DOCKER, buildahBud, median, settle, testEnvironment, timed } = require('./lib.js');
+const { DOCKER, buildahBud, median, runBenchDockerfile, settle, testEnvironment, timed } = require('./lib.js');
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 // a folder of this run's own: deleting a previous run's hundreds of thousands of files first left
@@ -36,12 +36,7 @@ const REGISTRY = BASE.split('/')[0];
 
 function generate() {
   mkdirSync(CTX, { recursive: true });
-  const lines = [`FROM ${BASE}`];
-  for (let i = 1; i <= 20; i++) {
-    lines.push(`RUN mkdir -p /opt/step${i} && echo ${i} > /opt/step${i}/a && echo "step ${i}" > /opt/step${i}/b && cp /etc/os-release /opt/step${i}/c`);
-  }
-  lines.push('RUN mkdir /opt/many && cd /opt/many && i=0 && while [ $i -lt 5000 ]; do i=$((i+1)); echo $i > f$i; done');
-  writeFileSync(join(CTX, 'Dockerfile'), `${lines.join('\n')}\n`);
+  writeFileSync(join(CTX, 'Dockerfile'), runBenchDockerfile(BASE));
 }
 
 const options = { context: CTX, cacheDir: CACHE, tags: ['keel-bench-run:1'], insecureRegistries: [REGISTRY] };
