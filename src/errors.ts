@@ -47,6 +47,8 @@ export const KEEL_ERROR_CODES = [
   'E_EMULATOR',
   // an output: the Docker daemon refused the image or could not be reached
   'E_DOCKER',
+  // build checks: a check configuration that cannot be read, or findings with `error=true`
+  'E_CHECK',
   // the command line: an unknown flag, a missing argument
   'E_USAGE',
   // a bug in keel

@@ -66,9 +66,16 @@ export function stageRef(plan: Plan, ref: string, before: number, allowIndex: bo
   return undefined;
 }
 
-/** The stage a FROM names, if it names one (an image otherwise). */
+/**
+ * The stage a FROM names, if it names an earlier one (an image otherwise). A stage named as its own
+ * base (`FROM alpine AS alpine`, `FROM scratch AS scratch`) starts from the image: BuildKit looks a
+ * base up among the stages before it (dockerfile2llb dispatchStates.addState). A later stage's name
+ * is refused (E_STAGE), where BuildKit would pull an image of that name.
+ */
 export function baseStage(plan: Plan, stage: StagePlan, globals: Env): StagePlan | undefined {
-  return stageRef(plan, expandWord(stage.from.image.value, globals), stage.index, false);
+  const name = expandWord(stage.from.image.value, globals);
+  if (stage.name !== undefined && stage.name === name.toLowerCase()) return undefined;
+  return stageRef(plan, name, stage.index, false);
 }
 
 /** What an instruction reads `--from`, as written: `COPY --from=<ref>`, `RUN --mount=...,from=<ref>`. */

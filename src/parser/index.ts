@@ -15,4 +15,4 @@ export {
 export { chompHeredocContent } from './heredoc.js';
 export { parseMount, type Mount, type MountSharing, MountError } from './mount.js';
 // for other folders of keel (not exported by the package: src/index.ts names its exports)
-export { goQuote } from './go-text.js';
+export { goQuote, suggest } from './go-text.js';
