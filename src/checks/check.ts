@@ -318,8 +318,10 @@ function constPlatform(spec: string): { os: string; architecture: string } | und
 /** A stage's variables and settings as its instructions are dispatched. */
 interface StageScope {
   readonly index: number;
-  /** The state's environment: the base's ENV, then ENV and ARG values. Undefined: the base is an image not known. */
-  env: Map<string, string> | undefined;
+  /** The state's environment: the base's ENV, then ENV and ARG values. */
+  readonly env: Map<string, string>;
+  /** False when the base is an image whose ENV is not known: a variable not found may still be set. */
+  readonly envKnown: boolean;
   /** ARGs this stage declared so far (never undefined variables, with or without a value). */
   readonly declared: Set<string>;
   shell: readonly string[];
@@ -339,15 +341,15 @@ function startScope(stage: Stage, index: number, stages: readonly Stage[], done:
   const base = stages.findIndex((s, i) => i < index && s.from.name !== undefined && s.from.name === image.toLowerCase());
   const parent = base < 0 ? undefined : done[base];
   if (parent !== undefined) {
-    return { index, env: parent.env === undefined ? undefined : new Map(parent.env), declared: new Set(), shell: parent.shell, workdirSet: parent.workdirSet };
+    return { index, env: new Map(parent.env), envKnown: parent.envKnown, declared: new Set(), shell: parent.shell, workdirSet: parent.workdirSet };
   }
-  if (image.toLowerCase() === 'scratch') return { index, env: new Map([['PATH', DEFAULT_PATH]]), declared: new Set(), shell: [], workdirSet: false };
+  if (image.toLowerCase() === 'scratch') return { index, env: new Map([['PATH', DEFAULT_PATH]]), envKnown: true, declared: new Set(), shell: [], workdirSet: false };
   const info = opts.baseImage?.(image, index);
-  const env = info === undefined ? undefined : new Map(info.env.map((kv) => {
+  const env = new Map((info?.env ?? []).map((kv) => {
     const eq = kv.indexOf('=');
     return eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)];
   }));
-  return { index, env, declared: new Set(), shell: info?.shell ?? [], workdirSet: false };
+  return { index, env, envKnown: info !== undefined, declared: new Set(), shell: info?.shell ?? [], workdirSet: false };
 }
 
 const SECRET = /(?:_|^)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)(?:_|$)/i;
@@ -361,40 +363,41 @@ function dispatchChecks(
   out: Findings, config: CheckConfig, scope: StageScope, ins: Exclude<Instruction, From>, globals: MetaArgs, escape: '\\' | '`', opts: CheckOptions,
 ): void {
   const stage = scope.index;
-  // a word expanded with the stage's variables; the ones not found are reported (reportUnmatchedVariables)
-  const expand = (word: string, raw = false): string => {
-    const env = scope.env ?? new Map<string, string>();
+  // a word expanded with the stage's variables; the ones not found are reported (reportUnmatchedVariables).
+  // On a base whose ENV is not known, a variable not found may be the base's: nothing is reported,
+  // and the value is undefined (not to be judged)
+  const expanded = (word: string, raw = false): string | undefined => {
     let m: ReturnType<typeof expandWordWithMatches>;
     try {
-      m = expandWordWithMatches(word, env, raw ? { escape: '\\', skipProcessQuotes: true } : { escape });
+      m = expandWordWithMatches(word, scope.env, raw ? { escape: '\\', skipProcessQuotes: true } : { escape });
     } catch {
-      return word;
+      return undefined;
     }
-    if (scope.env === undefined) return m.result;
-    for (const name of m.unmatched) {
-      if (scope.declared.has(name) || NON_ENV_ARGS.has(name)) continue;
-      out.add(config, 'UndefinedVar', MESSAGES.UndefinedVar(name, suggest(name, [...env.keys()], true)), ins.range, stage);
-    }
+    const missing = [...m.unmatched].filter((name) => !scope.declared.has(name) && !NON_ENV_ARGS.has(name));
+    if (!scope.envKnown) return missing.length === 0 ? m.result : undefined;
+    for (const name of missing) out.add(config, 'UndefinedVar', MESSAGES.UndefinedVar(name, suggest(name, [...scope.env.keys()], true)), ins.range, stage);
     return m.result;
   };
+  const expand = (word: string, raw = false): void => void expanded(word, raw);
   switch (ins.kind) {
     case 'ARG':
       for (const d of ins.declarations) {
         secretKey(out, config, 'ARG', d.name, ins.range, stage);
         const given = opts.buildArgs !== undefined && Object.hasOwn(opts.buildArgs, d.name) ? opts.buildArgs[d.name] : undefined;
-        const value = given ?? (d.default !== undefined ? expand(d.default) : globals.values.get(d.name));
-        if (value !== undefined && !NON_ENV_ARGS.has(d.name)) scope.env?.set(d.name, value);
+        const value = given ?? (d.default !== undefined ? expanded(d.default) ?? '' : globals.values.get(d.name));
+        if (value !== undefined && !NON_ENV_ARGS.has(d.name)) scope.env.set(d.name, value);
         scope.declared.add(d.name);
       }
       return;
     case 'ENV': {
-      const set = ins.pairs.map((p) => [expand(p.key.value), expand(p.value.value)] as const);
+      const set = ins.pairs.map((p) => [expanded(p.key.value), expanded(p.value.value) ?? ''] as const);
       for (const p of ins.pairs) {
         if (p.legacy) out.add(config, 'LegacyKeyValueFormat', MESSAGES.LegacyKeyValueFormat(ins.keyword.value), ins.range, stage);
       }
       for (const [key, value] of set) {
+        if (key === undefined) continue;
         secretKey(out, config, 'ENV', key, ins.range, stage);
-        scope.env?.set(key, value);
+        scope.env.set(key, value);
       }
       return;
     }
@@ -410,17 +413,17 @@ function dispatchChecks(
       if (ins.chown !== undefined) expand(ins.chown);
       if (ins.chmod !== undefined) expand(ins.chmod);
       if (ins.kind === 'ADD' && ins.checksum !== undefined) expand(ins.checksum);
-      const paths = ins.sources.filter((s): s is Extract<CopySource, { kind: 'path' }> => s.kind === 'path').map((s) => expand(s.path.value));
+      const paths = ins.sources.filter((s): s is Extract<CopySource, { kind: 'path' }> => s.kind === 'path').map((s) => expanded(s.path.value));
       for (const s of ins.sources) if (s.kind === 'heredoc' && s.heredoc.expand) expand(s.heredoc.content, true);
       expand(ins.dest.value);
       if (ins.kind === 'ADD' || ins.from === undefined) {
-        for (const p of paths) if (!/^https?:\/\//.test(p)) copyIgnored(out, config, ins.kind === 'ADD' ? 'Add' : 'Copy', p, ins.range, stage, opts);
+        for (const p of paths) if (p !== undefined && !/^https?:\/\//.test(p)) copyIgnored(out, config, ins.kind === 'ADD' ? 'Add' : 'Copy', p, ins.range, stage, opts);
       }
       return;
     }
     case 'WORKDIR': {
-      const path = expand(ins.path.value);
-      if (!scope.workdirSet && !path.startsWith('/')) out.add(config, 'WorkdirRelativePath', MESSAGES.WorkdirRelativePath(path), ins.range, stage);
+      const path = expanded(ins.path.value);
+      if (!scope.workdirSet && path !== undefined && !path.startsWith('/')) out.add(config, 'WorkdirRelativePath', MESSAGES.WorkdirRelativePath(path), ins.range, stage);
       scope.workdirSet = true;
       return;
     }
@@ -436,7 +439,7 @@ function dispatchChecks(
     case 'RUN':
       for (const m of ins.mounts) {
         try {
-          parseMount(m.value, (w) => expand(w));
+          parseMount(m.value, (w) => expanded(w) ?? w);
         } catch {
           // a bad mount is the build's error
         }
@@ -457,7 +460,8 @@ function dispatchChecks(
       for (const word of ins.ports) {
         let ports: string[];
         try {
-          ports = expandWords(word.value, scope.env ?? new Map(), { escape });
+          if (!scope.envKnown && expandWordWithMatches(word.value, scope.env, { escape }).unmatched.size > 0) continue;
+          ports = expandWords(word.value, scope.env, { escape });
         } catch {
           continue;
         }
