@@ -1,6 +1,7 @@
 /** build(): Dockerfile and context to an image; its options, result, events and errors. */
 export { build, buildOn } from './build.js';
 export { DockerfileError } from './errors.js';
+export { checkDockerfile, type CheckDockerfileOptions, type DockerfileCheck } from './check-context.js';
 export type { Host } from './host.js';
 export type { BuildOptions, BuildOutput, BuildResult, CacheExport, CacheImport, NamedContext } from './options.js';
 export type { BuildEvent } from './progress.js';

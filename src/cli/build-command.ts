@@ -55,6 +55,7 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   { name: 'base-image', kind: 'list', value: 'NAME=PATH', help: 'this archive (docker save or OCI) for FROM NAME' },
   { name: 'max-parallelism', kind: 'string', value: 'N', help: 'run at most N steps at once (default: no limit, as BuildKit)' },
   { name: 'runtime', kind: 'string', value: 'runc|crun', help: 'the OCI runtime for RUN (default: runc, else crun, on PATH)' },
+  { name: 'check', kind: 'boolean', help: 'run BuildKit\'s build checks instead of building (as keel check)' },
   { name: 'help', short: 'h', kind: 'boolean', help: 'print this help' },
 ];
 
@@ -75,6 +76,8 @@ export interface BuildCommand {
   readonly metadataFile?: string;
   /** -q: print only the image ID on stdout. */
   readonly quiet: boolean;
+  /** --check: the build checks, no build. */
+  readonly check: boolean;
   readonly help: boolean;
 }
 
@@ -295,6 +298,7 @@ export function parseBuildCommand(argv: readonly string[], env: NodeJS.ProcessEn
     cacheOnly: outs.cacheOnly,
     progress: quiet ? 'quiet' : progress,
     quiet,
+    check: f.booleans.has('check'),
     help,
     ...(iidfile === undefined ? {} : { iidfile }),
     ...(metadataFile === undefined ? {} : { metadataFile }),

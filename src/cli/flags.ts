@@ -33,7 +33,6 @@ export const NOT_YET: Readonly<Record<string, string>> = {
   provenance: 'attestations are not supported yet',
   attest: 'attestations are not supported yet',
   'no-cache-filter': 'use --no-cache',
-  check: 'build checks come with the build-checks issue; keel parse prints the parser\'s warnings',
   builder: 'keel is its own builder: no buildx instance is needed',
   allow: 'keel grants no entitlements yet',
   'shm-size': 'RUN gets the runtime\'s default /dev/shm',

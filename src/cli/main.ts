@@ -23,6 +23,7 @@ Commands:
   build [OPTIONS] CONTEXT     build an image from a Dockerfile and a context (a folder, or - for stdin)
   parse [--dump|--json] FILE  parse a Dockerfile (FILE may be - for stdin): BuildKit's AST dump,
                               or keel's typed AST as JSON
+  check [OPTIONS] [CONTEXT]   run BuildKit's build checks on a Dockerfile (docker build --check)
   du [-v]                     what the cache holds, by kind
   prune [-a] [--keep-storage SIZE] [--filter until=DURATION]
                               remove from the cache what is not needed
@@ -52,6 +53,10 @@ ${flagHelp(BUILD_FLAGS)}
 ${OUTPUTS_HELP}
 `;
 
+// keel check is loaded when it runs
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const checkCommands = (): typeof import('./check-command.js') => require('./check-command.js') as typeof import('./check-command.js');
+
 // the cache commands are loaded when one runs: every module costs every build's start
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const cacheCommands = (): typeof import('./cache-commands.js') => require('./cache-commands.js') as typeof import('./cache-commands.js');
@@ -75,6 +80,18 @@ Nothing is removed while a build uses the cache. Builds keep the cache within a 
 
 Options:
 ${flagHelp(cacheCommands().PRUNE_FLAGS)}
+`;
+
+const checkUsage = (): string => `Usage:  keel check [OPTIONS] [CONTEXT]
+
+Run BuildKit's build checks (FromAsCasing, UndefinedVar, JSONArgsRecommended, ...) on CONTEXT's
+Dockerfile (CONTEXT defaults to the current folder), as docker build --check does: every stage, the
+context's .dockerignore, the # check= directive (or --build-arg BUILDKIT_DOCKERFILE_CHECK=...).
+Base images are not pulled: variables their ENV may set are not judged. Exit 0 with warnings, 1
+when the checks are errors (check=error=true), 2 when the Dockerfile does not parse.
+
+Options:
+${flagHelp(checkCommands().CHECK_FLAGS)}
 `;
 
 const PARSE_USAGE = `Usage:  keel parse [--dump | --json] FILE
@@ -196,6 +213,14 @@ async function buildCommand(args: readonly string[]): Promise<number> {
   if (process.stdout.isTTY === true && cmd.outputs.some((o) => 'dest' in o && o.dest === '-')) throw new UsageError('refusing to write an image to the terminal: redirect stdout, or give the output a file');
   const write = (s: string): void => void process.stderr.write(s);
   const dockerfile: BuildOptions['dockerfile'] = cmd.dockerfile === undefined ? undefined : 'stdin' in cmd.dockerfile ? { text: await readStdin() } : cmd.dockerfile.path;
+  if (cmd.check) {
+    // buildx's --check (= --call=check): the checks, and no build
+    if (cmd.context === '-') throw new UsageError('--check reads a context folder, not stdin');
+    return checkCommands().runChecks({
+      context: cmd.context, ...(dockerfile === undefined ? {} : { dockerfile }), buildArgs: cmd.options.buildArgs ?? {},
+      ...(cmd.options.platform === undefined ? {} : { platform: cmd.options.platform.split(',')[0] as string }), format: 'text',
+    }, (t) => void process.stdout.write(t), write);
+  }
   const render = renderer(cmd, write);
   const ac = new AbortController();
   let stoppedBy: keyof typeof SIGNALS | undefined;
@@ -280,6 +305,11 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await parseCommand(args);
       case 'build':
         return await buildCommand(args);
+      case 'check': {
+        const out = (t: string): void => void process.stdout.write(t);
+        const req = checkCommands().parseCheckCommand(args, process.env, process.cwd(), out, checkUsage());
+        return req === undefined ? 0 : await checkCommands().runChecks(req, out, (t) => void process.stderr.write(t));
+      }
       case 'du':
         return await cacheCommands().duCommand(args, process.env, (t) => void process.stdout.write(t), duUsage());
       case 'prune':
@@ -288,7 +318,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(version());
         return 0;
       case 'help':
-        process.stdout.write(args[0] === 'du' ? duUsage() : args[0] === 'prune' ? pruneUsage() : ({ build: BUILD_USAGE, parse: PARSE_USAGE }[args[0] ?? ''] ?? USAGE));
+        process.stdout.write(args[0] === 'du' ? duUsage() : args[0] === 'prune' ? pruneUsage() : args[0] === 'check' ? checkUsage() : ({ build: BUILD_USAGE, parse: PARSE_USAGE }[args[0] ?? ''] ?? USAGE));
         return 0;
       case '--help': case '-h':
         process.stdout.write(USAGE);
@@ -297,7 +327,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stderr.write(USAGE);
         return 2;
       default:
-        throw new UsageError(`unknown command: ${command} (keel build, parse, du, prune; keel --help)`);
+        throw new UsageError(`unknown command: ${command} (keel build, check, parse, du, prune; keel --help)`);
     }
   } catch (e) {
     if (!isKeelError(e)) {
