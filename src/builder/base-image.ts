@@ -8,6 +8,8 @@ import { parseTag, readImageArchive, type HistoryEntry, type ImageConfig, type L
 import { DEFAULT_PATH, type StageConfig } from './metadata.js';
 
 export interface BaseImage {
+  /** The platform its config names (what InvalidBaseImagePlatform compares with the stage's). */
+  readonly platform?: Platform;
   readonly cfg: StageConfig;
   readonly history: readonly HistoryEntry[];
   readonly layers: readonly Layer[];
@@ -58,5 +60,7 @@ export function baseFromImage(image: { readonly config: ImageConfig; readonly la
     ...(c.Healthcheck ? { healthcheck: c.Healthcheck } : {}),
     ...(image.config.author ? { author: image.config.author } : {}),
   };
-  return { cfg, history: image.config.history ?? [], layers: image.layers };
+  const { os, architecture, variant } = image.config;
+  const platform = os && architecture ? { os, architecture, ...(variant ? { variant } : {}) } : undefined;
+  return { ...(platform === undefined ? {} : { platform }), cfg, history: image.config.history ?? [], layers: image.layers };
 }

@@ -20,6 +20,7 @@ import { layerEntries } from './layers.js';
 import { checkOutputs, writeOutputs } from './outputs.js';
 import { Slots } from './slots.js';
 import { Sources } from './sources.js';
+import { checksAfterBuild, checksBeforeBuild, type BuildChecks } from './build-checks.js';
 import { solve, at, type BuildRun, type BuiltStage, type Target } from './solve.js';
 import { imageConfig, type StageState } from './stage.js';
 import type { BuildServices } from './step-context.js';
@@ -121,7 +122,12 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       services, plan, locate, slots: new Slots(maxParallelism), stageIdPrefix: df.path ?? '<text>', hostPlatform: buildPlatform,
       namePlatforms: targets.length > 1, counter: { steps: 0 }, steps: [], cachedLayers: new Set(),
     };
+    const checks: BuildChecks = {
+      ast: df.ast, filename: df.filename, opts, targets, buildPlatform, ignorePatterns: () => sources.ignorePatterns(),
+    };
+    const sent = await checksBeforeBuild(checks, services.emit);
     const solved = await solve(run, targets, () => abort.abort());
+    const findings = await checksAfterBuild(checks, solved, sent, services.emit);
     await hasher.save();
     // what this build used is the most recently used, for the budget's collection
     const stagesBuilt = solved.flatMap((m) => [...m.values()].map((b) => b.state));
@@ -190,6 +196,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       ...(written.loaded.length === 0 ? {} : { loaded: written.loaded }),
       unusedBuildArgs: unusedBuildArgs(plan, [...new Set(targets.flatMap((t) => t.required))], opts.buildArgs ?? {}),
       warnings: [...imported, ...written.warnings, ...exported],
+      findings,
     };
   } catch (e) {
     throw fromSystemError(e, cacheDir);

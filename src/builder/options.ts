@@ -7,6 +7,7 @@ import type { BuildOutput } from '../output/index.js';
 import type { AuthOption, ProxySettings, PullPolicy } from '../registry/index.js';
 import type { RuntimeName } from '../runtime/index.js';
 import type { BuildEvent } from './progress.js';
+import type { Finding } from '../checks/index.js';
 import type { CacheExport, CacheImport } from './remote-cache.js';
 
 export type { CacheExport, CacheImport };
@@ -120,6 +121,12 @@ export interface BuildOptions {
   /** Annotations on the image manifest (`--annotation`), beside keel's base-image ones. */
   readonly annotations?: Readonly<Record<string, string>>;
   /**
+   * BuildKit's build checks for this build (`skip=A,B;experimental=C;error=true`, as the
+   * BUILDKIT_DOCKERFILE_CHECK build arg): replaces the Dockerfile's `# check=` directive. With
+   * `error=true` a finding fails the build (E_CHECK); otherwise findings are warnings.
+   */
+  readonly checks?: string;
+  /**
    * The network of a RUN that does not name one (`RUN --network=`): 'host' (default, as BuildKit's
    * default) or 'none'. A RUN's own `--network=host|none` wins; `--network=default` means this.
    */
@@ -153,6 +160,8 @@ export interface BuildResult {
   readonly pushed?: ReadonlyArray<{ readonly reference: string; readonly digest: Digest }>;
   /** What went wrong without failing the build (a cache that could not be imported or exported). */
   readonly warnings: readonly string[];
+  /** BuildKit's build checks' findings for the stages built (FromAsCasing, UndefinedVar...), as `warning` events gave them. */
+  readonly findings: readonly Finding[];
   /** Build args no ARG of the built stages declared (the proxy variables and BUILDKIT_* never count). */
   readonly unusedBuildArgs: readonly string[];
   /** With `output: { type: 'docker' }`: what the daemon said it loaded (`Loaded image: app:1`). */

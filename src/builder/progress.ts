@@ -3,6 +3,8 @@
  * the step's number in this build (BuildKit's `#N`), `stage` the index of its stage in the
  * Dockerfile: stages built at the same time interleave their events.
  */
+import type { Finding } from '../checks/index.js';
+
 export type BuildEvent =
   | { readonly type: 'step-start'; readonly step: number; readonly stage?: number; readonly name: string }
   | {
@@ -17,6 +19,8 @@ export type BuildEvent =
     }
   | { readonly type: 'step-error'; readonly step: number; readonly stage?: number; readonly name: string; readonly message: string }
   | { readonly type: 'log'; readonly step: number; readonly line: string }
+  /** A build check's finding (BuildKit's build warnings): sent once the checks have run, before the outputs. */
+  | { readonly type: 'warning'; readonly finding: Finding }
   /**
    * Bytes moving inside a step: a base layer's download (`id` its digest), the context read, an
    * output written or pushed. Sent at most every 100 ms for an id while it moves, and once `done`.

@@ -15,6 +15,7 @@
  * (dockerfile2llb/convert.go: the stage platform from `--platform`, a stage based on another
  * inherits its platform, everything else is built for the target).
  */
+import type { BaseImageInfo } from '../checks/index.js';
 import { KeelError, isKeelError } from '../errors.js';
 import { canonicalJson, parsePlatform, platformString, type Digest, type Platform } from '../image/index.js';
 import { expandWord, parse, type Instruction, type Range } from '../parser/index.js';
@@ -54,6 +55,8 @@ export interface Target {
 export interface BuiltStage {
   readonly state: StageState;
   readonly platform: Platform;
+  /** The image it started from, when it started from one: its name as FROM gave it, ENV, SHELL and platform (for the build checks). */
+  readonly image?: BaseImageInfo & { readonly name: string; readonly platform?: Platform };
 }
 
 type WaitFor = (index: number) => Promise<BuiltStage>;
@@ -146,6 +149,7 @@ async function buildStage(run: BuildRun, target: Target, stage: StagePlan, waitF
   const steps: StageSteps = { run, target, stage, platform, waitFor };
 
   let state = emptyStage(id);
+  let from: BuiltStage['image'];
   await step(run, stage, `${label(1)} FROM ${image}`, stage.from, async (n) => {
     if (image === '') throw new KeelError('E_BUILD_INPUT', `base name (${stage.from.image.value}) should not be blank`);
     if (built !== undefined) state = inherit(built.state, id);
@@ -155,7 +159,12 @@ async function buildStage(run: BuildRun, target: Target, stage: StagePlan, waitF
         throw new KeelError('E_UNSUPPORTED', `FROM ${image}: a folder as a base (--build-context ${image}=${named.path}) is not supported yet; COPY --from=${image} reads it`);
       }
       const progress = progressOf(services.emit, n);
-      state = inherit(await services.sources.baseImage(image, platform, (t) => progress(t.digest, t.current, t.total, t.done)), id);
+      const loaded = await services.sources.baseImage(image, platform, (t) => progress(t.digest, t.current, t.total, t.done));
+      from = {
+        name: image, env: loaded.cfg.env.map(([k, v]) => `${k}=${v}`),
+        ...(loaded.cfg.shell === undefined ? {} : { shell: loaded.cfg.shell }), ...(loaded.imagePlatform === undefined ? {} : { platform: loaded.imagePlatform }),
+      };
+      state = inherit(loaded, id);
     }
     return { cached: false };
   });
@@ -172,7 +181,7 @@ async function buildStage(run: BuildRun, target: Target, stage: StagePlan, waitF
   for (const [i, ins] of stage.instructions.entries()) {
     state = await instructionStep(steps, state, ins, `${label(i + 2)} ${ins.original.trim()}`, ins);
   }
-  return { state, platform };
+  return { state, platform, ...(from === undefined ? {} : { image: from }) };
 }
 
 /** What every step of one stage shares. */

@@ -39,6 +39,7 @@ export interface SourcesOptions {
 
 export class Sources {
   private context: Promise<BuildContext> | undefined;
+  private ignore: Promise<string[]> | undefined;
   private readonly bases = new Map<string, Promise<StageState>>();
   private readonly trees = new Map<string, Promise<ChainTree>>();
 
@@ -46,7 +47,7 @@ export class Sources {
 
   /** The context, read once per build; `onRead` (the first caller's) hears how much it holds once read. */
   buildContext(onRead?: (files: number, bytes: number) => void): Promise<BuildContext> {
-    this.context ??= ignorePatterns(this.opts.contextDir, this.opts.dockerfilePath).then(async (p) => {
+    this.context ??= this.ignorePatterns().then(async (p) => {
       const context = await loadContext(this.opts.contextDir, p);
       if (onRead !== undefined) {
         let files = 0;
@@ -62,6 +63,12 @@ export class Sources {
       return context;
     });
     return this.context;
+  }
+
+  /** The context's .dockerignore patterns (`<Dockerfile>.dockerignore` first), read once. */
+  ignorePatterns(): Promise<string[]> {
+    this.ignore ??= ignorePatterns(this.opts.contextDir, this.opts.dockerfilePath);
+    return this.ignore;
   }
 
   /**

@@ -24,6 +24,8 @@ export interface StageState {
   readonly vars: ReadonlyMap<string, string>;
   readonly layers: readonly Layer[];
   readonly history: readonly HistoryEntry[];
+  /** A base image as loaded (before a stage inherits it): the platform its config names. */
+  readonly imagePlatform?: Platform;
 }
 
 export function emptyStage(id: string): StageState {
@@ -50,7 +52,7 @@ export function emptyStage(id: string): StageState {
 export function stageFromImage(image: BaseImage, origin?: StageState['base']): StageState {
   return {
     id: '', tree: undefined, cfg: image.cfg, vars: new Map(image.cfg.env), layers: [...image.layers], history: [...image.history],
-    ...(origin === undefined ? {} : { base: origin }),
+    ...(origin === undefined ? {} : { base: origin }), ...(image.platform === undefined ? {} : { imagePlatform: image.platform }),
   };
 }
 

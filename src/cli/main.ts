@@ -175,6 +175,12 @@ function metadata(result: BuildResult, names: readonly string[]): string {
   }, null, 2)}\n`;
 }
 
+/** The build checks' findings after a build, as buildx lists build warnings. */
+function checkWarnings(findings: BuildResult['findings']): string {
+  const n = findings.length;
+  return `${n} warning${n === 1 ? '' : 's'} found (keel check lists them with the Dockerfile's lines):\n${findings.map((f) => ` - ${f.rule}: ${printable(f.message)} (line ${f.range.start.line})\n`).join('')}`;
+}
+
 /** What each output did, on stderr (an output on stdout says nothing). */
 function summary(result: BuildResult, outputs: readonly CliOutput[], write: (s: string) => void): void {
   if (result.index === undefined) write(`image ${result.configDigest} (manifest ${result.manifestDigest})\n`);
@@ -243,6 +249,7 @@ async function buildCommand(args: readonly string[]): Promise<number> {
     });
     render?.finish(true);
     for (const w of result.warnings) write(`WARNING: ${printable(w)}\n`);
+    if (result.findings.length > 0 && cmd.progress !== 'quiet') write(checkWarnings(result.findings));
     if (cmd.outputs.length === 0 && !cmd.cacheOnly && cmd.progress !== 'quiet') {
       write('WARNING: No output specified. Build result will only remain in the cache. To write an image archive use -o PATH, to load it into docker use --load, to push it use --push\n');
     }

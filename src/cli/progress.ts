@@ -145,6 +145,7 @@ export function ttyRenderer(write: (s: string) => void, opts: TtyOptions = {}): 
       ticker = setInterval(() => draw(false), tickMs);
       ticker.unref();
     }
+    if (e.type === 'warning') return; // printed with the result, as buildx prints them
     if (e.type === 'step-start') steps.set(e.step, { name: printable(e.name), state: 'running', t0: now(), log: [], progress: new Map() });
     const s = steps.get(e.step);
     if (s !== undefined) {

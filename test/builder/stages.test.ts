@@ -114,11 +114,11 @@ describeIntegration('stages with RUN at the same time', ['busybox', 'runc'], () 
 
   /** The largest number of RUN steps that were running at one moment. */
   const mostRunsAtOnce = (events: readonly BuildEvent[]): number => {
-    const runs = new Set(events.filter((e) => e.type === 'step-start' && e.name.includes(' RUN ')).map((e) => e.step));
+    const runs = new Set(events.filter((e): e is Extract<BuildEvent, { type: 'step-start' }> => e.type === 'step-start' && e.name.includes(' RUN ')).map((e) => e.step));
     let open = 0;
     let most = 0;
     for (const e of events) {
-      if (!runs.has(e.step)) continue;
+      if (!('step' in e) || !runs.has(e.step)) continue;
       if (e.type === 'step-start') most = Math.max(most, ++open);
       if (e.type === 'step-done' || e.type === 'step-error') open--;
     }
@@ -145,7 +145,7 @@ describeIntegration('stages with RUN at the same time', ['busybox', 'runc'], () 
     expect(isKeelError(err, 'E_RUN')).toBe(true);
     expect(((err as Error).cause as { exitCode?: number }).exitCode).toBe(3); // the RunError, under the error that names the line
     expect(Date.now() - t0).toBeLessThan(25_000); // the 30 s sleep was killed, not waited for
-    const longRun = events.find((e) => e.type === 'step-start' && e.name.includes('RUN sleep 30'));
+    const longRun = events.find((e): e is Extract<BuildEvent, { type: 'step-start' }> => e.type === 'step-start' && e.name.includes('RUN sleep 30'));
     expect(events.some((e) => e.type === 'step-error' && e.step === longRun?.step && /aborted/.test(e.message))).toBe(true);
     const containers = run('runc', ['list', '-q']).stdout.split('\n').filter((id) => id.startsWith(`keel-${process.pid}-`));
     expect(containers).toEqual([]);
