@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Times keel's parse() against npm dockerfile-ast on (1) the real-world corpus in
+ * Times keel's parse(), and parse() + check() (BuildKit's build checks), against npm dockerfile-ast on (1) the real-world corpus in
  * ../shared/conformance/realworld and (2) a generated 10,000-instruction Dockerfile, in one
  * run, alternating (30 rounds by default, ROUNDS=n to change), and prints medians and the ratio dockerfile-ast / keel.
  * Usage: npm run bench:parse   (builds dist/ first)
@@ -8,7 +8,7 @@
 'use strict';
 const { readFileSync, existsSync } = require('node:fs');
 const { join } = require('node:path');
-const { parse } = require('../dist');
+const { check, parse } = require('../dist');
 const { DockerfileParser } = require('dockerfile-ast');
 
 const ROUNDS = Number(process.env.ROUNDS ?? 30); // 15 rounds left the ratio swinging by ±10% between runs
@@ -47,6 +47,7 @@ function timeOnce(fn, inputs) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const keel = (text) => parse(text, { recover: true });
+const keelCheck = (text) => check(parse(text, { recover: true }));
 const dast = (text) => DockerfileParser.parse(text).getInstructions();
 // dockerfile-ast splits arguments lazily; this variant asks for what keel's AST holds eagerly
 const dastFull = (text) => {
@@ -58,22 +59,26 @@ const dastFull = (text) => {
 
 function bench(name, inputs) {
   const bytes = inputs.reduce((n, t) => n + Buffer.byteLength(t), 0);
-  for (let i = 0; i < 3; i++) { timeOnce(keel, inputs); timeOnce(dast, inputs); } // warm-up
+  for (let i = 0; i < 3; i++) { timeOnce(keel, inputs); timeOnce(keelCheck, inputs); timeOnce(dast, inputs); } // warm-up
   const k = [];
+  const c = [];
   const d = [];
   const f = [];
   for (let r = 0; r < ROUNDS; r++) {
     k.push(timeOnce(keel, inputs));
+    c.push(timeOnce(keelCheck, inputs));
     d.push(timeOnce(dast, inputs));
     f.push(timeOnce(dastFull, inputs));
   }
   const km = median(k);
+  const cm = median(c);
   const dm = median(d);
   const fm = median(f);
   console.log(`${name}: ${inputs.length} file(s), ${(bytes / 1024).toFixed(0)} KiB`);
   console.log(`  keel parse (typed AST, ranges)       ${km.toFixed(2)} ms`);
   console.log(`  dockerfile-ast parse                 ${dm.toFixed(2)} ms  -> keel ${(dm / km).toFixed(2)}x faster`);
   console.log(`  dockerfile-ast parse + args + flags  ${fm.toFixed(2)} ms  -> keel ${(fm / km).toFixed(2)}x faster`);
+  console.log(`  keel parse + check() (22 rules)      ${cm.toFixed(2)} ms  -> ${(dm / cm).toFixed(2)}x faster than dockerfile-ast's parse alone`);
 }
 
 console.log(`node ${process.version}, ${ROUNDS} rounds, medians`);

@@ -73,6 +73,60 @@ test('examples/platforms.js writes one archive with an index of linux/amd64 and 
   }
 });
 
+describe('keel check', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-cli-check-'));
+    writeFileSync(join(dir, 'Dockerfile'), '#check=skip=ConsistentInstructionCasing\nFROM scratch as base\ncopy Dockerfile .\n');
+    writeFileSync(join(dir, 'Clean.Dockerfile'), 'FROM scratch\nCOPY Dockerfile /\n');
+    writeFileSync(join(dir, 'Broken.Dockerfile'), 'FROM scratch AS Bad\nBADCMD\n');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('prints the findings as docker build --check does, exit 0', () => {
+    const r = run([cli, 'check', dir]);
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toBe([
+      'Check complete, 1 warning has been found!',
+      '',
+      'WARNING: FromAsCasing - https://docs.docker.com/go/dockerfile/rule/from-as-casing/',
+      "'as' and 'FROM' keywords' casing do not match",
+      'Dockerfile:2',
+      '--------------------',
+      '   1 |     #check=skip=ConsistentInstructionCasing',
+      '   2 | >>> FROM scratch as base',
+      '   3 |     copy Dockerfile .',
+      '   4 |     ',
+      '--------------------',
+      '',
+    ].join('\n'));
+  });
+
+  test('--format json, -f, and no findings', () => {
+    const j = run([cli, 'check', '--format', 'json', dir]);
+    const parsed = JSON.parse(j.stdout) as { findings: Array<{ rule: string; level: string; range: { start: { line: number } } }> };
+    expect(parsed.findings.map((f) => [f.rule, f.level, f.range.start.line])).toEqual([['FromAsCasing', 'warning', 2]]);
+    const clean = run([cli, 'check', '-f', join(dir, 'Clean.Dockerfile'), dir]);
+    expect([clean.status, clean.stdout]).toEqual([0, 'Check complete, no warnings found.\n']);
+  });
+
+  test('error=true exits 1 naming the rules; a Dockerfile that does not parse exits 2, after the findings before the error', () => {
+    const strict = run([cli, 'check', '--build-arg', 'BUILDKIT_DOCKERFILE_CHECK=skip=ConsistentInstructionCasing;error=true', dir]);
+    expect([strict.status, strict.stderr]).toEqual([1, 'ERROR: lint violation found for rules: FromAsCasing\n']);
+    const broken = run([cli, 'check', '-f', join(dir, 'Broken.Dockerfile'), dir]);
+    expect(broken.status).toBe(2);
+    expect(broken.stdout).toContain("Stage name 'Bad' should be lowercase");
+    expect(broken.stderr).toMatch(/unknown instruction: BADCMD/);
+  });
+
+  test('keel build --check runs the checks and builds nothing', () => {
+    const r = run([cli, 'build', '--check', '--cache-dir', join(dir, 'cache'), dir]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Check complete, 1 warning has been found!/);
+    expect(existsSync(join(dir, 'cache'))).toBe(false);
+  });
+});
+
 describe('keel build', () => {
   let dir: string;
   beforeAll(() => {
