@@ -86,8 +86,8 @@ export function checkConfig(ast: Pick<Dockerfile, 'directives'>, opts: Pick<Chec
 /** Run the checks. The Dockerfile may come from `parse(text, { recover: true })`: invalid lines are left out. */
 export function check(ast: Dockerfile<Instruction | InvalidInstruction>, opts: CheckOptions = {}): CheckResult {
   const config = checkConfig(ast, opts);
-  const out = new Findings(config);
   const stages = splitStages(ast.instructions);
+  const out = new Findings(config, stages.map((s) => s.from.range.start.line));
   const platform = opts.platform ?? { os: 'linux', architecture: 'amd64' };
   const buildPlatform = opts.buildPlatform ?? platform;
 
@@ -124,10 +124,16 @@ export function baseImagePlatformFinding(config: CheckConfig, comments: readonly
 class Findings {
   private readonly all = new Map<string, Finding>();
 
-  constructor(private readonly base: CheckConfig) {}
+  /** `fromLines`: where each stage's FROM is, to give a finding the stage its line is in. */
+  constructor(private readonly base: CheckConfig, private readonly fromLines: readonly number[] = []) {}
 
-  add(config: CheckConfig, rule: RuleName, message: string, range: Range, stage?: number): void {
+  add(config: CheckConfig, rule: RuleName, message: string, range: Range, stageGiven?: number): void {
     if (!ruleEnabled(config, rule)) return;
+    let stage = stageGiven;
+    for (let i = 0; stage === undefined && i < this.fromLines.length; i++) {
+      const next = this.fromLines[i + 1];
+      if (range.start.line >= (this.fromLines[i] as number) && (next === undefined || range.start.line < next)) stage = i;
+    }
     const r = RULES[rule];
     const f: Finding = {
       rule, description: r.description, ...(r.url === undefined ? {} : { url: r.url }), message, range,

@@ -7,7 +7,7 @@
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build, isKeelError, type BuildEvent, type Finding } from '../../src';
+import { build, check, isKeelError, parse, type BuildEvent, type Finding } from '../../src';
 
 let dir: string;
 let base: string;
@@ -43,7 +43,7 @@ test('findings are warning events and the result\'s, and the image is built', as
   ];
   expect(brief(result.findings)).toEqual(want);
   expect(brief(events.flatMap((e) => (e.type === 'warning' ? [e.finding] : [])))).toEqual(want);
-  expect(result.findings.every((f) => f.level === 'warning')).toBe(true);
+  expect(result.findings.every((f) => f.level === 'warning' && f.stage === 0)).toBe(true);
   expect(result.image.config.config.Cmd).toEqual(['/bin/sh', '-c', 'echo hi']);
 });
 
@@ -88,6 +88,8 @@ test('CopyIgnoredFile reads the context\'s .dockerignore; the warning is sent ev
 test('only the stages the target needs are checked in scope', async () => {
   const c = await context('targets', { Dockerfile: 'FROM scratch AS first\nENV a b\n\nFROM scratch AS second\nENV c=d\n' });
   expect((await build({ context: c, cacheDir: join(dir, 'cache') })).findings).toEqual([]);
+  const all = check(parse('FROM scratch AS first\nENV a b\n\nFROM scratch AS second\nENV c d\n'));
+  expect(all.findings.map((f) => [f.range.start.line, f.stage])).toEqual([[2, 0], [5, 1]]);
   expect(brief((await build({ context: c, cacheDir: join(dir, 'cache'), target: 'first' })).findings)).toEqual([
     ['LegacyKeyValueFormat', 2, '"ENV key=value" should be used instead of legacy "ENV key value" format'],
   ]);
