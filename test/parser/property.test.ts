@@ -111,14 +111,16 @@ describe('parser time is linear in input size', () => {
     parse(text, { recover: true });
     return Number(process.hrtime.bigint() - t0) / 1e6;
   };
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  // the fastest of five: another test file running beside this one (jest's workers share two cores)
+  // only ever adds time, so the least is the parser's own
+  const fastest = (text: string): number => Math.min(...[0, 1, 2, 3, 4].map(() => time(text)));
 
   test.each(Object.entries(shapes))('%s', (_name, unit) => {
     const small = 'FROM a\n' + unit.repeat(Math.ceil(256 * 1024 / unit.length));
     const big = 'FROM a\n' + unit.repeat(Math.ceil(1024 * 1024 / unit.length));
     time(small);
-    const ts = median([time(small), time(small), time(small)]);
-    const tb = median([time(big), time(big), time(big)]);
+    const ts = fastest(small);
+    const tb = fastest(big);
     expect(tb).toBeLessThan(Math.max(ts, 5) * 8);
     expect(tb).toBeLessThan(5000);
   });
