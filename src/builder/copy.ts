@@ -103,16 +103,22 @@ export function copyInto(target: StageFs, req: CopyRequest): string[] {
   const owner = (node: FsNode): Owner => req.owner ?? (req.fromContext ? { uid: 0, gid: 0 } : { uid: node.uid, gid: node.gid });
   const excluded = req.exclude.length === 0 ? undefined : new PatternMatcher(req.exclude);
 
-  /** mkdir -p for `dir`, new folders 0755 and owned like the copy. */
+  /**
+   * mkdir -p for `dir`, new folders 0755 and owned like the copy. A symlink on the way (the last
+   * component too) is followed inside the root and the folders are made where it points, the link
+   * kept: `COPY foo /link/` with `/link -> ../tmp/target` writes /tmp/target/foo, as BuildKit's
+   * copy resolves its destination (continuity fs.RootPath; dockerfile_core_test.go testSymlinkDestination).
+   */
   const makeDirs = (dir: string): void => {
     if (dir === '') return;
-    const existing = target.get(target.resolve(dir, true));
+    const resolved = target.resolve(dir, true);
+    const existing = target.get(resolved);
     if (existing?.type === 'directory') return;
     if (existing !== undefined) fail('E_BUILD_INPUT', `cannot create folder /${dir}: a file is in the way`);
-    makeDirs(parentOf(dir));
+    makeDirs(parentOf(resolved));
     const o = req.owner ?? { uid: 0, gid: 0 };
-    target.set(dir, { type: 'directory', mode: 0o755, uid: o.uid, gid: o.gid, mtime: req.createdMtime });
-    written.add(dir);
+    target.set(resolved, { type: 'directory', mode: 0o755, uid: o.uid, gid: o.gid, mtime: req.createdMtime });
+    written.add(resolved);
   };
 
   const put = (path: string, node: FsNode): void => {

@@ -63,20 +63,37 @@ export async function resolveOwner(spec: string, fs: RootFiles): Promise<Owner> 
   return { uid, gid };
 }
 
+/** A process's user: its ids, and the supplementary groups it runs with (the primary gid first). */
+export interface ProcessUser {
+  readonly uid: number;
+  readonly gid: number;
+  readonly additionalGids: readonly number[];
+}
+
 /**
- * USER for a process: `name` or `uid`, with an optional `:group`. Without a group, the gid is the
- * user's primary group from /etc/passwd (0 for a uid it does not list), as Docker resolves it.
+ * USER for a process (`name` or `uid`, with an optional `:group`; empty: root), as BuildKit's
+ * executor resolves it (executor/oci/user.go GetUser, moby/sys/user GetExecUser): without a group,
+ * the gid is the user's primary group from /etc/passwd (0 for a uid it does not list) and the
+ * supplementary groups are those /etc/group lists the user's name in; with a group, none. The
+ * primary gid always leads the list (ensureAdditionalGids). `uid:gid` in numbers reads no file.
  */
-export async function resolveUser(spec: string, fs: RootFiles): Promise<Owner> {
+export async function resolveUser(spec: string, fs: RootFiles): Promise<ProcessUser> {
   const colon = spec.indexOf(':');
-  const user = colon < 0 ? spec : spec.slice(0, colon);
+  const user = colon < 0 ? (spec === '' ? '0' : spec) : spec.slice(0, colon);
   const group = colon < 0 ? undefined : spec.slice(colon + 1);
+  const withPrimary = (uid: number, gid: number, sgids: readonly number[] = []): ProcessUser => ({ uid, gid, additionalGids: [gid, ...sgids.filter((g) => g !== gid)] });
+  if (NUMERIC.test(user) && group !== undefined && NUMERIC.test(group)) return withPrimary(Number(user), Number(group));
   const passwd = ((await fs.readSmallFile('etc/passwd'))?.toString('utf8') ?? '').split('\n').map((l) => l.split(':'));
   const entry = passwd.find((f) => (NUMERIC.test(user) ? f[2] === user : f[0] === user));
   if (entry === undefined && !NUMERIC.test(user)) {
     throw new KeelError('E_BUILD_INPUT', `unable to find user ${user}: no matching entries in passwd file`);
   }
   const uid = NUMERIC.test(user) ? Number(user) : Number(entry?.[2]);
-  if (group !== undefined && group !== '') return { uid, gid: (await resolveOwner(`0:${group}`, fs)).gid };
-  return { uid, gid: entry?.[3] !== undefined && NUMERIC.test(entry[3]) ? Number(entry[3]) : 0 };
+  if (group !== undefined && group !== '') return withPrimary(uid, (await resolveOwner(`0:${group}`, fs)).gid);
+  const gid = entry?.[3] !== undefined && NUMERIC.test(entry[3]) ? Number(entry[3]) : 0;
+  const name = entry?.[0];
+  if (name === undefined) return withPrimary(uid, gid);
+  const groups = ((await fs.readSmallFile('etc/group'))?.toString('utf8') ?? '').split('\n').map((l) => l.split(':'));
+  const sgids = groups.filter((g) => g[2] !== undefined && NUMERIC.test(g[2]) && (g[3] ?? '').split(',').map((m) => m.trim()).includes(name)).map((g) => Number(g[2]));
+  return withPrimary(uid, gid, sgids);
 }

@@ -20,6 +20,8 @@ export interface RunSpec {
   readonly cwd: string;
   readonly uid: number;
   readonly gid: number;
+  /** The supplementary groups, the primary gid first (BuildKit's ensureAdditionalGids). @default [gid] */
+  readonly additionalGids?: readonly number[];
   readonly network: 'host' | 'none';
   readonly hostname: string;
   /** Lines for /etc/hosts after localhost's (`--add-host`). */
@@ -39,7 +41,7 @@ export function runtimeSpec(spec: RunSpec): unknown {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: { uid: spec.uid, gid: spec.gid },
+      user: { uid: spec.uid, gid: spec.gid, additionalGids: spec.additionalGids ?? [spec.gid] },
       args: spec.args,
       env: spec.env.map(([k, v]) => `${k}=${v}`),
       cwd: spec.cwd,

@@ -126,6 +126,15 @@ const cases: Record<string, Case> = {
     // (ADD --chown of an archive is left out: docker 20.10's BuildKit ignores it, current BuildKit applies it)
     dockerfile: 'FROM scratch\nADD plain.tar /x/\nADD packed.bin /y\nADD notes.txt /z/\nADD b.tbz x.txz /c/\n',
   },
+  // BuildKit resolves a COPY destination through symlinks inside the root (continuity fs.RootPath;
+  // dockerfile_core_test.go testSymlinkDestination): the files land where the link points, the link stays
+  'COPY to a destination that is a symlink, relative (climbing out of the root) or absolute': {
+    files: {
+      foo: 'content0',
+      't.tar': { tar: [{ name: 'symlink', type: 'symlink', linkname: '../tmp/symlink-target' }, { name: 'abslink', type: 'symlink', linkname: '/opt/abs-target' }, { name: 'opt/', type: 'directory' }, { name: 'opt/abs-target/', type: 'directory' }] },
+    },
+    dockerfile: 'FROM scratch\nADD t.tar /\nCOPY foo /symlink/\nCOPY foo /abslink/\nCOPY foo /abslink/sub/\n',
+  },
   'a Dockerfile in a subfolder with its own .dockerignore': {
     files: { 'build/app.Dockerfile': 'FROM scratch\nCOPY . /c/\n', 'build/app.Dockerfile.dockerignore': 'b.txt\nbuild\n', '.dockerignore': 'a.txt\n', 'a.txt': 'a', 'b.txt': 'b' },
     dockerfile: '',

@@ -21,6 +21,26 @@ import { runMounts } from './run-mounts.js';
 
 type RunInstruction = Extract<Instruction, { kind: 'RUN' }>;
 
+const PROXY_NAMES = ['HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY', 'ALL_PROXY'] as const;
+/** BuildKit's predefined proxy ARGs, in both spellings (as RUN's environment has them). */
+const PROXY_ARGS: ReadonlySet<string> = new Set(PROXY_NAMES.flatMap((k) => [k, k.toLowerCase()]));
+
+/**
+ * The proxy variables the build args give RUN: a build arg named like one (any case) sets both
+ * spellings, `HTTP_PROXY` and `http_proxy` (dockerfile2llb proxyEnvFromBuildArgs, then the exec
+ * op's proxyEnvList); an empty value sets none.
+ */
+function proxyEnv(buildArgs: Readonly<Record<string, string>>): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const keys = Object.keys(buildArgs).sort();
+  for (const name of PROXY_NAMES) {
+    let value = '';
+    for (const k of keys) if (k.toUpperCase() === name) value = buildArgs[k] as string;
+    if (value !== '') out.push([name, value], [name.toLowerCase(), value]);
+  }
+  return out;
+}
+
 /** A RUN's command and sandbox settings, before a root filesystem and a user are chosen for it. */
 interface RunCommand {
   readonly args: readonly string[];
@@ -45,7 +65,10 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   const cwd = `/${s.cfg.workdir ?? ''}`;
   const mounts = await runMounts(ins, ctx, cwd);
   const secretNames = new Set(mounts.secretEnv.map(([k]) => k));
-  const vars = [...s.vars.entries()];
+  // the proxy variables given as build args are in every RUN's environment without an ARG, never in
+  // the image, and never in a key (BuildKit's llb.ProxyEnv; the ExecOp's cache map leaves it out)
+  const proxies = proxyEnv(ctx.opts.buildArgs ?? {}).filter(([k]) => !s.vars.has(k));
+  const vars = [...s.vars.entries(), ...proxies];
   // RUN --network=host|none as written; none written (or `default`): the build's default
   const network = ins.network === 'none' || ins.network === 'host' ? ins.network : ctx.opts.network ?? 'host';
   const extraHosts = ctx.opts.extraHosts ?? [];
@@ -53,7 +76,7 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   // the output of a RUN depends on everything before it: the key includes the layer chain (and
   // USER as written: with the chain fixed, it names the same ids)
   const key = sha256(canonicalJson({
-    kind: 'RUN', version: 2, parent: s.layers.map((l) => l.diffId), args, env: vars.filter(([k]) => !secretNames.has(k)), cwd,
+    kind: 'RUN', version: 2, parent: s.layers.map((l) => l.diffId), args, env: vars.filter(([k]) => !secretNames.has(k) && !PROXY_ARGS.has(k)), cwd,
     user: s.cfg.user ?? '', network, platform: platformString(ctx.platform), mounts: mounts.keys,
     // /etc/hosts is part of what the command sees (BuildKit's ExecOp keys its extra hosts too)
     ...(extraHosts.length === 0 ? {} : { extraHosts: extraHosts.map((h) => `${h.host} ${h.ip}`) }),
@@ -183,8 +206,8 @@ async function runOnCopy(ctx: StepContext, c: RunCommand): Promise<Ran> {
 
 /** Run the command in `bundle` (holding rootfs/) as the stage's USER, looked up in `files`. */
 async function execute(ctx: StepContext, bundle: string, c: RunCommand, files: RootFiles): Promise<void> {
-  const user = ctx.stage.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(ctx.stage.cfg.user, files);
-  const spec = { ...c, uid: user.uid, gid: user.gid, hostname: 'buildkitsandbox', userNamespace: ctx.workspace.sandbox.userNamespace };
+  const user = await resolveUser(ctx.stage.cfg.user ?? '', files);
+  const spec = { ...c, uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, hostname: 'buildkitsandbox', userNamespace: ctx.workspace.sandbox.userNamespace };
   const step = ctx.step;
   await ctx.workspace.runtime.run(bundle, ctx.workspace.containerId(), spec, (line) => ctx.emit({ type: 'log', step, line }), ctx.signal);
 }
