@@ -3,8 +3,8 @@
  * (reference/builders-semantics.md section 7; dockerfile2llb/convert_copy.go and fsutil's
  * copy.go): a directory copies its contents, a wildcard follows Go's filepath.Match and may match
  * nothing, a literal source must exist, several sources need a destination ending in `/`, a
- * destination that is an existing folder receives files inside it, created folders are 0755 and
- * owned like the copy. Returns the paths it wrote, which make the layer.
+ * destination that is an existing folder receives files inside it, created folders are 0755 (the
+ * --chmod mode with one) and owned like the copy. Returns the paths it wrote, which make the layer.
  */
 import { posix } from 'node:path';
 import { KeelError } from '../errors.js';
@@ -117,7 +117,9 @@ export function copyInto(target: StageFs, req: CopyRequest): string[] {
     if (existing !== undefined) fail('E_BUILD_INPUT', `cannot create folder /${dir}: a file is in the way`);
     makeDirs(parentOf(resolved));
     const o = req.owner ?? { uid: 0, gid: 0 };
-    target.set(resolved, { type: 'directory', mode: 0o755, uid: o.uid, gid: o.gid, mtime: req.createdMtime });
+    // with --chmod, the folders the copy makes take the mode too (current BuildKit's fsutil copy;
+    // dockerfile_copy_test.go testCopyChmod: `COPY --chmod=770 foo /parent/sub/foo` makes sub 0770)
+    target.set(resolved, { type: 'directory', mode: req.chmod ?? 0o755, uid: o.uid, gid: o.gid, mtime: req.createdMtime });
     written.add(resolved);
   };
 

@@ -49,7 +49,9 @@ const cases: Record<string, Case> = {
       'run.sh': { content: '#!/bin/sh\n', mode: 0o755 }, 'private': { content: 'p', mode: 0o600 }, 'd/f': 'f',
       'closed/inner': { dir: 0o700 }, 'closed/inner/x': 'x',
     },
-    dockerfile: 'FROM scratch\nCOPY run.sh private /m/\nCOPY --chmod=640 run.sh /c/run.sh\nCOPY --chown=1000:2000 d /o/\nCOPY --chown=33 private /o1/\nCOPY closed /closed/\nCOPY closed/inner /inner-as-dest\n',
+    // (--chmod into an existing folder: a folder COPY --chmod makes takes the mode in current BuildKit,
+    // 0755 in docker 20.10's; buildkit-parity.test.ts testCopyChmod checks keel's against BuildKit's test)
+    dockerfile: 'FROM scratch\nCOPY run.sh private /m/\nCOPY --chmod=640 run.sh /m/run-640.sh\nCOPY --chown=1000:2000 d /o/\nCOPY --chown=33 private /o1/\nCOPY closed /closed/\nCOPY closed/inner /inner-as-dest\n',
   },
   '--chown by name reads /etc/passwd and /etc/group of the image': {
     files: { passwd, group, 'a.txt': 'a' },
