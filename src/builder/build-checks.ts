@@ -18,7 +18,7 @@ import type { BuiltStage, Target } from './solve.js';
 export interface BuildChecks {
   readonly ast: Dockerfile;
   readonly filename: string;
-  readonly opts: Pick<BuildOptions, 'buildArgs' | 'checks'>;
+  readonly opts: Pick<BuildOptions, 'buildArgs' | 'checks' | 'target'>;
   readonly targets: readonly Target[];
   readonly buildPlatform: Platform;
   /** The context's .dockerignore patterns. */
@@ -57,6 +57,7 @@ async function run(c: BuildChecks, solved: ReadonlyArray<ReadonlyMap<number, Bui
     const result = check(c.ast, {
       ...args,
       stages: new Set(target.required.map((s) => s.index)),
+      ...(c.opts.target === undefined ? {} : { target: c.opts.target }),
       platform: target.platform,
       buildPlatform: c.buildPlatform,
       ...(dockerignore === undefined ? {} : { dockerignore }),

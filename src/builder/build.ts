@@ -20,6 +20,7 @@ import { layerEntries } from './layers.js';
 import { checkOutputs, writeOutputs } from './outputs.js';
 import { Slots } from './slots.js';
 import { Sources } from './sources.js';
+import { predefinedArgs } from '../checks/index.js';
 import { checksAfterBuild, checksBeforeBuild, type BuildChecks } from './build-checks.js';
 import { solve, at, type BuildRun, type BuiltStage, type Target } from './solve.js';
 import { imageConfig, type StageState } from './stage.js';
@@ -310,12 +311,9 @@ async function readDockerfile(contextDir: string, given: BuildOptions['dockerfil
   return { ast: parse(text, { filename }), filename, path };
 }
 
-/** Predefined platform ARGs, then the ARGs before the first FROM (build args override defaults). */
+/** The predefined ARGs (TARGETPLATFORM, TARGETSTAGE...), then the ARGs before the first FROM (build args override defaults). */
 function globalArgs(plan: Plan, opts: BuildOptions, p: Platform, b: Platform, escape: '\\' | '`', locate: BuildRun['locate']): Map<string, string> {
-  const globals = new Map<string, string>([
-    ['TARGETPLATFORM', platformString(p)], ['TARGETOS', p.os], ['TARGETARCH', p.architecture], ['TARGETVARIANT', p.variant ?? ''],
-    ['BUILDPLATFORM', platformString(b)], ['BUILDOS', b.os], ['BUILDARCH', b.architecture], ['BUILDVARIANT', b.variant ?? ''],
-  ]);
+  const globals = predefinedArgs(p, b, opts.target ?? plan.stages.at(-1)?.name, opts.buildArgs);
   for (const ins of plan.globalArgs) {
     for (const d of ins.declarations) {
       const given = opts.buildArgs?.[d.name];

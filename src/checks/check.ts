@@ -47,6 +47,8 @@ export interface CheckOptions {
   readonly checks?: string;
   /** The stages whose instructions are checked in scope (by index): a build's, the ones its target needs. @default every stage */
   readonly stages?: ReadonlySet<number>;
+  /** The build's target stage, for TARGETSTAGE. @default the last stage */
+  readonly target?: string;
   /** The target platform (TARGETPLATFORM...) and the build platform (BUILDPLATFORM...). @default linux/amd64 */
   readonly platform?: Platform;
   readonly buildPlatform?: Platform;
@@ -96,7 +98,7 @@ export function check(ast: Dockerfile<Instruction | InvalidInstruction>, opts: C
   stageNameChecks(out, config, stages);
   casingChecks(out, config, stages);
 
-  const predefined = platformArgs(platform, buildPlatform);
+  const predefined = predefinedArgs(platform, buildPlatform, opts.target ?? stages.at(-1)?.from.name, opts.buildArgs);
   defaultArgChecks(out, config, ast, stages, predefined);
   const globals = metaArgs(ast.instructions.filter(isArg).filter((ins) => stages.every((s) => s.from.range.start.line > ins.range.start.line)), predefined, opts.buildArgs ?? {}, ast.escapeToken);
   const states: StageScope[] = [];
@@ -223,12 +225,18 @@ function casingChecks(out: Findings, config: CheckConfig, stages: readonly Stage
   }
 }
 
-/** TARGETPLATFORM and the rest, as BuildKit defines them before the first FROM. */
-function platformArgs(p: Platform, b: Platform): Map<string, string> {
-  return new Map([
-    ['TARGETPLATFORM', platformString(p)], ['TARGETOS', p.os], ['TARGETARCH', p.architecture], ['TARGETVARIANT', p.variant ?? ''],
-    ['BUILDPLATFORM', platformString(b)], ['BUILDOS', b.os], ['BUILDARCH', b.architecture], ['BUILDVARIANT', b.variant ?? ''],
-  ]);
+/**
+ * The ARGs BuildKit defines before the first FROM (dockerfile2llb/platform.go defaultArgs):
+ * TARGETPLATFORM and the rest, BUILDPLATFORM and the rest, and TARGETSTAGE (the target's name, else
+ * the last stage's, else `default`); a build arg of the same name replaces the value.
+ */
+export function predefinedArgs(p: Platform, b: Platform, targetStage: string | undefined, buildArgs: Readonly<Record<string, string>> = {}): Map<string, string> {
+  const defaults: Array<[string, string]> = [
+    ['BUILDPLATFORM', platformString(b)], ['BUILDOS', b.os], ['BUILDOSVERSION', ''], ['BUILDARCH', b.architecture], ['BUILDVARIANT', b.variant ?? ''],
+    ['TARGETPLATFORM', platformString(p)], ['TARGETOS', p.os], ['TARGETOSVERSION', ''], ['TARGETARCH', p.architecture], ['TARGETVARIANT', p.variant ?? ''],
+    ['TARGETSTAGE', targetStage === undefined || targetStage === '' ? 'default' : targetStage],
+  ];
+  return new Map(defaults.map(([k, v]) => [k, Object.hasOwn(buildArgs, k) ? (buildArgs[k] as string) : v]));
 }
 
 /** The global ARGs: their values (build args over defaults, defaults expanded in order), and every declared name. */
