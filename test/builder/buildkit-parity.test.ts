@@ -16,8 +16,14 @@ import { build } from '../../src';
 import { busyboxRootfs, dockerBase } from '../support/busybox-base';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
 import { BUSYBOX, describeIntegration, docker, run } from '../support/integration';
+import { tarOf, type TarFixtureEntry } from '../support/tar-fixtures';
 
-type FileSpec = string | { readonly content: string; readonly mode: number } | { readonly symlink: string } | { readonly dir: number };
+type FileSpec =
+  | string
+  | { readonly content: string; readonly mode: number }
+  | { readonly symlink: string }
+  | { readonly dir: number }
+  | { readonly tar: readonly TarFixtureEntry[]; readonly gzip?: boolean };
 
 interface PortedCase {
   /** BuildKit's test function it comes from. */
@@ -372,6 +378,57 @@ RUN sh -c "[ $(cat /test5/foo) = 'hello' ]"
     from: 'testWorkdirExists',
     dockerfile: '\nFROM busybox\nRUN echo \"user:x:1000:1000::/home/user:/bin/sh\" >> /etc/passwd && echo \"user:x:1000:\" >> /etc/group\nRUN mkdir /mydir && chown user:user /mydir\nWORKDIR /mydir\nRUN [ "$(stat -c "%U %G" /mydir)" == "user user" ]\n',
   },
+  'COPY --from an image by name': {
+    from: 'testMultiStageImplicitFrom',
+    dockerfile: '\nFROM scratch\nCOPY --from=busybox /etc/passwd test\n',
+  },
+  'COPY --from a stage named like an image reads the stage': {
+    from: 'testMultiStageImplicitFrom',
+    dockerfile: '\nFROM busybox AS golang\nRUN mkdir -p /usr/bin && echo -n foo > /usr/bin/go\nFROM scratch\nCOPY --from=golang /usr/bin/go go\n',
+    expect: { go: 'foo' },
+  },
+  'stage names and --target in any case': {
+    from: 'testMultiStageCaseInsensitive',
+    target: 'Stage1',
+    files: { foo: { content: 'foo-contents', mode: 0o600 } },
+    dockerfile: '\nFROM scratch AS STAge0\nCOPY foo bar\nFROM scratch AS staGE1\nCOPY --from=staGE0 bar baz\nFROM scratch\nCOPY --from=stage1 baz bax\n',
+    expect: { baz: 'foo-contents' },
+  },
+  'ADD of a tar extracts it': {
+    from: 'testDockerfileAddArchive',
+    files: { 't.tar': { tar: [{ name: 'foo', body: 'content0', mode: 0o644 }] } },
+    dockerfile: '\nFROM scratch\nADD t.tar /\n',
+    expect: { foo: 'content0' },
+  },
+  'ADD of a gzipped tar extracts it': {
+    from: 'testDockerfileAddArchive',
+    files: { 't.tar.gz': { tar: [{ name: 'foo', body: 'content0', mode: 0o644 }], gzip: true } },
+    dockerfile: '\nFROM scratch\nADD t.tar.gz /\n',
+    expect: { foo: 'content0' },
+  },
+  'COPY of a tar does not extract it': {
+    from: 'testDockerfileAddArchive',
+    files: { 't.tar.gz': { tar: [{ name: 'foo', body: 'content0', mode: 0o644 }], gzip: true } },
+    dockerfile: '\nFROM scratch\nCOPY t.tar.gz /\n',
+  },
+  'ADD --unpack=false copies a tar as it is': {
+    from: 'testDockerfileAddArchive',
+    files: { 't.tar.gz': { tar: [{ name: 'foo', body: 'content0', mode: 0o644 }], gzip: true } },
+    dockerfile: '\n\tFROM scratch\n\tADD --unpack=false t.tar.gz /\n\t',
+    docker: 'ADD --unpack came after BuildKit v0.8: docker 20.10 refuses the flag',
+  },
+  'ADD of an archive whose folders come before their files': {
+    from: 'testDockerfileAddArchiveWithImpliedParentDir',
+    files: { 't.tar.gz': { tar: [{ name: 'etc/dnf/', type: 'directory', mode: 0o755 }, { name: 'etc/dnf/dnf.conf', body: 'content0', mode: 0o644 }], gzip: true } },
+    dockerfile: '\nFROM scratch\nADD t.tar.gz /\n',
+    expect: { 'etc/dnf/dnf.conf': 'content0' },
+  },
+  'ADD --chown from ENV and ARG': {
+    from: 'testDockerfileAddChownExpand',
+    buildArgs: { group: 'nobody' },
+    files: { foo: 'foo-contents' },
+    dockerfile: '\nFROM busybox\nARG group\nENV owner 1000\nADD --chown=${owner}:${group} foo /\nRUN [ "$(stat -c "%u %G" /foo)" == "1000 nobody" ]\n',
+  },
 };
 
 async function writeContext(dir: string, files: Readonly<Record<string, FileSpec>>): Promise<void> {
@@ -380,6 +437,7 @@ async function writeContext(dir: string, files: Readonly<Record<string, FileSpec
     await mkdir(dirname(target), { recursive: true });
     if (typeof spec === 'string') await writeFile(target, spec);
     else if ('symlink' in spec) await symlink(spec.symlink, target);
+    else if ('tar' in spec) await writeFile(target, await tarOf(spec.tar, spec.gzip ?? false));
     else if ('dir' in spec) {
       await mkdir(target, { recursive: true });
       await chmod(target, spec.dir);
