@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { build } from '../../src';
 import { busyboxRootfs, dockerBase } from '../support/busybox-base';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
-import { BUSYBOX, describeIntegration, docker, run } from '../support/integration';
+import { BUSYBOX, BUSYBOX_ARM64, describeIntegration, docker, DOCKER_HOST, run } from '../support/integration';
 import { tarOf, type TarFixtureEntry } from '../support/tar-fixtures';
 
 type FileSpec =
@@ -450,50 +450,72 @@ async function writeContext(dir: string, files: Readonly<Record<string, FileSpec
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
-describeIntegration('BuildKit\'s Dockerfile tests, ported and compared with docker build', ['docker', 'busybox', 'runc'], () => {
-  let dir: string;
-  let baseTar: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'keel-bk-parity-'));
-    const applets = run(BUSYBOX, ['--list']).stdout.split('\n').filter((a) => a !== '' && a !== 'busybox');
-    const rootfs = await busyboxRootfs(join(dir, 'rootfs'), { applets, passwd: PASSWD, group: GROUP, files: { 'home/.keep': '' } });
-    baseTar = dockerBase(rootfs, BUSYBOX_IMAGE, ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], join(dir, 'busybox.tar'));
-  }, 120_000);
-  afterAll(async () => {
-    docker(['rmi', '-f', BUSYBOX_IMAGE], { check: false });
-    await rm(dir, { recursive: true, force: true });
+/**
+ * The busybox base for a platform, as `busybox:latest` in docker's store and as an archive for keel:
+ * for the host's platform imported (docker import), for arm64 (Debian's busybox-static:arm64) built
+ * by keel for linux/arm64 and loaded, as docker 20.10's import cannot label another platform.
+ */
+async function busyboxBase(dir: string, platform: 'linux/amd64' | 'linux/arm64'): Promise<string> {
+  const applets = run(BUSYBOX, ['--list']).stdout.split('\n').filter((a) => a !== '' && a !== 'busybox');
+  const binary = platform === 'linux/arm64' ? (BUSYBOX_ARM64 as string) : BUSYBOX;
+  const rootfs = await busyboxRootfs(join(dir, 'rootfs'), { applets, passwd: PASSWD, group: GROUP, files: { 'home/.keep': '' }, busybox: binary });
+  const env = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  if (platform === 'linux/amd64') return dockerBase(rootfs, BUSYBOX_IMAGE, [`ENV ${env}`], join(dir, 'busybox.tar'));
+  const archive = join(dir, 'busybox.tar');
+  await build({
+    context: rootfs, dockerfile: { text: `FROM scratch\nCOPY . /\nENV ${env}\n` }, platform, tags: [BUSYBOX_IMAGE], cacheDir: join(dir, 'base-cache'),
+    output: [{ type: 'oci-archive', path: archive }, { type: 'docker', host: DOCKER_HOST as string }],
   });
+  return archive;
+}
 
-  test.each(Object.entries(CASES))('%s', async (name, c) => {
-    const slug = c.from;
-    const ctx = join(dir, slug, 'ctx');
-    await mkdir(ctx, { recursive: true });
-    await writeContext(ctx, c.files ?? {});
-    const dockerfileName = c.dockerfileName ?? 'Dockerfile';
-    await writeFile(join(ctx, dockerfileName), c.dockerfile);
-    const tag = `keel-bk-parity/${slug.toLowerCase()}`;
-    const ours = join(dir, slug, 'keel.tar');
-    await build({
-      context: ctx, dockerfile: dockerfileName, tags: [`${tag}:keel`], cacheDir: join(dir, 'cache'), baseImages: { [BUSYBOX_IMAGE]: baseTar },
-      output: { type: 'oci-archive', path: ours },
-      ...(c.buildArgs === undefined ? {} : { buildArgs: c.buildArgs }), ...(c.target === undefined ? {} : { target: c.target }),
+// every case for the host's platform, then for linux/arm64 (RUN through QEMU, on both sides)
+describe.each([['linux/amd64', ['docker', 'busybox', 'runc']], ['linux/arm64', ['docker', 'busybox', 'runc', 'arm64']]] as const)('%s', (platform, needs) => {
+  describeIntegration('BuildKit\'s Dockerfile tests, ported and compared with docker build', needs, () => {
+    let dir: string;
+    let baseTar: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'keel-bk-parity-'));
+      baseTar = await busyboxBase(dir, platform);
+    }, 120_000);
+    afterAll(async () => {
+      docker(['rmi', '-f', BUSYBOX_IMAGE], { check: false });
+      await rm(dir, { recursive: true, force: true });
     });
-    const a = await flattenArchive(ours);
-    for (const [path, content] of Object.entries(c.expect ?? {})) expect([path, a.tree[path]?.sha256]).toEqual([path, sha(content)]);
-    for (const [field, value] of Object.entries(c.config ?? {})) expect((a.config.config as Record<string, unknown>)[field]).toEqual(value);
-    if (c.docker !== undefined) return; // docker 20.10 cannot be the reference here (see `docker`)
 
-    const args = ['build', '--network=none', '-q', '-f', join(ctx, dockerfileName), '-t', `${tag}:docker`];
-    for (const [k, v] of Object.entries(c.buildArgs ?? {})) args.push('--build-arg', `${k}=${v}`);
-    if (c.target !== undefined) args.push('--target', c.target);
-    docker([...args, ctx]);
-    const theirs = join(dir, slug, 'docker.tar');
-    docker(['save', '-o', theirs, `${tag}:docker`]);
-    const b = await flattenArchive(theirs);
-    // docker 20.10's BuildKit leaves the runtime's mount stubs in RUN layers; current BuildKit and keel do not
-    for (const stub of ['dev', 'proc', 'sys']) if (a.tree[stub] === undefined) delete b.tree[stub];
-    expect(a.tree).toEqual(b.tree);
-    expect(comparableConfig(a.config)).toEqual(comparableConfig(b.config));
-    docker(['rmi', '-f', `${tag}:docker`], { check: false });
-  }, 120_000);
+    test.each(Object.entries(CASES).map(([name, c], i) => [name, c, i] as const))('%s', async (_name, c, i) => {
+      const slug = `${c.from}-${i}`;
+      const ctx = join(dir, slug, 'ctx');
+      await mkdir(ctx, { recursive: true });
+      await writeContext(ctx, c.files ?? {});
+      const dockerfileName = c.dockerfileName ?? 'Dockerfile';
+      await writeFile(join(ctx, dockerfileName), c.dockerfile);
+      const tag = `keel-bk-parity/${slug.toLowerCase()}`;
+      const ours = join(dir, slug, 'keel.tar');
+      await build({
+        context: ctx, dockerfile: dockerfileName, tags: [`${tag}:keel`], cacheDir: join(dir, 'cache'), baseImages: { [BUSYBOX_IMAGE]: baseTar }, platform,
+        output: { type: 'oci-archive', path: ours },
+        ...(c.buildArgs === undefined ? {} : { buildArgs: c.buildArgs }), ...(c.target === undefined ? {} : { target: c.target }),
+      });
+      const a = await flattenArchive(ours);
+      for (const [path, content] of Object.entries(c.expect ?? {})) expect([path, a.tree[path]?.sha256]).toEqual([path, sha(content)]);
+      for (const [field, value] of Object.entries(c.config ?? {})) expect((a.config.config as Record<string, unknown>)[field]).toEqual(value);
+      expect(a.config.architecture).toBe(platform.split('/')[1]);
+      if (c.docker !== undefined) return; // docker 20.10 cannot be the reference here (see `docker`)
+
+      const args = ['build', '--platform', platform, '--network=none', '-q', '-f', join(ctx, dockerfileName), '-t', `${tag}:docker`];
+      for (const [k, v] of Object.entries(c.buildArgs ?? {})) args.push('--build-arg', `${k}=${v}`);
+      if (c.target !== undefined) args.push('--target', c.target);
+      docker([...args, ctx]);
+      const theirs = join(dir, slug, 'docker.tar');
+      docker(['save', '-o', theirs, `${tag}:docker`]);
+      const b = await flattenArchive(theirs);
+      expect(b.config.architecture).toBe(platform.split('/')[1]);
+      // docker 20.10's BuildKit leaves the runtime's mount stubs in RUN layers; current BuildKit and keel do not
+      for (const stub of ['dev', 'proc', 'sys']) if (a.tree[stub] === undefined) delete b.tree[stub];
+      expect(a.tree).toEqual(b.tree);
+      expect(comparableConfig(a.config)).toEqual(comparableConfig(b.config));
+      docker(['rmi', '-f', `${tag}:docker`], { check: false });
+    }, 180_000);
+  });
 });
