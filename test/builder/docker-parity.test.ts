@@ -10,7 +10,7 @@ import { chmod, mkdir, mkdtemp, rm, symlink, writeFile, copyFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { build } from '../../src';
-import { BUSYBOX, describeIntegration, docker, run } from '../support/integration';
+import { BUSYBOX, BUSYBOX_ARM64, describeIntegration, docker, run } from '../support/integration';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
 import { tarOf, type TarFixtureEntry } from '../support/tar-fixtures';
 
@@ -153,13 +153,13 @@ function withBusybox(dockerfile: string, target?: string): string {
   return lines.join('\n');
 }
 
-async function writeContext(dir: string, files: Record<string, FileSpec>): Promise<void> {
+async function writeContext(dir: string, files: Record<string, FileSpec>, busybox: string): Promise<void> {
   for (const [path, spec] of Object.entries(files)) {
     const target = join(dir, path);
     await mkdir(dirname(target), { recursive: true });
     if (typeof spec === 'string') await writeFile(target, spec);
     else if ('symlink' in spec) await symlink(spec.symlink, target);
-    else if ('busybox' in spec) await copyFile(BUSYBOX, target);
+    else if ('busybox' in spec) await copyFile(busybox, target);
     else if ('tar' in spec) {
       await writeFile(target, await tarOf(spec.tar, spec.gzip ?? false));
       if (spec.compress !== undefined) execFileSync('sh', ['-c', `${spec.compress} -c < "$0" > "$0.z" && mv "$0.z" "$0"`, target]);
@@ -175,7 +175,9 @@ async function writeContext(dir: string, files: Record<string, FileSpec>): Promi
   }
 }
 
-describeIntegration('keel builds what docker build builds', ['docker', 'busybox', 'skopeo', 'umoci'], () => {
+// every case for the host's platform, then for linux/arm64 (busybox for arm64 in each image, run through QEMU)
+describe.each([['linux/amd64', ['docker', 'busybox', 'skopeo', 'umoci']], ['linux/arm64', ['docker', 'busybox', 'skopeo', 'umoci', 'arm64']]] as const)('%s', (platform, needs) => {
+describeIntegration('keel builds what docker build builds', needs, () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'keel-parity-'));
@@ -188,21 +190,21 @@ describeIntegration('keel builds what docker build builds', ['docker', 'busybox'
     const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 40).replace(/^-+|-+$/g, '');
     const ctx = join(dir, slug, 'ctx');
     await mkdir(ctx, { recursive: true });
-    await writeContext(ctx, { ...c.files, busybox: { busybox: true } });
+    await writeContext(ctx, { ...c.files, busybox: { busybox: true } }, platform === 'linux/arm64' ? (BUSYBOX_ARM64 as string) : BUSYBOX);
     const dockerfile = c.dockerfile === '' ? 'build/app.Dockerfile' : 'Dockerfile';
     // every image gets busybox, right after the target stage's FROM, so that each one can be run
     const text = c.dockerfile === '' ? (c.files['build/app.Dockerfile'] as string) : c.dockerfile;
     await writeFile(join(ctx, dockerfile), withBusybox(text, c.target));
-    const tag = `keel-parity/${slug}`;
+    const tag = `keel-parity/${slug}-${platform.split('/')[1] as string}`;
 
     const ours = join(dir, slug, 'keel.tar');
     await build({
-      context: ctx, dockerfile, tags: [`${tag}:keel`], cacheDir: join(dir, 'cache'),
+      context: ctx, dockerfile, tags: [`${tag}:keel`], cacheDir: join(dir, 'cache'), platform,
       output: { type: 'oci-archive', path: ours },
       ...(c.buildArgs ? { buildArgs: c.buildArgs } : {}), ...(c.target ? { target: c.target } : {}),
     });
 
-    const args = ['build', '--network=none', '-q', '-f', join(ctx, dockerfile), '-t', `${tag}:docker`];
+    const args = ['build', '--platform', platform, '--network=none', '-q', '-f', join(ctx, dockerfile), '-t', `${tag}:docker`];
     for (const [k, v] of Object.entries(c.buildArgs ?? {})) args.push('--build-arg', `${k}=${v}`);
     if (c.target) args.push('--target', c.target);
     docker([...args, ctx]);
@@ -210,6 +212,7 @@ describeIntegration('keel builds what docker build builds', ['docker', 'busybox'
     docker(['save', '-o', theirs, `${tag}:docker`]);
 
     const [a, b] = await Promise.all([flattenArchive(ours), flattenArchive(theirs)]);
+    expect([a.config.architecture, b.config.architecture]).toEqual([platform.split('/')[1], platform.split('/')[1]]);
     expect(a.tree).toEqual(b.tree);
     expect(comparableConfig(a.config)).toEqual(comparableConfig(b.config));
 
@@ -226,4 +229,5 @@ describeIntegration('keel builds what docker build builds', ['docker', 'busybox'
     else expect(docker(['run', '--rm', '--network=none', '--entrypoint', '/bin/busybox', `${tag}:keel`, 'true']).status).toBe(0);
     docker(['rmi', '-f', `${tag}:keel`, `${tag}:docker`], { check: false });
   });
+});
 });
