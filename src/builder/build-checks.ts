@@ -44,14 +44,13 @@ export async function checksAfterBuild(c: BuildChecks, solved: ReadonlyArray<Rea
   return found.findings;
 }
 
-async function run(c: BuildChecks, solved: ReadonlyArray<ReadonlyMap<number, BuiltStage>> | undefined): Promise<{ findings: Finding[]; error?: string }> {
+async function run(c: BuildChecks, solved: ReadonlyArray<ReadonlyMap<number, BuiltStage>> | undefined): Promise<{ findings: Finding[]; error: boolean }> {
   const patterns = await c.ignorePatterns();
   const matcher = new PatternMatcher(patterns);
   const dockerignore = patterns.length === 0 ? undefined : { patterns, excludes: (p: string) => matcher.matches(p) };
   const args = { ...(c.opts.buildArgs === undefined ? {} : { buildArgs: c.opts.buildArgs }), ...(c.opts.checks === undefined ? {} : { checks: c.opts.checks }) };
   const config = checkConfig(c.ast, args);
   const all = new Map<string, Finding>();
-  let error: string | undefined;
   for (const [i, target] of c.targets.entries()) {
     const built = solved?.[i];
     const result = check(c.ast, {
@@ -63,7 +62,6 @@ async function run(c: BuildChecks, solved: ReadonlyArray<ReadonlyMap<number, Bui
       ...(dockerignore === undefined ? {} : { dockerignore }),
       ...(built === undefined ? {} : { baseImage: (_name: string, stage: number) => built.get(stage)?.image }),
     });
-    error ??= result.error;
     for (const f of result.findings) all.set(key(f), f);
     // InvalidBaseImagePlatform: the image pulled for a stage is not of the stage's platform
     for (const s of target.required) {
@@ -72,19 +70,18 @@ async function run(c: BuildChecks, solved: ReadonlyArray<ReadonlyMap<number, Bui
       const f = baseImagePlatformFinding(config, s.from.comments, b.image.name, b.platform, b.image.platform, s.from.range, s.index);
       if (f === undefined) continue;
       all.set(key(f), f);
-      error ??= config.error ? `lint violation found for rules: ${f.rule}` : undefined;
     }
   }
   const findings = [...all.values()].sort((a, b) => a.range.start.line - b.range.start.line || (a.message < b.message ? -1 : a.message > b.message ? 1 : 0));
-  return { findings, ...(error === undefined ? {} : { error }) };
+  return { findings, error: config.error };
 }
 
 const key = (f: Finding): string => `${f.rule}\n${f.message}\n${f.range.start.line}`;
 
-/** BuildKit's lint error: the rules found, at the first finding's place. */
-function failOnError(c: BuildChecks, r: { findings: readonly Finding[]; error?: string }): void {
+/** With `error=true`, BuildKit's lint error: the rules found, at the first finding's place. */
+function failOnError(c: BuildChecks, r: { findings: readonly Finding[]; error: boolean }): void {
   const first = r.findings[0];
-  if (r.error === undefined || first === undefined) return;
+  if (!r.error || first === undefined) return;
   const rules = [...new Set(r.findings.map((f) => f.rule))].join(', ');
   const at: Range = first.range;
   throw new DockerfileError(new KeelError('E_CHECK', `lint violation found for rules: ${rules}`), at, c.filename);

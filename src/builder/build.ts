@@ -3,11 +3,11 @@
  * one image per platform), handed to the outputs. This module checks the options and plans;
  * solve.ts schedules the stages, steps/ does the work of each instruction, output/ writes the image.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { basename, isAbsolute, join, resolve as resolvePath } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
 import { BlobStore, collectionDue, defaultCacheDir, DiffIdRecord, FileHasher, markUsed, openCacheDir, StepCache, takeLease, type CacheEntry, type Lease, type Used } from '../cache/index.js';
 import { isKeelError, KeelError } from '../errors.js';
-import { assembleImage, assembleIndex, hostPlatform, parsePlatforms, parseReference, parseTag, platformString, topDescriptor, type BuiltArtifact, type BuiltImage, type Platform } from '../image/index.js';
+import { assembleImage, assembleIndex, hostPlatform, parsePlatforms, parseReference, parseTag, topDescriptor, type BuiltArtifact, type BuiltImage, type Platform } from '../image/index.js';
 import { expandWord, parse, type Dockerfile, type Range } from '../parser/index.js';
 import { proxiedFetch, proxyFromEnv, type Fetch, type RegistryOptions } from '../registry/index.js';
 import { ociRuntime, RunWorkspace } from '../runtime/index.js';
@@ -22,6 +22,7 @@ import { Slots } from './slots.js';
 import { Sources } from './sources.js';
 import { predefinedArgs } from '../checks/index.js';
 import { checksAfterBuild, checksBeforeBuild, type BuildChecks } from './build-checks.js';
+import { readDockerfileText } from './dockerfile-file.js';
 import { solve, at, type BuildRun, type BuiltStage, type Target } from './solve.js';
 import { imageConfig, type StageState } from './stage.js';
 import type { BuildServices } from './step-context.js';
@@ -300,15 +301,8 @@ async function contextOf(opts: BuildOptions, ws: RunWorkspace, limits: UnpackLim
 }
 
 async function readDockerfile(contextDir: string, given: BuildOptions['dockerfile']): Promise<{ ast: Dockerfile; filename: string; path?: string }> {
-  const df = given ?? 'Dockerfile';
-  if (typeof df !== 'string') return { ast: parse(df.text, { filename: 'Dockerfile' }), filename: 'Dockerfile' };
-  const path = isAbsolute(df) ? df : join(contextDir, df);
-  const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new KeelError('E_BUILD_INPUT', `cannot read the Dockerfile ${path}: ${e.code ?? e.message}`);
-  });
-  // named in messages as BuildKit names it: the file's name (`Dockerfile.alp:3: ...`), or the path given in the context
-  const filename = isAbsolute(df) ? basename(df) : df;
-  return { ast: parse(text, { filename }), filename, path };
+  const df = await readDockerfileText(contextDir, given);
+  return { ast: parse(df.text, { filename: df.filename }), filename: df.filename, ...(df.path === undefined ? {} : { path: df.path }) };
 }
 
 /** The predefined ARGs (TARGETPLATFORM, TARGETSTAGE...), then the ARGs before the first FROM (build args override defaults). */

@@ -4,13 +4,11 @@
  * for CopyIgnoredFile, the build args, and the `checks` option over the `# check=` directive. The
  * images FROM names are not pulled: their variables are not judged (see check()).
  */
-import { readFile } from 'node:fs/promises';
-import { basename, isAbsolute, join } from 'node:path';
 import { check, type CheckResult } from '../checks/index.js';
-import { KeelError } from '../errors.js';
 import { parsePlatform, type Platform } from '../image/index.js';
 import { parse, type ParseError } from '../parser/index.js';
 import { ignorePatterns } from './context.js';
+import { readDockerfileText } from './dockerfile-file.js';
 import { PatternMatcher } from './ignore.js';
 
 export interface CheckDockerfileOptions {
@@ -34,14 +32,7 @@ export interface DockerfileCheck extends CheckResult {
 }
 
 export async function checkDockerfile(opts: CheckDockerfileOptions): Promise<DockerfileCheck> {
-  const given = opts.dockerfile ?? 'Dockerfile';
-  const path = typeof given === 'string' ? (isAbsolute(given) ? given : join(opts.context, given)) : undefined;
-  const text = typeof given === 'string'
-    ? await readFile(path as string, 'utf8').catch((e: NodeJS.ErrnoException) => {
-      throw new KeelError('E_BUILD_INPUT', `cannot read the Dockerfile ${path as string}: ${e.code ?? e.message}`);
-    })
-    : given.text;
-  const filename = typeof given === 'string' ? (isAbsolute(given) ? basename(given) : given) : 'Dockerfile';
+  const { text, filename, path } = await readDockerfileText(opts.context, opts.dockerfile);
   const ast = parse(text, { filename, recover: true });
   const patterns = await ignorePatterns(opts.context, path);
   const matcher = new PatternMatcher(patterns);

@@ -21,7 +21,7 @@ import { casingChecks, defaultArgChecks, fromChecks, readingChecks, stageNameChe
 import { Findings, type Finding } from './findings.js';
 import { MESSAGES } from './rules.js';
 import { dispatchChecks, startScope, type StageScope } from './scope-checks.js';
-import { isArg, splitStages } from './stages.js';
+import { globalArgInstructions, splitStages } from './stages.js';
 
 export type { Finding };
 
@@ -85,7 +85,7 @@ export function check(ast: Dockerfile<Instruction | InvalidInstruction>, opts: C
 
   const predefined = predefinedArgs(platform, buildPlatform, opts.target ?? stages.at(-1)?.from.name, opts.buildArgs);
   defaultArgChecks(out, config, ast, stages, predefined);
-  const globals = metaArgs(ast.instructions.filter(isArg).filter((ins) => stages.every((s) => s.from.range.start.line > ins.range.start.line)), predefined, opts.buildArgs ?? {}, ast.escapeToken);
+  const globals = metaArgs(globalArgInstructions(ast.instructions, stages), predefined, opts.buildArgs ?? {}, ast.escapeToken);
   const states: StageScope[] = [];
   for (const [index, stage] of stages.entries()) {
     fromChecks(out, configForComments(config, stage.from.comments), stage, index, globals, ast.escapeToken);

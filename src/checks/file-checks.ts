@@ -12,7 +12,7 @@ import { metaArgs, type MetaArgs } from './args.js';
 import { configForComments, type CheckConfig } from './config.js';
 import type { Findings } from './findings.js';
 import { MESSAGES } from './rules.js';
-import { isArg, type Stage } from './stages.js';
+import { globalArgInstructions, type Stage } from './stages.js';
 
 const RESERVED_STAGE_NAMES = new Set(['context', 'scratch']);
 
@@ -76,8 +76,7 @@ export function casingChecks(out: Findings, config: CheckConfig, stages: readonl
 
 /** InvalidDefaultArgInFrom: every FROM with the global ARGs' defaults alone must name a valid image. */
 export function defaultArgChecks(out: Findings, config: CheckConfig, ast: Dockerfile<Instruction | InvalidInstruction>, stages: readonly Stage[], predefined: ReadonlyMap<string, string>): void {
-  const firstFrom = stages[0]?.from.range.start.line ?? Number.POSITIVE_INFINITY;
-  const defaults = metaArgs(ast.instructions.filter(isArg).filter((a) => a.range.start.line < firstFrom), predefined, {}, ast.escapeToken);
+  const defaults = metaArgs(globalArgInstructions(ast.instructions, stages), predefined, {}, ast.escapeToken);
   for (const { from } of stages) {
     let name: string;
     try {

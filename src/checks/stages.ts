@@ -22,3 +22,9 @@ export function splitStages(all: ReadonlyArray<Instruction | InvalidInstruction>
   return stages;
 }
 
+
+/** The ARGs before the first FROM (the global ones). */
+export function globalArgInstructions(all: ReadonlyArray<Instruction | InvalidInstruction>, stages: readonly Stage[]): Array<Extract<Instruction, { kind: 'ARG' }>> {
+  const firstFrom = stages[0]?.from.range.start.line ?? Number.POSITIVE_INFINITY;
+  return all.filter(isArg).filter((a) => a.range.start.line < firstFrom);
+}

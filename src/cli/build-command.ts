@@ -197,7 +197,8 @@ function secrets(values: readonly string[], env: NodeJS.ProcessEnv): Record<stri
   return out;
 }
 
-function buildArgs(values: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
+/** `--build-arg K=V`, or `K` alone for the environment's value (docker's). */
+export function buildArgs(values: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const kv of values) {
     const i = kv.indexOf('=');

@@ -8,6 +8,7 @@
 import { resolve } from 'node:path';
 import { checkDockerfile, type DockerfileCheck, type Finding } from '../index.js';
 import { sourceExcerpt } from './excerpt.js';
+import { buildArgs } from './build-command.js';
 import { parseFlags, type FlagSpec } from './flags.js';
 import { printable } from './printable.js';
 import { UsageError } from './usage-error.js';
@@ -52,18 +53,6 @@ export function parseCheckCommand(args: readonly string[], env: NodeJS.ProcessEn
   };
 }
 
-
-/** `K=V`, or `K` alone for the environment's value (docker's --build-arg). */
-function buildArgs(values: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of values) {
-    const i = kv.indexOf('=');
-    if (i < 0) {
-      if (env[kv] !== undefined) out[kv] = env[kv] as string;
-    } else out[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return out;
-}
 
 /** Run the checks and print them; the exit status. */
 export async function runChecks(req: CheckRequest, out: (s: string) => void, err: (s: string) => void): Promise<number> {

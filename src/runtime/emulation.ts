@@ -66,7 +66,7 @@ export function parseBinfmtEntry(name: string, text: string): BinfmtEntry | unde
     name,
     enabled: lines[0]?.trim() === 'enabled',
     interpreter: field('interpreter') ?? '',
-    flags: field('flags:') ?? field('flags') ?? '',
+    flags: field('flags') ?? '',
     offset: Number(field('offset') ?? '0'),
     magic: Buffer.from(magic, 'hex'),
     mask: mask === undefined ? undefined : Buffer.from(mask, 'hex'),

@@ -9,21 +9,15 @@
  * case says why in `docker`, and only keel's result is checked.
  */
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { build } from '../../src';
 import { busyboxRootfs, dockerBase } from '../support/busybox-base';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
 import { BUSYBOX, BUSYBOX_ARM64, describeIntegration, docker, DOCKER_HOST, run } from '../support/integration';
-import { tarOf, type TarFixtureEntry } from '../support/tar-fixtures';
+import { writeContext, type FileSpec } from '../support/context-files';
 
-type FileSpec =
-  | string
-  | { readonly content: string; readonly mode: number }
-  | { readonly symlink: string }
-  | { readonly dir: number }
-  | { readonly tar: readonly TarFixtureEntry[]; readonly gzip?: boolean };
 
 interface PortedCase {
   /** BuildKit's test function it comes from. */
@@ -431,22 +425,6 @@ RUN sh -c "[ $(cat /test5/foo) = 'hello' ]"
   },
 };
 
-async function writeContext(dir: string, files: Readonly<Record<string, FileSpec>>): Promise<void> {
-  for (const [path, spec] of Object.entries(files)) {
-    const target = join(dir, path);
-    await mkdir(dirname(target), { recursive: true });
-    if (typeof spec === 'string') await writeFile(target, spec);
-    else if ('symlink' in spec) await symlink(spec.symlink, target);
-    else if ('tar' in spec) await writeFile(target, await tarOf(spec.tar, spec.gzip ?? false));
-    else if ('dir' in spec) {
-      await mkdir(target, { recursive: true });
-      await chmod(target, spec.dir);
-    } else {
-      await writeFile(target, spec.content);
-      await chmod(target, spec.mode);
-    }
-  }
-}
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 

@@ -5,16 +5,14 @@
  * run where the image has a shell. Only features Debian's docker 20.10 frontend knows are used
  * here (no heredocs, --link, --exclude, --parents); those are tested against keel alone.
  */
-import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile, copyFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { build } from '../../src';
 import { BUSYBOX, BUSYBOX_ARM64, describeIntegration, docker, run } from '../support/integration';
 import { comparableConfig, flattenArchive } from '../support/image-tree';
-import { tarOf, type TarFixtureEntry } from '../support/tar-fixtures';
+import { writeContext, type FileSpec } from '../support/context-files';
 
-type FileSpec = string | { content: string; mode: number } | { symlink: string } | { busybox: true } | { dir: number } | { tar: TarFixtureEntry[]; gzip?: boolean; compress?: 'bzip2' | 'xz' };
 
 interface Case {
   files: Record<string, FileSpec>;
@@ -153,27 +151,6 @@ function withBusybox(dockerfile: string, target?: string): string {
   return lines.join('\n');
 }
 
-async function writeContext(dir: string, files: Record<string, FileSpec>, busybox: string): Promise<void> {
-  for (const [path, spec] of Object.entries(files)) {
-    const target = join(dir, path);
-    await mkdir(dirname(target), { recursive: true });
-    if (typeof spec === 'string') await writeFile(target, spec);
-    else if ('symlink' in spec) await symlink(spec.symlink, target);
-    else if ('busybox' in spec) await copyFile(busybox, target);
-    else if ('tar' in spec) {
-      await writeFile(target, await tarOf(spec.tar, spec.gzip ?? false));
-      if (spec.compress !== undefined) execFileSync('sh', ['-c', `${spec.compress} -c < "$0" > "$0.z" && mv "$0.z" "$0"`, target]);
-    }
-    else if ('dir' in spec) {
-      await mkdir(target, { recursive: true });
-      await chmod(target, spec.dir);
-    }
-    else {
-      await writeFile(target, spec.content);
-      await chmod(target, spec.mode);
-    }
-  }
-}
 
 // every case for the host's platform, then for linux/arm64 (busybox for arm64 in each image, run through QEMU)
 describe.each([['linux/amd64', ['docker', 'busybox', 'skopeo', 'umoci']], ['linux/arm64', ['docker', 'busybox', 'skopeo', 'umoci', 'arm64']]] as const)('%s', (platform, needs) => {
