@@ -7,6 +7,7 @@
  * earlier step missed. (RUN keys its command with the parent layer chain instead: steps/run.ts.)
  */
 import { canonicalJson, sha256, type Digest } from '../image/index.js';
+import type { Timestamps } from './timestamps.js';
 
 /** [path, type, mode, uid, gid, mtime, size, link target (a device's kind:major:minor), content sha256, and the extended attributes' canonical JSON where there are some] */
 export type RecipeEntry = readonly [string, string, number, number, number, number, number, string, string] | readonly [string, string, number, number, number, number, number, string, string, string];
@@ -43,4 +44,40 @@ export function explainMiss(previous: unknown, now: Recipe): string {
   for (const path of before.keys()) if (!after.has(path)) changed.push(`${path} removed`);
   if (changed.length === 0) return previous.instruction !== now.instruction ? 'the instruction changed' : 'the cached layer is gone';
   return changed.length === 1 ? (changed[0] as string) : `${changed[0] as string} (and ${changed.length - 1} more)`;
+}
+
+/**
+ * What of the build's time settings changes a layer's bytes: the mtime that a file written long
+ * after any SOURCE_DATE_EPOCH gets in a layer (1980-01-01, SOURCE_DATE_EPOCH, or its own time under
+ * `timestamps: 'preserve'`). Every key of a step that writes a layer holds it.
+ */
+export function timePolicy(times: Pick<Timestamps, 'mtime'>): number {
+  return times.mtime(2 ** 40);
+}
+
+/** What a RUN's output depends on: the layer chain below and everything the command sees. */
+export interface RunKeyInputs {
+  readonly parent: readonly Digest[];
+  readonly args: readonly string[];
+  readonly env: ReadonlyArray<readonly [string, string]>;
+  readonly cwd: string;
+  readonly user: string;
+  readonly network: string;
+  readonly platform: string;
+  readonly mounts: unknown;
+  readonly extraHosts: readonly string[];
+  /** The layer format (compression and level). */
+  readonly layers: string;
+  /** timePolicy(): RUN's layer entries take the build's times (steps/run.ts), so a RUN cached by a
+   * default build is not reused by a SOURCE_DATE_EPOCH or 'preserve' build. */
+  readonly epoch: number;
+}
+
+export function runKey(k: RunKeyInputs): Digest {
+  return sha256(canonicalJson({
+    kind: 'RUN', version: 3, parent: k.parent, args: k.args, env: k.env, cwd: k.cwd, user: k.user, network: k.network,
+    platform: k.platform, mounts: k.mounts, epoch: k.epoch, layers: k.layers,
+    // /etc/hosts is part of what the command sees (BuildKit's ExecOp keys its extra hosts too)
+    ...(k.extraHosts.length === 0 ? {} : { extraHosts: k.extraHosts }),
+  }));
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { StepRecord } from '../cache/index.js';
 import { canonicalJson, compareLayerPaths, layerCompression, sha256, storeLayer, type Digest, type Layer, type LayerEntry } from '../image/index.js';
 import { applyTar, openSource, parentOf, type FsNode, type StageFs } from '../tree/index.js';
-import { cacheKey, explainMiss, type Recipe, type RecipeEntry } from './cache-key.js';
+import { cacheKey, explainMiss, timePolicy, type Recipe, type RecipeEntry } from './cache-key.js';
 import type { StepContext, StepResult } from './step-context.js';
 
 export interface LayerOutcome {
@@ -159,7 +159,7 @@ export async function inputKey(ctx: StepContext, kind: string, inputs: unknown):
   return sha256(canonicalJson({
     kind, version: 1, parent: ctx.stage.layers.map((l) => l.diffId), inputs,
     // the time files get (1980, or SOURCE_DATE_EPOCH), and how layers are compressed
-    epoch: ctx.times.mtime(2 ** 40), compression: layerFormat(ctx),
+    epoch: timePolicy(ctx.times), compression: layerFormat(ctx),
   }));
 }
 

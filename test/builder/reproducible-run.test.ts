@@ -73,4 +73,21 @@ describeIntegration('RUN layers reproducible', ['busybox', 'runc'], () => {
       delete process.env.KEEL_RUN_ROOTFS;
     }
   }, 60_000);
+
+  // issue 23: the RUN key held no time settings, so a RUN cached by a default build was reused by a
+  // SOURCE_DATE_EPOCH build (1980 mtimes in a build that asked for 2020's)
+  test('a RUN cached by a default build is not reused by a SOURCE_DATE_EPOCH or preserve build', async () => {
+    const cached = (extra: Partial<BuildOptions>) => once(dockerfile('keyed by time'), { noCache: false, ...extra });
+    const first = await cached({});
+    expect(first.steps.filter((st) => /\bRUN /.test(st.name)).map((st) => st.cached)).toEqual([false, false]);
+    const again = await cached({});
+    expect(again.steps.filter((st) => /\bRUN /.test(st.name)).map((st) => st.cached)).toEqual([true, true]);
+    const sde = await cached({ sourceDateEpoch: 1_600_000_000 });
+    expect(sde.steps.filter((st) => /\bRUN /.test(st.name)).map((st) => st.cached)).toEqual([false, false]);
+    const sdeFresh = await once(dockerfile('keyed by time'), { sourceDateEpoch: 1_600_000_000 });
+    expect(sde.manifestDigest).toBe(sdeFresh.manifestDigest);
+    expect((await cached({ sourceDateEpoch: 1_600_000_000 })).manifestDigest).toBe(sdeFresh.manifestDigest);
+    const preserve = await cached({ timestamps: 'preserve' });
+    expect(preserve.steps.filter((st) => /\bRUN /.test(st.name)).map((st) => st.cached)).toEqual([false, false]);
+  }, 60_000);
 });

@@ -6,12 +6,13 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { canonicalJson, platformString, sha256, type Layer } from '../../image/index.js';
+import { platformString, type Layer } from '../../image/index.js';
 import { chompHeredocContent, type Instruction } from '../../parser/index.js';
 import {
   commitLayerDir, diffRootfs, EMPTY_LOWER, layerDirPath, materialize, mountOverlay, overlayChanges, overlayLowers, removeStubs, type LayerDir, type OverlayChanges, type RuntimeMount,
 } from '../../runtime/index.js';
 import type { FsNode, StageFs } from '../../tree/index.js';
+import { runKey, timePolicy } from '../cache-key.js';
 import { cachedResult, changeLayer, layerFormat, verifiedChain, withParents } from '../layers.js';
 import { historyEntry } from '../stage.js';
 import type { StepContext, StepResult } from '../step-context.js';
@@ -75,14 +76,11 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   const history = historyEntry(`RUN ${args.join(' ')} # buildkit`, ctx.times.created());
   // the output of a RUN depends on everything before it: the key includes the layer chain (and
   // USER as written: with the chain fixed, it names the same ids)
-  const key = sha256(canonicalJson({
-    kind: 'RUN', version: 2, parent: s.layers.map((l) => l.diffId), args, env: vars.filter(([k]) => !secretNames.has(k) && !PROXY_ARGS.has(k)), cwd,
+  const key = runKey({
+    parent: s.layers.map((l) => l.diffId), args, env: vars.filter(([k]) => !secretNames.has(k) && !PROXY_ARGS.has(k)), cwd,
     user: s.cfg.user ?? '', network, platform: platformString(ctx.platform), mounts: mounts.keys,
-    // /etc/hosts is part of what the command sees (BuildKit's ExecOp keys its extra hosts too)
-    ...(extraHosts.length === 0 ? {} : { extraHosts: extraHosts.map((h) => `${h.host} ${h.ip}`) }),
-    // the layer's compression, where it is not the default (so a zstd build does not reuse a gzip layer)
-    ...(layerFormat(ctx) === 'gzip' ? {} : { layers: layerFormat(ctx) }),
-  }));
+    extraHosts: extraHosts.map((h) => `${h.host} ${h.ip}`), layers: layerFormat(ctx), epoch: timePolicy(ctx.times),
+  });
   // looked up before the chain below is verified, used only after (the key names it by its diffIDs)
   const hit = ctx.noCache ? undefined : await ctx.stepCache.get(key);
   // a miss runs on the layer folders: their extraction starts beside the chain's check (on a fresh
