@@ -39,6 +39,9 @@ start() {
   echo "KEEL_TOKEN_KEY=$R-token/key.pem"
   echo "KEEL_TOKEN_CERT=$R-token/cert.pem"
   setup_emulation
+  # rootless RUN's network (slirp4netns) opens /dev/net/tun as the user: Debian's udev makes it 0666,
+  # a machine without udev may have left it 0600
+  [ -c /dev/net/tun ] && chmod 0666 /dev/net/tun
   # the Debian base for RUN tests: made once (debootstrap), loaded into dockerd, pushed to the open registry
   if command -v debootstrap >/dev/null 2>&1 && command -v skopeo >/dev/null 2>&1; then
     DOCKER_HOST="unix://$D/docker.sock" bash "$(dirname "$0")/debian-base.sh" "$ROOT/debian" "$REGISTRY_ADDR"

@@ -2,13 +2,13 @@
 # The test command: sets up everything on a fresh Debian machine, then runs every test.
 #   bash scripts/test.sh [jest args...]
 # As root it installs the Debian packages the integration tests use (docker.io, runc, crun, skopeo, umoci,
-# busybox-static; bzip2, xz-utils and zstd make ADD test archives; debootstrap makes the Debian base; attr has setfattr for overlayfs layer folders; uidmap has newuidmap for the rootless test; qemu-user-static runs arm64 RUNs, registered in binfmt_misc by scripts/test-env.sh) and starts dockerd for the run (scripts/test-env.sh); it stops it afterwards.
+# busybox-static; bzip2, xz-utils and zstd make ADD test archives; debootstrap makes the Debian base; attr has setfattr for overlayfs layer folders; uidmap has newuidmap for the rootless test; slirp4netns is RUN's default network; qemu-user-static runs arm64 RUNs, registered in binfmt_misc by scripts/test-env.sh) and starts dockerd for the run (scripts/test-env.sh); it stops it afterwards.
 # Without root or without those packages, integration tests skip with a notice, unless
 # KEEL_REQUIRE_INTEGRATION=1 (as in CI), which turns a skip into a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(docker.io runc crun skopeo umoci busybox-static bzip2 xz-utils zstd docker-registry curl apache2-utils openssl debootstrap attr uidmap qemu-user-static)
+PACKAGES=(docker.io runc crun skopeo umoci busybox-static bzip2 xz-utils zstd docker-registry curl apache2-utils openssl debootstrap attr uidmap qemu-user-static slirp4netns)
 if [ "$(id -u)" = 0 ]; then
   missing=()
   for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -45,6 +45,8 @@ export const KEEL_ERROR_CODES = [
   'E_RUN_SETUP',
   // RUN for another architecture, with no emulator registered for it in binfmt_misc
   'E_EMULATOR',
+  // the Dockerfile asks for what escapes RUN's sandbox (host network, insecure, devices) without the user's --allow
+  'E_ENTITLEMENT',
   // an output: the Docker daemon refused the image or could not be reached
   'E_DOCKER',
   // build checks: a check configuration that cannot be read, or findings with `error=true`

@@ -28,6 +28,7 @@ export {
 export { check, RULES, RULE_NAMES, type CheckOptions, type CheckResult, type Finding, type Rule, type RuleName, type BaseImageInfo } from './checks/index.js';
 export { KeelError, isKeelError, assertNever, KEEL_ERROR_CODES, type KeelErrorCode } from './errors.js';
 export { checkDockerfile, type CheckDockerfileOptions, type DockerfileCheck } from './builder/index.js';
+export { ENTITLEMENTS, isEntitlement, type Entitlement } from './builder/index.js';
 export { build, DockerfileError, type BuildOptions, type BuildResult, type BuildOutput, type BuildEvent, type NamedContext, type CacheExport, type CacheImport } from './builder/index.js';
 export { diskUsage, prune, parseSize, type CacheUsage, type CacheUnit, type PruneOptions, type UnitKind } from './builder/index.js';
 export type { PruneResult } from './cache/index.js';

@@ -13,6 +13,7 @@ import { proxiedFetch, proxyFromEnv, type Fetch, type RegistryOptions } from '..
 import { ociRuntime, RunWorkspace } from '../runtime/index.js';
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from '../tree/index.js';
 import { DockerfileError, fromSystemError } from './errors.js';
+import { ENTITLEMENTS, isEntitlement } from './entitlements.js';
 import { chooseRuntime, readHost, type Host } from './host.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { baseStage, planStages, requiredStages, targetStage, unusedBuildArgs, type Plan, type StagePlan } from './plan.js';
@@ -53,6 +54,8 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
   }
 
   checkCompressionLevel(opts.compression ?? 'gzip', opts.compressionLevel);
+  for (const a of opts.allow ?? []) if (!isEntitlement(a)) throw new KeelError('E_BUILD_INPUT', `allow: unknown entitlement ${JSON.stringify(a)} (${ENTITLEMENTS.join(', ')})`);
+  if (opts.network !== undefined && !['default', 'host', 'none'].includes(opts.network)) throw new KeelError('E_BUILD_INPUT', `network must be default, host or none, not ${JSON.stringify(opts.network)}`);
   const cacheMaxSize = cacheBudgetAsked(opts, host);
   const startedAt = Date.now();
   const blobs = new BlobStore(cacheDir, host.pid);
@@ -65,7 +68,10 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
   const runtimeName = chooseRuntime(opts.runtime, host.env);
   const workspace = new RunWorkspace({
     cacheDir,
-    runtime: () => ociRuntime(runtimeName, host.sandbox.userNamespace ? { stateRoot: join(cacheDir, 'runc') } : {}),
+    runtime: () => ociRuntime(runtimeName, {
+      host: { arch: host.arch, kernel: host.kernel, cgroupV2: host.cgroupV2, ...(host.boundingCaps === undefined ? {} : { boundingCaps: host.boundingCaps }) },
+      ...(host.sandbox.userNamespace ? { stateRoot: join(cacheDir, 'runc') } : {}),
+    }),
     sandbox: host.sandbox,
     privileged: host.uid === 0,
     rootfs: host.env.KEEL_RUN_ROOTFS === 'copy' ? 'copy' : 'overlay',

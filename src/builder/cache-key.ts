@@ -63,6 +63,7 @@ export interface RunKeyInputs {
   readonly cwd: string;
   readonly user: string;
   readonly network: string;
+  readonly security: string;
   readonly platform: string;
   readonly mounts: unknown;
   readonly extraHosts: readonly string[];
@@ -75,7 +76,7 @@ export interface RunKeyInputs {
 
 export function runKey(k: RunKeyInputs): Digest {
   return sha256(canonicalJson({
-    kind: 'RUN', version: 3, parent: k.parent, args: k.args, env: k.env, cwd: k.cwd, user: k.user, network: k.network,
+    kind: 'RUN', version: 3, parent: k.parent, args: k.args, env: k.env, cwd: k.cwd, user: k.user, network: k.network, security: k.security,
     platform: k.platform, mounts: k.mounts, epoch: k.epoch, layers: k.layers,
     // /etc/hosts is part of what the command sees (BuildKit's ExecOp keys its extra hosts too)
     ...(k.extraHosts.length === 0 ? {} : { extraHosts: k.extraHosts }),

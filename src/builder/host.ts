@@ -2,7 +2,8 @@
  * What build() reads of the process and the machine, read once at its start and passed down, so
  * that no module below reads process.env or asks for the uid on its own (tests pass their own).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { detectSandbox, RUNTIME_NAMES, type RuntimeName, type Sandbox } from '../runtime/index.js';
 
@@ -12,14 +13,32 @@ export interface Host {
   readonly uid: number | undefined;
   readonly pid: number;
   /** Node's name for this machine's architecture (`x64`, `arm64`). */
-  readonly arch: string;
+  readonly arch: NodeJS.Architecture;
   readonly sandbox: Sandbox;
   /** Where the kernel's binfmt_misc registrations are (emulators for other architectures' RUNs). */
   readonly binfmtDir: string;
+  /** The kernel release (the seccomp profile's minKernel rules). */
+  readonly kernel: string;
+  /** cgroup v2 at /sys/fs/cgroup (then RUN gets a cgroup namespace, as BuildKit's cgroupV2NamespaceSupported). */
+  readonly cgroupV2: boolean;
+  /** This process's bounding capabilities (CapBnd), what RUN --security=insecure can be given. */
+  readonly boundingCaps: bigint | undefined;
 }
 
 export function readHost(): Host {
-  return { env: process.env, uid: process.getuid?.(), pid: process.pid, arch: process.arch, sandbox: detectSandbox(), binfmtDir: '/proc/sys/fs/binfmt_misc' };
+  return {
+    env: process.env, uid: process.getuid?.(), pid: process.pid, arch: process.arch, sandbox: detectSandbox(), binfmtDir: '/proc/sys/fs/binfmt_misc',
+    kernel: release(), boundingCaps: boundingCaps(), cgroupV2: existsSync('/proc/self/ns/cgroup') && existsSync('/sys/fs/cgroup/cgroup.subtree_control'),
+  };
+}
+
+function boundingCaps(): bigint | undefined {
+  try {
+    const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return hex === undefined ? undefined : BigInt(`0x${hex}`);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The runtime asked for, else the first of runc, crun on PATH (runc when neither is: its absence is then RUN's error). */

@@ -3,6 +3,7 @@ export { build, buildOn } from './build.js';
 export { DockerfileError } from './errors.js';
 export { checkDockerfile, type CheckDockerfileOptions, type DockerfileCheck } from './check-context.js';
 export type { Host } from './host.js';
+export { ENTITLEMENTS, isEntitlement, type Entitlement } from './entitlements.js';
 export type { BuildOptions, BuildOutput, BuildResult, CacheExport, CacheImport, NamedContext } from './options.js';
 export type { BuildEvent } from './progress.js';
 export type { CacheUsage, CacheUnit, PruneOptions, UnitKind } from './cache-admin.js';

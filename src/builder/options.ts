@@ -1,6 +1,7 @@
 /**
  * What build() takes and gives: the library's documented options and result (SPEC.md section 1).
  */
+import type { Entitlement } from './entitlements.js';
 import type { Compression, BuiltImage, BuiltIndex, Digest } from '../image/index.js';
 import type { Readable } from 'node:stream';
 import type { BuildOutput } from '../output/index.js';
@@ -127,10 +128,19 @@ export interface BuildOptions {
    */
   readonly checks?: string;
   /**
-   * The network of a RUN that does not name one (`RUN --network=`): 'host' (default, as BuildKit's
-   * default) or 'none'. A RUN's own `--network=host|none` wins; `--network=default` means this.
+   * The network of a RUN that does not name one (`RUN --network=`): 'default' (a network namespace
+   * of its own with outbound access through slirp4netns, the host's loopback out of reach), 'none'
+   * (loopback only) or 'host' (the host's; needs `allow: ['network.host']`). A RUN's own
+   * `--network=` wins (`host` needing the allow too); `--network=default` means this. @default 'default'
    */
-  readonly network?: 'host' | 'none';
+  readonly network?: 'default' | 'host' | 'none';
+  /**
+   * What RUN may take beyond its sandbox (`--allow`), as BuildKit's entitlements: 'network.host'
+   * (the host's network), 'security.insecure' (`RUN --security=insecure`: every capability, no
+   * seccomp), 'device' (`RUN --device`). A Dockerfile asking without it fails with E_ENTITLEMENT.
+   * @default none
+   */
+  readonly allow?: readonly Entitlement[];
   /** Lines added to every RUN's /etc/hosts (`--add-host NAME:IP`), in order. */
   readonly extraHosts?: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
   /** The OCI runtime for RUN. @default the first of runc, crun found on PATH */

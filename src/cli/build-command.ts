@@ -4,7 +4,7 @@
  * the CLI's own settings out, or a UsageError. Reading stdin and writing files is main.ts's.
  */
 import { resolve } from 'node:path';
-import { RUNTIME_NAMES, type BuildOptions, type CacheExport, type CacheImport, type Compression, type NamedContext, type RuntimeName } from '../index.js';
+import { isEntitlement, RUNTIME_NAMES, type BuildOptions, type CacheExport, type CacheImport, type Compression, type NamedContext, type RuntimeName } from '../index.js';
 import { parseFlags, type FlagSpec } from './flags.js';
 import { COMPRESSIONS, parseOutputs, type CliOutput } from './outputs.js';
 import { UsageError } from './usage-error.js';
@@ -38,7 +38,8 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   { name: 'label', kind: 'list', value: 'KEY=VALUE', help: 'a label on the image (repeatable)' },
   { name: 'build-context', kind: 'list', value: 'NAME=VALUE', help: 'a named context for FROM/COPY --from NAME: a folder,\ndocker-image://REF or oci-layout://PATH[:TAG] (repeatable)' },
   { name: 'annotation', kind: 'list', value: 'KEY=VALUE', help: 'an annotation on the image manifest (repeatable; manifest: or\nmanifest[PLATFORM]: prefixes as buildx takes them)' },
-  { name: 'network', kind: 'string', value: 'MODE', help: 'RUN\'s network when a RUN names none: default|host|none' },
+  { name: 'network', kind: 'string', value: 'MODE', help: 'RUN\'s network when a RUN names none: default (its own, outbound\nthrough slirp4netns)|none|host (needs --allow network.host)' },
+  { name: 'allow', kind: 'list', value: 'ENTITLEMENT', help: 'let RUN escape its sandbox: network.host, security.insecure, device\n(repeatable or comma-separated)' },
   { name: 'add-host', kind: 'list', value: 'HOST:IP', help: 'a line for RUN\'s /etc/hosts (repeatable)' },
   { name: 'secret', kind: 'list', value: 'id=ID,src=PATH|env=VAR', help: 'a secret for RUN --mount=type=secret (never in the image)' },
   { name: 'cache-to', kind: 'list', value: 'SPEC', help: 'export the step cache: type=registry,ref=REF[,mode=min|max] or\ntype=local,dest=DIR[,mode=min|max] (repeatable)' },
@@ -237,6 +238,12 @@ export function parseBuildCommand(argv: readonly string[], env: NodeJS.ProcessEn
   const pull = oneOf('pull', s('pull'), ['always', 'missing', 'never'] as const);
   const network = oneOf('network', s('network'), ['default', 'host', 'none'] as const);
   const runtime = oneOf('runtime', s('runtime'), RUNTIME_NAMES) as RuntimeName | undefined;
+  const allow = l('allow').flatMap((a) => a.split(',')).map((a) => a.trim()).filter((a) => a !== '').map((a) => {
+    // buildx takes device=NAME too; keel's device entitlement is all or nothing
+    const name = a.startsWith('device=') ? 'device' : a;
+    if (!isEntitlement(name)) throw new UsageError(`--allow: unknown entitlement ${a} (network.host, security.insecure, device)`);
+    return name;
+  });
   const sde = env.SOURCE_DATE_EPOCH;
   if (sde !== undefined && sde !== '' && !/^[0-9]+$/.test(sde)) throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds, not ${sde}`);
   const parallelism = s('max-parallelism');
@@ -286,6 +293,7 @@ export function parseBuildCommand(argv: readonly string[], env: NodeJS.ProcessEn
     ...(Object.keys(labels).length === 0 ? {} : { labels }),
     ...(Object.keys(ann).length === 0 ? {} : { annotations: ann }),
     ...(network === undefined || network === 'default' ? {} : { network }),
+    ...(allow.length === 0 ? {} : { allow: [...new Set(allow)] }),
     ...(hosts.length === 0 ? {} : { extraHosts: hosts }),
     ...(Object.keys(named).length === 0 ? {} : { namedContexts: named }),
     ...(cacheTo.length === 0 ? {} : { cacheTo }),

@@ -369,7 +369,7 @@ export function exitStatus(code: KeelErrorCode): 1 | 2 {
     case 'E_EXPANSION': case 'E_BUILD_INPUT': case 'E_REFERENCE': case 'E_STAGE': case 'E_PLATFORM': case 'E_CACHE':
       return 2;
     case 'E_DIGEST': case 'E_DIGEST_MISMATCH': case 'E_BLOB_NOT_FOUND': case 'E_REGISTRY': case 'E_AUTH': case 'E_NOT_FOUND':
-    case 'E_CONTEXT_ESCAPE': case 'E_SOURCE_NOT_FOUND': case 'E_UNSUPPORTED': case 'E_ABORTED': case 'E_RUN': case 'E_RUN_SETUP': case 'E_EMULATOR':
+    case 'E_CONTEXT_ESCAPE': case 'E_SOURCE_NOT_FOUND': case 'E_UNSUPPORTED': case 'E_ABORTED': case 'E_RUN': case 'E_RUN_SETUP': case 'E_EMULATOR': case 'E_ENTITLEMENT':
     case 'E_NO_SPACE': case 'E_INTERNAL': case 'E_DOCKER': case 'E_CHECK':
       return 1;
     default:

@@ -11,3 +11,5 @@ export * from './stale-runs.js';
 export * from './workspace.js';
 export * from './special-files.js';
 export { cannotRun, parseBinfmtEntry, binfmtMatches, type BinfmtEntry } from './emulation.js';
+export * from './network.js';
+export * from './seccomp.js';

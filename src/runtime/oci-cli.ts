@@ -11,7 +11,8 @@ import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import { command, quietly } from './commands.js';
-import { runtimeSpec, type RunSpec } from './oci-spec.js';
+import { slirpNetwork, type NetworkNamespace, type NetworkProvider } from './network.js';
+import { runtimeSpec, type RunSpec, type SpecHost } from './oci-spec.js';
 import type { Runtime, RuntimeName } from './runtime.js';
 
 /** A RUN whose command exited non-zero: its exit code and last lines of output. */
@@ -32,20 +33,32 @@ const TAIL_LINES = 20;
 export interface OciRuntimeOptions {
   /** The runtime's state folder (`--root`), when not its default (in a user namespace /run is not keel's to write). */
   readonly stateRoot?: string;
+  /** What of the machine the spec depends on. */
+  readonly host: SpecHost;
+  /** The network of a 'sandbox' RUN. @default slirpNetwork() */
+  readonly network?: NetworkProvider;
 }
 
-export function ociRuntime(name: RuntimeName, opts: OciRuntimeOptions = {}): Runtime {
+export function ociRuntime(name: RuntimeName, opts: OciRuntimeOptions): Runtime {
   const globals = opts.stateRoot === undefined ? [] : ['--root', opts.stateRoot];
+  const network = opts.network ?? slirpNetwork();
   return {
     name,
-    run: (bundle, id, spec, log, signal) => runBundle(name, globals, bundle, id, spec, log, signal),
+    run: async (bundle, id, spec, log, signal) => {
+      const net: NetworkNamespace | undefined = spec.network === 'sandbox' ? await network.open(bundle, signal) : undefined;
+      try {
+        await writeFile(join(bundle, 'config.json'), JSON.stringify(runtimeSpec(spec, opts.host, net ?? {})), { mode: 0o600 });
+        await runBundle(name, globals, bundle, id, spec, log, signal);
+      } finally {
+        await net?.close();
+      }
+    },
     list: async () => (await command(name, [...globals, 'list', '-q']).catch(() => '')).split('\n').filter((l) => l !== ''),
     remove: (id) => quietly(name, [...globals, 'delete', '--force', id]),
   };
 }
 
 async function runBundle(name: RuntimeName, globals: readonly string[], bundle: string, id: string, spec: RunSpec, log: (line: string) => void, signal?: AbortSignal): Promise<void> {
-  await writeFile(join(bundle, 'config.json'), JSON.stringify(runtimeSpec(spec)));
   const extra = (spec.extraHosts ?? []).map((h) => `${h.ip}\t${h.host}\n`).join('');
   await writeFile(join(bundle, 'hosts'), `127.0.0.1\tlocalhost ${spec.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n${extra}`);
   const pidFile = join(bundle, 'pid');

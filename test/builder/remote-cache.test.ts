@@ -125,7 +125,7 @@ describeIntegration('a cache shared through a registry', ['registry', 'auth-regi
     const damaged = await build(opts(await machine('machine-q'), { cacheFrom: { type: 'registry', ref: ref('damaged') } }));
     expect(damaged.warnings).toEqual([expect.stringMatching(/^cache .*damaged.* ignored: /)]);
     expect(damaged.manifestDigest).toBe(plain.manifestDigest);
-  });
+  }, 30_000);
 
   test('two builds exporting to one ref at once leave one valid cache; a registry behind credentials takes the auth option', async () => {
     const [x, y] = await Promise.all(['machine-j', 'machine-k'].map(async (name) => build(opts(await machine(name), { cacheTo: { type: 'registry', ref: ref('race'), mode: 'max' } }))));

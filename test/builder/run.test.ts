@@ -265,12 +265,12 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
     expect(events.filter((e) => e.type === 'log').map((e) => (e as { line: string }).line)).toEqual(['npm WARN EBADENGINE', 'next line', 'no newline at the end']);
   });
 
-  test('keel alone: RUN --network=none has only loopback; the default is the host network', async () => {
+  test('keel alone: RUN --network=none has only loopback; the default its own namespace (tap0 of slirp4netns); host the host\'s, when allowed', async () => {
     const ctx = join(dir, 'network');
     await mkdir(ctx, { recursive: true });
-    await writeFile(join(ctx, 'Dockerfile'), `FROM ${BASE}\nRUN --network=none cat /proc/net/dev > /none\nRUN cat /proc/net/dev > /host\n`);
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${BASE}\nRUN --network=none cat /proc/net/dev > /none\nRUN cat /proc/net/dev > /default\nRUN --network=host cat /proc/net/dev > /host\n`);
     const out = join(dir, 'network.tar');
-    await build({ context: ctx, cacheDir: join(dir, 'cache'), tags: ['keel-test/network:keel'], baseImages: { [BASE]: baseTar }, output: { type: 'oci-archive', path: out } });
+    await build({ context: ctx, cacheDir: join(dir, 'cache'), tags: ['keel-test/network:keel'], baseImages: { [BASE]: baseTar }, output: { type: 'oci-archive', path: out }, allow: ['network.host'] });
     docker(['load', '-i', out]);
     const read = (f: string): string[] => {
       const text = docker(['run', '--rm', '--network=none', '--entrypoint', '/bin/cat', 'keel-test/network:keel', f]).stdout;
@@ -278,6 +278,7 @@ describeIntegration('RUN, as docker build runs it', ['docker', 'busybox', 'runc'
     };
     const hostInterfaces = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).filter((l) => l.trim() !== '').map((l) => l.trim().split(':')[0] as string);
     expect(read('/none')).toEqual(['lo']);
+    expect(read('/default').sort()).toEqual(['lo', 'tap0']);
     expect(read('/host').sort()).toEqual(hostInterfaces.sort());
     docker(['rmi', '-f', 'keel-test/network:keel'], { check: false });
   });

@@ -19,11 +19,20 @@ interface SpecShape {
   process: { args: string[]; env: string[]; cwd: string; user: { uid: number; gid: number } };
   hostname: string;
   mounts: Array<{ destination: string; type: string; source: string; options: string[] }>;
-  linux: { namespaces: Array<{ type: string }> };
+  linux: {
+    namespaces: Array<{ type: string; path?: string }>;
+    maskedPaths: string[];
+    readonlyPaths: string[];
+    resources: { devices: Array<{ allow: boolean; type?: string; major?: number; minor?: number; access: string }> };
+    seccomp?: { defaultAction: string; architectures: string[]; syscalls: Array<{ names: string[]; action: string; errnoRet?: number; args?: unknown[] }> };
+    devices?: Array<{ path: string }>;
+  };
 }
 
-const spec = (over: Partial<Parameters<typeof runtimeSpec>[0]> = {}): SpecShape =>
-  runtimeSpec({ args: ['/bin/sh', '-c', 'true'], env: [['PATH', '/bin']], cwd: '/w', uid: 5, gid: 6, network: 'host', hostname: 'buildkitsandbox', ...over }) as SpecShape;
+const HOST = { arch: 'x64', kernel: '6.1.0-18-amd64', cgroupV2: false } as const;
+const spec = (over: Partial<Parameters<typeof runtimeSpec>[0]> = {}, host: Parameters<typeof runtimeSpec>[1] = HOST, net: Parameters<typeof runtimeSpec>[2] = {}): SpecShape =>
+  runtimeSpec({ args: ['/bin/sh', '-c', 'true'], env: [['PATH', '/bin']], cwd: '/w', uid: 5, gid: 6, network: 'host', hostname: 'buildkitsandbox', ...over }, host, net) as SpecShape;
+const allowed = (s: SpecShape): Set<string> => new Set((s.linux.seccomp?.syscalls ?? []).filter((c) => c.action === 'SCMP_ACT_ALLOW' && c.args === undefined).flatMap((c) => c.names));
 
 describe('the OCI spec of a RUN', () => {
   test('process, user and hostname as given', () => {
@@ -31,9 +40,50 @@ describe('the OCI spec of a RUN', () => {
     expect(s.process).toMatchObject({ args: ['/bin/sh', '-c', 'true'], env: ['PATH=/bin'], cwd: '/w', user: { uid: 5, gid: 6 } });
     expect(s.hostname).toBe('buildkitsandbox');
   });
-  test('network none adds a network namespace; host shares the host\'s', () => {
+  test('network none and sandbox have a network namespace (sandbox the one made for it); host shares the host\'s', () => {
     expect(spec().linux.namespaces.map((n) => n.type)).toEqual(['pid', 'ipc', 'uts', 'mount']);
     expect(spec({ network: 'none' }).linux.namespaces.map((n) => n.type)).toEqual(['pid', 'ipc', 'uts', 'mount', 'network']);
+    const sandbox = spec({ network: 'sandbox' }, HOST, { namespace: '/proc/7/ns/net', resolvConf: '/b/resolv.conf' });
+    expect(sandbox.linux.namespaces).toContainEqual({ type: 'network', path: '/proc/7/ns/net' });
+    expect(sandbox.mounts.find((m) => m.destination === '/etc/resolv.conf')?.source).toBe('/b/resolv.conf');
+  });
+  test('a cgroup namespace with cgroup v2 only; /sys/fs/cgroup read-only', () => {
+    expect(spec().linux.namespaces.map((n) => n.type)).not.toContain('cgroup');
+    expect(spec({}, { ...HOST, cgroupV2: true }).linux.namespaces.map((n) => n.type)).toContain('cgroup');
+    expect(spec().mounts.find((m) => m.destination === '/sys/fs/cgroup')).toMatchObject({ type: 'cgroup', options: expect.arrayContaining(['ro']) });
+  });
+  test('containerd\'s masked and read-only paths; devices denied but the standard ones', () => {
+    const s = spec();
+    expect(s.linux.maskedPaths).toEqual(expect.arrayContaining(['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap']));
+    expect(s.linux.readonlyPaths).toEqual(['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
+    const devices = s.linux.resources.devices;
+    expect(devices[0]).toEqual({ allow: false, access: 'rwm' });
+    expect(devices.filter((d) => d.allow && d.type === 'b').map((d) => d.access)).toEqual(['m']); // mknod, never open
+    expect(devices).toContainEqual({ allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }); // /dev/null
+  });
+  test('moby\'s default seccomp profile, filtered by the capabilities granted and the host', () => {
+    const s = spec();
+    expect(s.linux.seccomp).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'] });
+    const names = allowed(s);
+    for (const ok of ['read', 'write', 'execve', 'openat', 'chroot', 'arch_prctl', 'ptrace']) expect([ok, names.has(ok)]).toEqual([ok, true]);
+    // CAP_SYS_ADMIN, CAP_SYS_MODULE, CAP_BPF... are not granted: their syscalls are not allowed
+    for (const no of ['unshare', 'mount', 'bpf', 'keyctl', 'init_module', 'perf_event_open', 'reboot', 'setns', 'userfaultfd']) expect([no, names.has(no)]).toEqual([no, false]);
+    // clone without namespace flags; clone3 fails with ENOSYS so that libc falls back to clone
+    expect(s.linux.seccomp?.syscalls).toContainEqual({ names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 2114060288, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] });
+    expect(s.linux.seccomp?.syscalls).toContainEqual({ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 });
+    // ptrace needs kernel 4.8; arm64 hosts get their own architectures and calls
+    expect(allowed(spec({}, { ...HOST, kernel: '4.4.0' })).has('ptrace')).toBe(false);
+    const arm = spec({}, { ...HOST, arch: 'arm64' });
+    expect(arm.linux.seccomp?.architectures).toEqual(['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);
+    expect([allowed(arm).has('arch_prctl'), allowed(arm).has('set_tls')]).toEqual([false, true]);
+  });
+  test('insecure: every capability, no seccomp, no masked paths, every device', () => {
+    const s = spec({ security: 'insecure' });
+    expect(s.linux.seccomp).toBeUndefined();
+    expect([s.linux.maskedPaths, s.linux.readonlyPaths]).toEqual([[], []]);
+    expect(s.linux.resources.devices).toEqual([{ allow: true, type: 'c', access: 'rwm' }, { allow: true, type: 'b', access: 'rwm' }]);
+    expect((s.process as unknown as { capabilities: { bounding: string[] } }).capabilities.bounding).toEqual(expect.arrayContaining(['CAP_SYS_ADMIN', 'CAP_NET_ADMIN']));
+    expect(s.linux.devices?.map((d) => d.path)).toContain('/dev/fuse');
   });
   test('/sys is a fresh sysfs as root, the host\'s bound read-only in a user namespace', () => {
     expect(spec().mounts.find((m) => m.destination === '/sys')?.type).toBe('sysfs');

@@ -13,6 +13,7 @@ import {
 } from '../../runtime/index.js';
 import type { FsNode, StageFs } from '../../tree/index.js';
 import { runKey, timePolicy } from '../cache-key.js';
+import { runDevices, runNetwork, runSecurity } from '../entitlements.js';
 import { cachedResult, changeLayer, layerFormat, verifiedChain, withParents } from '../layers.js';
 import { historyEntry } from '../stage.js';
 import type { StepContext, StepResult } from '../step-context.js';
@@ -47,7 +48,8 @@ interface RunCommand {
   readonly args: readonly string[];
   readonly env: ReadonlyArray<readonly [string, string]>;
   readonly cwd: string;
-  readonly network: 'host' | 'none';
+  readonly network: 'sandbox' | 'host' | 'none';
+  readonly security: 'sandbox' | 'insecure';
   readonly extraHosts: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
   readonly mounts: readonly RuntimeMount[];
   /** The mount targets as tree paths. */
@@ -70,15 +72,18 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   // the image, and never in a key (BuildKit's llb.ProxyEnv; the ExecOp's cache map leaves it out)
   const proxies = proxyEnv(ctx.opts.buildArgs ?? {}).filter(([k]) => !s.vars.has(k));
   const vars = [...s.vars.entries(), ...proxies];
-  // RUN --network=host|none as written; none written (or `default`): the build's default
-  const network = ins.network === 'none' || ins.network === 'host' ? ins.network : ctx.opts.network ?? 'host';
+  // RUN --network= as written, else the build's; what escapes the sandbox only with the user's allow
+  const allow = new Set(ctx.opts.allow ?? []);
+  const network = runNetwork(ins.network, ctx.opts.network, allow);
+  const security = runSecurity(ins.security, allow);
+  runDevices(ins.devices.map((d) => d.name), allow);
   const extraHosts = ctx.opts.extraHosts ?? [];
   const history = historyEntry(`RUN ${args.join(' ')} # buildkit`, ctx.times.created());
   // the output of a RUN depends on everything before it: the key includes the layer chain (and
   // USER as written: with the chain fixed, it names the same ids)
   const key = runKey({
     parent: s.layers.map((l) => l.diffId), args, env: vars.filter(([k]) => !secretNames.has(k) && !PROXY_ARGS.has(k)), cwd,
-    user: s.cfg.user ?? '', network, platform: platformString(ctx.platform), mounts: mounts.keys,
+    user: s.cfg.user ?? '', network, security, platform: platformString(ctx.platform), mounts: mounts.keys,
     extraHosts: extraHosts.map((h) => `${h.host} ${h.ip}`), layers: layerFormat(ctx), epoch: timePolicy(ctx.times),
   });
   // looked up before the chain below is verified, used only after (the key names it by its diffIDs)
@@ -91,7 +96,7 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   await ctx.workspace.prepare();
   await ctx.workspace.canRun(ctx.platform);
   const run: RunCommand = {
-    args, env: [...vars, ...mounts.secretEnv], cwd, network, extraHosts, mounts: mounts.runtime, targets: mounts.runtime.map((m) => m.target.replace(/^\/+/, '')),
+    args, env: [...vars, ...mounts.secretEnv], cwd, network, security, extraHosts, mounts: mounts.runtime, targets: mounts.runtime.map((m) => m.target.replace(/^\/+/, '')),
   };
   const ran = (await ctx.workspace.useOverlay(s.layers.length)) ? await runOnOverlay(ctx, run) : await runOnCopy(ctx, run);
   await ctx.stepCache.put(key, { layer: ran.layer ?? null });
