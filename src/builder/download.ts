@@ -13,6 +13,14 @@ import type { Fetch } from '../registry/index.js';
 
 export const isRemote = (src: string): boolean => /^https?:\/\//i.test(src) || /^git@|^[a-z]+:\/\/.*\.git(#|$)/i.test(src);
 
+/**
+ * Text (an instruction as written, an error) with the user:password@ of every URL in it left out,
+ * so that `ADD https://user:token@host/f` shows no token in a step's name or a log.
+ */
+export function redactUrlCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1');
+}
+
 /** The URL with any user:password@ removed. */
 export function redactUrl(src: string): string {
   try {

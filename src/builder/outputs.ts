@@ -7,7 +7,7 @@ import { access, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { KeelError } from '../errors.js';
 import { imagesOf, parseTag, type BuiltArtifact, type BuiltImage, type LayerEntry } from '../image/index.js';
-import { checkDockerHost, describeOutput, writeOutput, type BuildOutput, type OutputOptions } from '../output/index.js';
+import { checkDockerHost, describeOutput, ociDirTarget, writeOutput, type BuildOutput, type OutputOptions } from '../output/index.js';
 import type { PushResult } from '../registry/index.js';
 import { progressOf, type BuildEvent } from './progress.js';
 
@@ -36,6 +36,7 @@ export async function checkOutputs(outputs: readonly BuildOutput[], tags: readon
         break;
       case 'oci-dir':
         await checkWritableParent(o.path, 'folder');
+        await ociDirTarget(o.path); // a folder that is neither empty nor a layout: refused before any work
         break;
       case 'rootfs-dir': {
         const s = await stat(o.path).catch(() => undefined);

@@ -20,6 +20,7 @@ import { KeelError, isKeelError } from '../errors.js';
 import { canonicalJson, parsePlatform, platformString, type Digest, type Platform } from '../image/index.js';
 import { expandWord, parse, type Instruction, type Range } from '../parser/index.js';
 import { baseStage, instructionDeps, instructionRefs, stageRef, type Plan, type StagePlan } from './plan.js';
+import { redactUrlCredentials } from './download.js';
 import { progressOf } from './progress.js';
 import type { Slots } from './slots.js';
 import { cloneConfig, emptyStage, inherit, withStep, type StageState } from './stage.js';
@@ -175,11 +176,11 @@ async function buildStage(run: BuildRun, target: Target, stage: StagePlan, waitF
   for (const [i, expression] of triggers.entries()) {
     const trigger = parse(`FROM scratch\n${expression}`, { filename: `${image} ONBUILD` }).instructions.slice(1);
     for (const ins of trigger) {
-      state = await instructionStep(steps, state, ins, `${label(1)} ONBUILD ${i + 1}/${triggers.length}: ${ins.original.trim()}`, stage.from);
+      state = await instructionStep(steps, state, ins, `${label(1)} ONBUILD ${i + 1}/${triggers.length}: ${redactUrlCredentials(ins.original.trim())}`, stage.from);
     }
   }
   for (const [i, ins] of stage.instructions.entries()) {
-    state = await instructionStep(steps, state, ins, `${label(i + 2)} ${ins.original.trim()}`, ins);
+    state = await instructionStep(steps, state, ins, `${label(i + 2)} ${redactUrlCredentials(ins.original.trim())}`, ins);
   }
   return { state, platform, ...(from === undefined ? {} : { image: from }) };
 }

@@ -4,11 +4,11 @@
  * folder this process can write, and no other user may enter it: layer folders keep device nodes,
  * setuid files and file capabilities of base images, which a shared, world-readable cache folder
  * would hand to every local user. A folder of ours that is open to others is closed (0700), as
- * BuildKit's and containerd's state folders are; one of another user's is refused. Every problem
- * is E_CACHE, naming the folder.
+ * BuildKit's and containerd's state folders are; one of another user's, or a symbolic link, is
+ * refused. Every problem is E_CACHE, naming the folder.
  */
 import { constants } from 'node:fs';
-import { access, chmod, mkdir, stat } from 'node:fs/promises';
+import { access, chmod, lstat, mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { KeelError } from '../errors.js';
 
@@ -20,11 +20,14 @@ export async function openCacheDir(dir: string, uid: number | undefined): Promis
     throw new KeelError('E_CACHE', `the cache folder ${dir} cannot be used: ${why}`, cause === undefined ? {} : { cause });
   };
   await makeFolders(dir).catch((e: unknown) => fail(`it cannot be made (${errno(e)})`, e));
-  const st = await stat(dir).catch((e: unknown) => fail(errno(e), e));
+  // lstat: a link planted where the folder should be (in /tmp, say) is refused, never followed
+  const st = await lstat(dir).catch((e: unknown) => fail(errno(e), e));
+  if (st.isSymbolicLink()) fail('it is a symbolic link (name the folder it points to)');
   if (!st.isDirectory()) fail('it is not a folder');
+  // another user's folder is refused whatever its mode: root could write it, and its owner could swap what is in it
+  if (uid !== undefined && st.uid !== uid) fail(`it belongs to uid ${st.uid}, not to this user (${uid})`);
   await access(dir, constants.W_OK | constants.X_OK).catch((e: unknown) => fail(`this user cannot write it (${errno(e)})`, e));
   if ((st.mode & 0o077) !== 0) {
-    if (uid !== undefined && st.uid !== uid) fail(`other users can enter it (mode ${(st.mode & 0o777).toString(8)}), and it belongs to uid ${st.uid}`);
     await chmod(dir, st.mode & 0o7700).catch((e: unknown) => fail(`it is open to other users and cannot be closed (${errno(e)})`, e));
   }
 }

@@ -128,6 +128,7 @@ export async function readImageArchive(path: string, store: BlobReader & BlobWri
       if (l.digest === undefined || !isDigest(l.digest)) return bad(path, 'a layer has no digest');
       const diffId = diffIds[i];
       if (diffId === undefined) return bad(path, 'the config has fewer diff_ids than the manifest has layers');
+      if (!isDigest(diffId)) return bad(path, `the config's diff_ids[${i}] is not a digest`);
       const m = l.mediaType ?? '';
       const mediaType = m.endsWith('gzip') ? MEDIA_TYPES.layerGzip : m.endsWith('zstd') ? MEDIA_TYPES.layerZstd : MEDIA_TYPES.layer;
       return { mediaType, digest: l.digest, diffId, size: l.size ?? -1 } as Layer;
@@ -151,6 +152,7 @@ export async function readImageArchive(path: string, store: BlobReader & BlobWri
     if (blob === undefined) return bad(path, `layer ${p} is missing`);
     const diffId = diffIds[i];
     if (diffId === undefined) return bad(path, 'the config has fewer diff_ids than manifest.json has layers');
+    if (!isDigest(diffId)) return bad(path, `the config's diff_ids[${i}] is not a digest`);
     // a docker-save layer is the uncompressed tar (its digest is its diffID) or, in newer archives, a blob
     const mediaType = blob.digest === diffId ? MEDIA_TYPES.layer : MEDIA_TYPES.layerGzip;
     return { mediaType, digest: blob.digest, diffId, size: blob.size } as Layer;

@@ -81,7 +81,8 @@ export const apiHost = (registry: string): string => (registry === DOCKER_HUB ? 
 /** Plain HTTP for loopback registries and those the user names insecure; HTTPS otherwise. */
 export function schemeFor(registry: string, insecure: readonly string[] = []): 'http' | 'https' {
   const host = registry.replace(/:[0-9]+$/, '').replace(/^\[|\]$/g, '');
-  const loopback = host === 'localhost' || /^127\./.test(host) || host === '::1';
+  // by the address, never a prefix: 127.evil.example is a name like any other (HTTPS)
+  const loopback = host === 'localhost' || /^127(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}$/.test(host) || host === '::1';
   return loopback || insecure.includes(registry) || insecure.includes(host) ? 'http' : 'https';
 }
 

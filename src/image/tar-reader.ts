@@ -9,6 +9,8 @@
 import { Readable } from 'node:stream';
 import { KeelError } from '../errors.js';
 
+/** At most this many PAX global records in one archive. */
+const MAX_GLOBAL_RECORDS = 64;
 const BLOCK = 512;
 
 export type TarEntryType =
@@ -187,12 +189,17 @@ export async function* readTar(input: AsyncIterable<Buffer>): AsyncGenerator<Tar
       if (size > 1 << 20) fail('a PAX or long-name header is over 1 MiB');
       const body = (await serially(() => bytes.exactly(padded, 'a PAX or long-name header'))).subarray(0, size);
       if (flag === 'x') local = paxRecords(body);
-      else if (flag === 'g') global = new Map([...global, ...paxRecords(body)]);
+      else if (flag === 'g') {
+        global = new Map([...global, ...paxRecords(body)]);
+        // every later entry carries the global records: a few are all real tars have (git archive
+        // writes one), many would cost each of a million entries as much (issue 24)
+        if (global.size > MAX_GLOBAL_RECORDS) fail(`PAX global headers hold over ${MAX_GLOBAL_RECORDS} records`);
+      }
       else if (flag === 'L') longName = text(body, 0, body.length);
       else longLink = text(body, 0, body.length);
       continue;
     }
-    const records = new Map([...global, ...(local ?? [])]);
+    const records = local === undefined ? global : new Map([...global, ...local]);
     local = undefined;
     const ustar = block.subarray(257, 263).toString('latin1') === 'ustar\0';
     const prefix = ustar ? text(block, 345, 155) : '';

@@ -9,6 +9,7 @@ import type { PushResult, RegistryOptions, Transfer } from '../registry/index.js
 import type { Destination } from './destination.js';
 import { writeOciArchive } from './oci-archive.js';
 import { writeOciDir } from './oci-dir.js';
+export { ociDirTarget } from './oci-dir.js';
 import { pushOutput } from './registry.js';
 
 export { writeOciArchive, writeOciDir, pushOutput, type Destination };

@@ -126,6 +126,8 @@ export async function pullImage(
   const diffIds = config.rootfs?.diff_ids ?? [];
   const layers: Layer[] = (manifest.layers ?? []).map((l, i) => {
     if (l.digest === undefined || !isDigest(l.digest) || diffIds[i] === undefined) throw new KeelError('E_REGISTRY', `${name}: layer ${i} does not match its config`);
+    // a diffID names folders in the cache: a string that is not a digest never becomes a path
+    if (!isDigest(diffIds[i])) throw new KeelError('E_DIGEST', `${name}: the config's diff_ids[${i}] is not a digest`);
     return { mediaType: layerType(l.mediaType), digest: l.digest, diffId: diffIds[i] as Digest, size: l.size ?? -1 };
   });
   // a few downloads at once

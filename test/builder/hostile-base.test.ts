@@ -113,6 +113,19 @@ describeIntegration('base images that lie', ['busybox', 'runc', 'registry', 'sko
     }
   }, 60_000);
 
+  // issue 24: a diff_ids entry became a path (layers/<diffID>) before its check failed
+  test('a config whose diff_ids is not a digest is refused before anything is made of it', async () => {
+    const bad = join(dir, 'bad-diffid.tar');
+    await rewrite(honest, bad, (config) => {
+      (config.rootfs as { diff_ids: string[] }).diff_ids = ['sha256:../../../../escaped'];
+    });
+    const cacheDir = join(dir, 'bad-diffid-cache');
+    const err = await attempt(bad, 'FROM base\nRUN true\n', cacheDir);
+    expect([isKeelError(err), (err as Error).message]).toEqual([true, expect.stringMatching(/diff_ids\[0\] is not a digest/)]);
+    expect(await readdir(join(cacheDir, 'layers')).catch(() => [])).toEqual([]);
+    expect(await readdir(dir)).not.toContain('escaped');
+  }, 60_000);
+
   test('pulled: a bottom layer unpacked while it downloads is named by its diffID only when its bytes are that diffID', async () => {
     // fresh caches pull from the registry, and a RUN makes keel unpack the base layer in the download's pass
     const name = (tag: string): string => `${REGISTRY}/keel-test/hostile-${process.pid}-${Date.now()}:${tag}`;

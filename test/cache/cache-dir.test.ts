@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, isKeelError } from '../../src';
@@ -57,8 +57,26 @@ describeIntegration('the cache folder and other users', ['runc'], () => {
     await chmod(c, 0o777);
     const err = await openCacheDir(c, 0).catch((e: unknown) => e);
     expect(isKeelError(err, 'E_CACHE')).toBe(true);
-    expect((err as Error).message).toMatch(/other users can enter it \(mode 777\), and it belongs to uid 65534/);
+    expect((err as Error).message).toMatch(/it belongs to uid 65534, not to this user \(0\)/);
     expect((await stat(c)).mode & 0o777).toBe(0o777);
+  });
+
+  // issue 24: root accepted another user's 0700 folder (W_OK holds for root), and a link was followed and its target chmodded
+  test('another user\'s closed folder is refused too; a link where the folder should be is refused, its target untouched', async () => {
+    const c = join(dir, 'theirs-closed');
+    await mkdir(c);
+    await chown(c, 65534, 65534);
+    await chmod(c, 0o700);
+    const err = await openCacheDir(c, 0).catch((e: unknown) => e);
+    expect([isKeelError(err, 'E_CACHE'), (err as Error).message]).toEqual([true, expect.stringMatching(/belongs to uid 65534/)]);
+    const target = join(dir, 'link-target');
+    await mkdir(target);
+    await chmod(target, 0o755);
+    const link = join(dir, 'planted');
+    await symlink(target, link);
+    const linked = await openCacheDir(link, uid).catch((e: unknown) => e);
+    expect([isKeelError(linked, 'E_CACHE'), (linked as Error).message]).toEqual([true, expect.stringMatching(/is a symbolic link/)]);
+    expect((await stat(target)).mode & 0o777).toBe(0o755);
   });
 
   test('keel build as a user who cannot write the cache folder: one line, exit 2, no stack trace', async () => {

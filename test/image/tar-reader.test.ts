@@ -153,3 +153,36 @@ test('bytes() gives what the body stream gives, at any chunking; a truncated bod
   })().catch((e: unknown) => e);
   expect(isKeelError(err, 'E_BUILD_INPUT')).toBe(true);
 });
+
+// issue 24: one PAX global header of many records was copied into every later entry
+test('PAX global headers: a few records are kept for every entry; over 64 is a clear error', async () => {
+  const tarOf = async (records: number): Promise<Buffer> => {
+    const p = pack();
+    const parts: Buffer[] = [];
+    p.on('data', (c: unknown) => parts.push(c as Buffer));
+    const done = new Promise<void>((resolve) => p.on('end', () => resolve()));
+    // the records as a 'g' entry's body ("LEN key=value\n", LEN counting itself)
+    const record = (k: string, v: string): string => {
+      const rest = ` ${k}=${v}\n`;
+      let n = rest.length + 1;
+      while (`${n}${rest}`.length !== n) n++;
+      return `${n}${rest}`;
+    };
+    const body = Array.from({ length: records }, (_, i) => record(`keel.r${i}`, 'v')).join('');
+    p.entry({ name: 'pax_global_header', mode: 0o644 }, body);
+    p.entry({ name: 'a.txt', mode: 0o644 }, 'a');
+    p.finalize();
+    await done;
+    // tar-stream writes no 'g' entries: the first header made one, its checksum made again
+    const tar = Buffer.concat(parts);
+    tar[156] = 'g'.charCodeAt(0);
+    tar.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += tar[i] as number;
+    tar.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    return tar;
+  };
+  expect((await viaReader(await tarOf(3))).map((s) => s.name)).toEqual(['a.txt']);
+  const err = await viaReader(await tarOf(65)).catch((e: unknown) => e);
+  expect([isKeelError(err), (err as Error).message]).toEqual([true, expect.stringMatching(/over 64 records/)]);
+});

@@ -46,6 +46,28 @@ test('oci-dir from a store without files: blobs streamed, index names the tag', 
   expect(await readFile(join(out, 'blobs', 'sha256', (img.layers[0]?.digest as string).slice(7)))).toEqual(await readFile(store.path(img.layers[0]?.digest as never)));
 });
 
+// issue 24: tar=false ran rm -rf on any existing folder (dest=. wiped the current folder)
+test('oci-dir into an existing folder: written into when empty or a layout, refused otherwise and left as it was', async () => {
+  const img = await image();
+  const opts = { tags: ['app:1'], blobs: store, registry: {}, rootfs: noRootfs, hostPlatform: HOST };
+  const project = join(dir, 'project');
+  await mkdir(project);
+  await writeFile(join(project, 'main.c'), 'int main(void) { return 0; }\n');
+  await expect(writeOutput(img, { type: 'oci-dir', path: project }, opts)).rejects.toMatchObject({ code: 'E_BUILD_INPUT', message: expect.stringMatching(/neither empty nor an OCI layout/) });
+  await expect(build({ context: project, dockerfile: { text: 'FROM scratch\nCOPY main.c /\n' }, cacheDir: join(dir, 'c'), output: { type: 'oci-dir', path: project } })).rejects.toMatchObject({ code: 'E_BUILD_INPUT' });
+  expect(await readdir(project)).toEqual(['main.c']);
+  const empty = join(dir, 'empty');
+  await mkdir(empty);
+  await writeOutput(img, { type: 'oci-dir', path: empty }, opts);
+  expect((await readdir(empty)).sort()).toEqual(['blobs', 'index.json', 'oci-layout']);
+  // a layout again: the blobs it has are kept (a stray one too), index.json replaced
+  await writeFile(join(empty, 'blobs', 'sha256', 'stray'), 'x');
+  await writeOutput(img, { type: 'oci-dir', path: empty }, { ...opts, tags: ['app:2'] });
+  expect(await readdir(join(empty, 'blobs', 'sha256'))).toContain('stray');
+  const index = JSON.parse(await readFile(join(empty, 'index.json'), 'utf8')) as { manifests: Array<{ annotations: Record<string, string> }> };
+  expect(index.manifests[0]?.annotations['org.opencontainers.image.ref.name']).toBe('2');
+});
+
 test('oci-archive: the same image twice gives the same bytes', async () => {
   const img = await image();
   const a = join(dir, 'a.tar');

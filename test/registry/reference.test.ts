@@ -21,6 +21,9 @@ test('loopback registries are plain HTTP, others HTTPS unless named insecure', (
   expect(schemeFor('127.0.0.1:5000')).toBe('http');
   expect(schemeFor('localhost:5000')).toBe('http');
   expect(schemeFor('ghcr.io')).toBe('https');
+  // loopback by the address, not a prefix (issue 24): these are DNS names, spoken to over HTTPS
+  expect(['127.evil.example:5000', '127.0.0.1.nip.io', '127.0.0.300', '1270.0.0.1'].map((r) => schemeFor(r))).toEqual(['https', 'https', 'https', 'https']);
+  expect(['127.1.2.3:80', '[::1]:5000'].map((r) => schemeFor(r))).toEqual(['http', 'http']);
   expect(schemeFor('my.registry:5000', ['my.registry:5000'])).toBe('http');
   expect(formatReference(parseReference('node:20'))).toBe('docker.io/library/node:20');
 });
