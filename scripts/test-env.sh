@@ -72,11 +72,14 @@ setup_emulation() {
 # start_registry DIR ADDR VARIABLE EXTRA_CONFIG: a docker-registry on ADDR, its data in DIR
 start_registry() {
   local dir="$1" addr="$2" var="$3" extra="$4"
-  mkdir -p "$dir/data"
   if curl -sS -o /dev/null "http://$addr/v2/" 2>/dev/null; then
     echo "$var=$addr"
     return
   fi
+  # a registry started afresh starts empty: what an earlier run left (a test damages blobs on purpose)
+  # must not reach this one; the bases are pushed again below
+  rm -rf "$dir/data"
+  mkdir -p "$dir/data"
   cat >"$dir/config.yml" <<YAML
 version: 0.1
 log:

@@ -13,7 +13,8 @@ import { proxiedFetch, proxyFromEnv, type Fetch, type RegistryOptions } from '..
 import { ociRuntime, RunWorkspace } from '../runtime/index.js';
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from '../tree/index.js';
 import { DockerfileError, fromSystemError } from './errors.js';
-import { ENTITLEMENTS, isEntitlement } from './entitlements.js';
+import { CacheMountLeases } from './cache-mounts.js';
+import { checkEntitlements, ENTITLEMENTS, isEntitlement } from './entitlements.js';
 import { chooseRuntime, readHost, type Host } from './host.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { baseStage, planStages, requiredStages, targetStage, unusedBuildArgs, type Plan, type StagePlan } from './plan.js';
@@ -105,6 +106,11 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       const globals = globalArgs(plan, opts, p, buildPlatform, escape, locate);
       return { platform: p, globals, required: requiredStages(plan, target, globals) };
     });
+    // what escapes RUN's sandbox is asked before any step runs, as BuildKit validates a build's
+    // entitlements before solving it (ONBUILD triggers are checked at their step)
+    for (const stage of new Set(targets.flatMap((t) => t.required))) {
+      for (const ins of stage.instructions) if (ins.kind === 'RUN') at({ locate }, ins, () => checkEntitlements(ins, opts));
+    }
     const httpFetch = proxiedFetch(opts.proxy ?? proxyFromEnv(host.env));
     const registry = registryOptions(opts, abort.signal, httpFetch);
     // a base's layer is unpacked while it downloads for the RUNs to come, unless a shared cache is
@@ -120,7 +126,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       ...(opts.namedContexts === undefined ? {} : { namedContexts: opts.namedContexts }),
     });
     const services: BuildServices = {
-      opts, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace,
+      opts, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace, cacheMounts: new CacheMountLeases(),
       compression: opts.compression ?? 'gzip', ...(opts.compressionLevel === undefined ? {} : { compressionLevel: opts.compressionLevel }), limits, noCache: opts.noCache === true, escape, signal: abort.signal, fetch: httpFetch,
       emit: (e) => opts.onProgress?.(e),
     };
@@ -177,6 +183,8 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     const tags = opts.tags ?? [];
     const written = await writeOutputs(artifact, outputs, {
       tags, blobs, signal: abort.signal, hostPlatform: buildPlatform,
+      // a local folder's files are the caller's, without devices or setuid bits (output/rootfs.ts)
+      ...(host.uid === undefined || host.gid === undefined ? {} : { owner: { uid: host.uid, gid: host.gid } }),
       registry: { ...registry, ...(baseName === undefined ? {} : { baseName }) },
       rootfs: async (image) => {
         const final = finals[images.indexOf(image)] as StageState;

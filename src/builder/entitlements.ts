@@ -7,7 +7,7 @@
  * is not allowed").
  */
 import { KeelError } from '../errors.js';
-import type { NetworkMode } from '../parser/index.js';
+import type { Instruction, NetworkMode } from '../parser/index.js';
 
 export const ENTITLEMENTS = ['network.host', 'security.insecure', 'device'] as const;
 export type Entitlement = (typeof ENTITLEMENTS)[number];
@@ -42,4 +42,12 @@ export function runDevices(names: readonly string[], allow: ReadonlySet<Entitlem
     throw new KeelError('E_ENTITLEMENT', `RUN --device: ${what} requested by the build but not allowed (pass --allow device)`);
   }
   throw new KeelError('E_UNSUPPORTED', `RUN --device ${names.join(', ')}: CDI devices are not supported by keel yet`);
+}
+
+/** All of a RUN's asks against the build's allow (E_ENTITLEMENT, else nothing). */
+export function checkEntitlements(ins: Extract<Instruction, { kind: 'RUN' }>, opts: { readonly network?: 'default' | 'host' | 'none'; readonly allow?: readonly Entitlement[] }): void {
+  const allow = new Set(opts.allow ?? []);
+  runNetwork(ins.network, opts.network, allow);
+  runSecurity(ins.security, allow);
+  if (ins.devices.length > 0 && !allow.has('device')) runDevices(ins.devices.map((d) => d.name), allow);
 }

@@ -11,6 +11,8 @@ export interface Host {
   readonly env: NodeJS.ProcessEnv;
   /** The uid in this process's user namespace (0: may mount and start containers). */
   readonly uid: number | undefined;
+  /** The gid in this process's user namespace (who a `type=local` output's files belong to). */
+  readonly gid: number | undefined;
   readonly pid: number;
   /** Node's name for this machine's architecture (`x64`, `arm64`). */
   readonly arch: NodeJS.Architecture;
@@ -27,7 +29,7 @@ export interface Host {
 
 export function readHost(): Host {
   return {
-    env: process.env, uid: process.getuid?.(), pid: process.pid, arch: process.arch, sandbox: detectSandbox(), binfmtDir: '/proc/sys/fs/binfmt_misc',
+    env: process.env, uid: process.getuid?.(), gid: process.getgid?.(), pid: process.pid, arch: process.arch, sandbox: detectSandbox(), binfmtDir: '/proc/sys/fs/binfmt_misc',
     kernel: release(), boundingCaps: boundingCaps(), cgroupV2: existsSync('/proc/self/ns/cgroup') && existsSync('/sys/fs/cgroup/cgroup.subtree_control'),
   };
 }

@@ -15,6 +15,7 @@ import type { BuildEvent } from './progress.js';
 import type { Sources } from './sources.js';
 import type { StageState } from './stage.js';
 import type { Timestamps } from './timestamps.js';
+import type { CacheMountLeases } from './cache-mounts.js';
 import type { VerifiedLayers } from './verified-layers.js';
 
 /** One build's parts, the same for every step of every stage. */
@@ -29,6 +30,8 @@ export interface BuildServices {
   readonly times: Timestamps;
   readonly sources: Sources;
   readonly workspace: RunWorkspace;
+  /** Which cache mounts RUNs hold (sharing=shared|locked|private). */
+  readonly cacheMounts: CacheMountLeases;
   readonly compression: Compression;
   /** The compression level asked for (`compression-level=`); each compression's default when undefined. */
   readonly compressionLevel?: number;

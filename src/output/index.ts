@@ -58,6 +58,8 @@ export interface OutputOptions {
   readonly rootfs: (image: BuiltImage) => Promise<readonly LayerEntry[]>;
   /** The platform a Docker image store that holds no index gets, of an index: the host's. */
   readonly hostPlatform: Platform;
+  /** Who the `rootfs-dir` output's files belong to: the caller (as buildx's local exporter writes them). */
+  readonly owner?: { readonly uid: number; readonly gid: number };
   readonly signal?: AbortSignal;
   /** Bytes written (`id` 'sending tarball', or a pushed blob's digest), as they go and once `done`. */
   readonly progress?: (id: string, current: number, total: number | undefined, done: boolean) => void;
@@ -120,7 +122,7 @@ export async function writeOutput(artifact: BuiltArtifact, output: BuildOutput, 
       await rootfs().writeRootfsTar(await rootfsEntries(artifact, opts), destination(output), opts.signal, sending);
       return {};
     case 'rootfs-dir':
-      await rootfs().writeRootfsDir(await rootfsEntries(artifact, opts), output.path, opts.signal);
+      await rootfs().writeRootfsDir(await rootfsEntries(artifact, opts), output.path, opts.owner, opts.signal);
       return {};
     default:
       return assertNever(output);

@@ -32,16 +32,40 @@ export async function writeRootfsTar(entries: readonly LayerEntry[], to: Destina
   await writeBytes(writeLayerTar(entries), to, signal, onBytes);
 }
 
+/** Extended attributes that grant or label privilege: never written into a user's folder. */
+const PRIVILEGED_XATTR = /^(security|trusted)\./;
+
+/**
+ * The entries as the caller's files: owned by `owner`, without device nodes (a fifo stays), setuid
+ * and setgid bits, or file capabilities (security.*) — a folder of a hostile image's files must not
+ * hand a local user a setuid-root shell or a /dev/sda of mode 0666. buildx's local exporter writes
+ * through the client (session/filesync), as the client's user, to the same effect.
+ */
+export function asCallersFiles(entries: readonly LayerEntry[], owner: { readonly uid: number; readonly gid: number }): LayerEntry[] {
+  const out: LayerEntry[] = [];
+  for (const e of entries) {
+    if (e.type === 'whiteout') continue;
+    if (e.type === 'device' && e.device !== 'fifo') continue;
+    const xattrs = e.xattrs === undefined ? undefined : Object.fromEntries(Object.entries(e.xattrs).filter(([k]) => !PRIVILEGED_XATTR.test(k)));
+    const { xattrs: _dropped, ...rest } = e;
+    out.push({ ...rest, uid: owner.uid, gid: owner.gid, mode: e.mode & ~0o6000, ...(xattrs === undefined || Object.keys(xattrs).length === 0 ? {} : { xattrs }) } as LayerEntry);
+  }
+  // a hard link to a device left out would point at nothing
+  const kept = new Set(out.map((e) => e.path));
+  return out.filter((e) => e.type !== 'hardlink' || kept.has(e.target));
+}
+
 /**
  * The flattened root file system into folder `path`, created if missing. What is in the folder
  * already stays unless the image has the same path, which replaces it (a folder in both is merged),
  * as buildx's local exporter merges: `-o type=local,dest=.` of a build's artifacts is common. The
- * files are extracted beside the folder first, so a failed build changes nothing in it.
+ * files are extracted beside the folder first, so a failed build changes nothing in it. With an
+ * `owner` (the caller), the files are the caller's (asCallersFiles).
  */
-export async function writeRootfsDir(entries: readonly LayerEntry[], path: string, signal?: AbortSignal): Promise<void> {
+export async function writeRootfsDir(entries: readonly LayerEntry[], path: string, owner?: { readonly uid: number; readonly gid: number }, signal?: AbortSignal): Promise<void> {
   const tmp = tempBeside(path);
   try {
-    await extractLayerDir(writeLayerTar(entries), tmp, signal === undefined ? {} : { signal });
+    await extractLayerDir(writeLayerTar(owner === undefined ? entries : asCallersFiles(entries, owner)), tmp, signal === undefined ? {} : { signal });
     await mkdir(path, { recursive: true });
     await mergeInto(tmp, path, false);
   } finally {

@@ -105,6 +105,8 @@ async function* chunks(source: Readable, size: number): AsyncGenerator<Buffer> {
 
 export class RegistryClient {
   private readonly base: string;
+  /** The registry's origin: credentials go to it and to nothing else. */
+  private readonly origin: string;
   private authorization: string | undefined;
   /** The credential lookup, made once (its answer may be that there is none). */
   private credential: Promise<Credential | undefined> | undefined;
@@ -115,6 +117,7 @@ export class RegistryClient {
     private readonly opts: RegistryOptions = {},
   ) {
     this.base = `${schemeFor(registry, opts.insecureRegistries)}://${apiHost(registry)}/v2/${repository}`;
+    this.origin = new URL(this.base).origin;
   }
 
   private async getCredential(): Promise<Credential | undefined> {
@@ -143,8 +146,9 @@ export class RegistryClient {
       if (extra.contentType !== undefined) headers['content-type'] = extra.contentType;
       if (extra.contentRange !== undefined) headers['content-range'] = extra.contentRange;
       if (extra.range !== undefined) headers.range = extra.range;
-      if (this.authorization !== undefined) headers.authorization = this.authorization;
       const url = /^https?:\/\//.test(path) ? path : `${this.base}${path}`;
+      // an absolute URL the registry gave (an upload location) may be another host: it gets no credentials
+      if (this.authorization !== undefined && new URL(url).origin === this.origin) headers.authorization = this.authorization;
       const body = extra.body instanceof Readable ? (Readable.toWeb(extra.body) as unknown as ReadableStream<Uint8Array>) : extra.body;
       let response: Response;
       try {
@@ -161,6 +165,12 @@ export class RegistryClient {
           continue;
         }
         throw new RegistryError('E_REGISTRY', `registry ${this.registry} is not reachable: ${cause?.code ?? cause?.message ?? (e as Error).message}`, undefined, [], { cause: e });
+      }
+      // a 401 from where a redirect led (object storage, or a host that wants the credentials) is not
+      // answered with the registry's: containerd and docker pick credentials by host the same way
+      if (response.status === 401 && response.url !== '' && new URL(response.url).origin !== this.origin && new URL(url).origin === this.origin) {
+        await response.body?.cancel();
+        throw new RegistryError('E_AUTH', `${this.registry}: a redirect led to ${new URL(response.url).origin}, which asked for credentials: the registry's are not sent to another host`, 401);
       }
       if (response.status === 401 && !authTried && !(extra.body instanceof Readable)) {
         authTried = true;
@@ -187,7 +197,17 @@ export class RegistryClient {
       this.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
       return;
     }
-    const url = new URL(challenge.realm);
+    let url: URL;
+    try {
+      url = new URL(challenge.realm);
+    } catch {
+      throw new RegistryError('E_AUTH', `${this.registry}: the token realm is not a URL`, 401);
+    }
+    // the user's password goes to the realm: over https, unless the registry itself is spoken to in plain HTTP
+    const plain = schemeFor(this.registry, this.opts.insecureRegistries) === 'http';
+    if (url.protocol !== 'https:' && !(plain && url.protocol === 'http:')) {
+      throw new RegistryError('E_AUTH', `${this.registry}: the token realm ${url.origin} is not https (name the registry insecure to allow plain http)`, 401);
+    }
     if (challenge.service) url.searchParams.set('service', challenge.service);
     url.searchParams.set('scope', challenge.scope ?? `repository:${this.repository}:${this.access}`);
     const headers: Record<string, string> = {};
@@ -202,7 +222,13 @@ export class RegistryClient {
       await r.body?.cancel();
       throw this.authError(r.status, cred);
     }
-    const body = (await r.json()) as { token?: string; access_token?: string };
+    let body: { token?: string; access_token?: string };
+    try {
+      body = JSON.parse((await readAtMost(r, 1 << 20, `${this.registry}'s token answer`)).toString('utf8')) as { token?: string; access_token?: string };
+    } catch (e) {
+      if (isKeelError(e)) throw e;
+      throw new RegistryError('E_AUTH', `the token service of ${this.registry} answered what is not JSON`, r.status, [], { cause: e });
+    }
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError('E_AUTH', `the token service of ${this.registry} answered without a token`, r.status);
     this.authorization = `Bearer ${token}`;
@@ -214,7 +240,8 @@ export class RegistryClient {
   }
 
   private async failure(r: Response, what: string): Promise<never> {
-    const diagnostics = parseDiagnostics(await r.text().catch(() => ''));
+    // an error body is read to 64 KiB at most (ggcr's transport reads the same)
+    const diagnostics = parseDiagnostics(await readAtMost(r, 64 << 10, 'an error', true).then((b) => b.toString('utf8'), () => ''));
     const detail = diagnostics.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; ');
     if (r.status === 401 || r.status === 403) throw this.authError(r.status, await this.getCredential(), diagnostics);
     if (r.status === 404) throw new RegistryError('E_NOT_FOUND', `${what} not found in ${this.registry}/${this.repository}${detail ? ` (${detail})` : ''}`, r.status, diagnostics);
@@ -233,8 +260,8 @@ export class RegistryClient {
   async manifest(tagOrDigest: string): Promise<FetchedManifest> {
     const r = await this.request('GET', `/manifests/${tagOrDigest}`, { accept: MANIFEST_TYPES.join(', ') });
     if (!r.ok) return this.failure(r, `manifest ${tagOrDigest}`);
-    const bytes = Buffer.from(await r.arrayBuffer());
-    if (bytes.length > 4 << 20) throw new RegistryError('E_REGISTRY', `${this.registry}: manifest ${tagOrDigest} is larger than 4 MiB`, r.status);
+    // read to 4 MiB and no further: a registry cannot stream gigabytes into memory
+    const bytes = await readAtMost(r, 4 << 20, `${this.registry}: manifest ${tagOrDigest}`);
     const digest = sha256(bytes);
     if (tagOrDigest.startsWith('sha256:') && digest !== tagOrDigest) {
       throw new KeelError('E_DIGEST_MISMATCH', `${this.registry}/${this.repository}: manifest ${tagOrDigest} has content ${digest}`);
@@ -388,7 +415,32 @@ export class RegistryClient {
 
 }
 
-/** Passes at most `limit` bytes (a negative limit: no limit); more is E_DIGEST_MISMATCH (a registry sending more than the descriptor says). */
+/**
+ * A response body read into memory, at most `limit` bytes: more is E_REGISTRY (or, with `cut`, the
+ * first `limit` bytes, the rest cancelled).
+ */
+export async function readAtMost(r: Response, limit: number, what: string, cut = false): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  if (r.body === null) return Buffer.alloc(0);
+  const reader = r.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    bytes += value.length;
+    if (bytes > limit) {
+      await reader.cancel();
+      if (cut) {
+        parts.push(Buffer.from(value.subarray(0, value.length - (bytes - limit))));
+        break;
+      }
+      throw new RegistryError('E_REGISTRY', `${what} is larger than ${limit >= 1 << 20 ? `${limit >> 20} MiB` : `${limit >> 10} KiB`}`, r.status);
+    }
+    parts.push(Buffer.from(value));
+  }
+  return Buffer.concat(parts);
+}
+
 /**
  * Where a copy of a blob's bytes goes as they download (a layer unpacked in the same pass), asked
  * for when a whole download starts; its end or destruction says how the download went. A copy that
@@ -419,6 +471,7 @@ function teeTo(sink: Writable): Transform {
   });
 }
 
+/** Passes at most `limit` bytes (a negative limit: no limit); more is E_DIGEST_MISMATCH (a registry sending more than the descriptor says). */
 function atMost(limit: number, digest: Digest): Transform {
   let seen = 0;
   return new Transform({

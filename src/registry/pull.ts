@@ -120,8 +120,11 @@ export async function pullImage(
     const got = await store.stat(d);
     if (got !== size) throw new KeelError('E_DIGEST_MISMATCH', `${name}: blob ${d} has ${got ?? 0} bytes, but its manifest says ${size}`);
   };
-  await fetchBlob(configDigest, manifest.config?.size ?? -1);
-  if ((manifest.config?.size ?? 0) > 4 << 20) throw new KeelError('E_REGISTRY', `${name}: the config is larger than 4 MiB`);
+  // the size its manifest gives is checked before the download, and the download held to it
+  const configSize = manifest.config?.size;
+  if (configSize === undefined || !Number.isSafeInteger(configSize) || configSize < 0) throw new KeelError('E_REGISTRY', `${name}: the manifest gives the config no size`);
+  if (configSize > 4 << 20) throw new KeelError('E_REGISTRY', `${name}: the config is larger than 4 MiB`);
+  await fetchBlob(configDigest, configSize);
   const config = JSON.parse(((await storedJson(store, configDigest)) as Buffer).toString('utf8')) as ImageConfig;
   const diffIds = config.rootfs?.diff_ids ?? [];
   const layers: Layer[] = (manifest.layers ?? []).map((l, i) => {

@@ -13,3 +13,4 @@ export * from './special-files.js';
 export { cannotRun, parseBinfmtEntry, binfmtMatches, type BinfmtEntry } from './emulation.js';
 export * from './network.js';
 export * from './seccomp.js';
+export { bindBeneath } from './safe-bind.js';

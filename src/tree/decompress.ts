@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
 import { KeelError } from '../errors.js';
+import { ZstdFrames } from './zstd-frames.js';
 
 // the decoders load when an archive needs them: most builds use none, and a CLI start should not pay for them
 const fzstd = (): typeof import('fzstd') => require('fzstd') as typeof import('fzstd');
@@ -24,27 +25,33 @@ const xz = (): typeof import('xz-decompress') => require('xz-decompress') as typ
 
 export type Compression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
 
-/** fzstd's push-style decoder as a Transform. */
-class Unzstd extends Transform {
-  private readonly decoder = new (fzstd().Decompress)((chunk) => {
-    this.push(Buffer.from(chunk));
-  });
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    try {
-      this.decoder.push(chunk);
-      done();
-    } catch (e) {
-      done(e as Error);
+/** Input is given to fzstd this much at a time: one piece decodes to at most ~32 MiB (RLE blocks). */
+const ZSTD_PIECE = 1024;
+
+/**
+ * zstd by fzstd, with the reader's pace: fzstd pushes everything a piece decodes to at once, so the
+ * input is fed in small pieces and the next one only once the reader took the last one's output
+ * (Readable.from of an async generator waits for reads); every frame's window checked first.
+ */
+function unzstd(input: Readable): Readable {
+  async function* decode(): AsyncGenerator<Buffer> {
+    const frames = new ZstdFrames();
+    let out: Buffer[] = [];
+    const decoder = new (fzstd().Decompress)((chunk) => out.push(Buffer.from(chunk)));
+    for await (const chunk of input) {
+      for (let i = 0; i < (chunk as Buffer).length; i += ZSTD_PIECE) {
+        const piece = (chunk as Buffer).subarray(i, i + ZSTD_PIECE);
+        frames.scan(piece);
+        decoder.push(piece);
+        const ready = out;
+        out = [];
+        yield* ready;
+      }
     }
+    decoder.push(new Uint8Array(0), true);
+    yield* out;
   }
-  override _flush(done: TransformCallback): void {
-    try {
-      this.decoder.push(new Uint8Array(0), true);
-      done();
-    } catch (e) {
-      done(e as Error);
-    }
-  }
+  return Readable.from(decode(), { objectMode: false });
 }
 
 export interface UnpackLimits {
@@ -92,10 +99,11 @@ function decoder(input: Readable, compression: Compression): Readable {
       return Readable.fromWeb(new (xz().XzReadableStream)(Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>) as unknown as WebReadableStream<Uint8Array>);
     case 'bzip2':
       return bunzip2(input);
-    case 'gzip':
-    case 'zstd': {
+    case 'zstd':
+      return unzstd(input);
+    case 'gzip': {
       const out = new PassThrough();
-      pipeline(input, compression === 'gzip' ? createGunzip({ chunkSize: 256 * 1024 }) : new Unzstd(), out).catch((e: unknown) => out.destroy(e as Error));
+      pipeline(input, createGunzip({ chunkSize: 256 * 1024 }), out).catch((e: unknown) => out.destroy(e as Error));
       return out;
     }
   }

@@ -3,7 +3,8 @@
  * folder output works from a store that has no files, and a push without tags is refused before
  * any request. Image checked with skopeo/docker elsewhere (test/image); here the layout itself.
  */
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { lstat as lst, mkdir, mkdtemp, readFile, readdir, readdir as rd, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -13,6 +14,7 @@ import { assembleImage, type ImageConfig } from '../../src/image/image';
 import type { BlobReader } from '../../src/image/content';
 import { storeLayer } from '../../src/image/layer';
 import { writeOutput } from '../../src/output';
+import { writeRootfsDir } from '../../src/output/rootfs';
 
 let dir: string;
 let store: BlobStore;
@@ -115,4 +117,31 @@ test('an abort while the output is being written is E_ABORTED, and a stream outp
   ac.abort();
   await expect(building).rejects.toMatchObject({ code: 'E_ABORTED' });
   expect(stuck.destroyed).toBe(false);
+});
+
+// issue 24: type=local as root wrote a hostile image's device nodes and setuid-root files as they were
+describe('type=local writes the caller\'s files', () => {
+  const asRoot = process.getuid?.() === 0 ? test : test.skip;
+  asRoot('no device nodes, no setuid/setgid bits, no file capabilities; every file the caller\'s', async () => {
+    const meta = { mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+    const out = join(dir, 'local-owned');
+    await writeRootfsDir([
+      { type: 'directory', path: 'bin', ...meta },
+      { type: 'file', path: 'bin/sh', ...meta, mode: 0o4755, size: 2, content: () => Buffer.from('sh'), xattrs: { 'security.capability': Buffer.from([1, 0, 0, 2]).toString('base64'), 'user.note': Buffer.from('kept').toString('base64') } },
+      { type: 'file', path: 'bin/sg', ...meta, mode: 0o2711, uid: 33, gid: 33, size: 2, content: () => Buffer.from('sg') },
+      { type: 'directory', path: 'dev', ...meta },
+      { type: 'device', path: 'dev/sda', ...meta, mode: 0o666, device: 'block', major: 8, minor: 0 },
+      { type: 'device', path: 'dev/mem', ...meta, mode: 0o666, device: 'char', major: 1, minor: 1 },
+      { type: 'hardlink', path: 'dev/sda2', ...meta, target: 'dev/sda' },
+      { type: 'device', path: 'dev/pipe', ...meta, mode: 0o644, device: 'fifo', major: 0, minor: 0 },
+      { type: 'directory', path: 'tmp', ...meta, mode: 0o1777 },
+    ], out, { uid: 1234, gid: 4321 });
+    expect((await rd(join(out, 'dev'))).sort()).toEqual(['pipe']);
+    for (const [path, mode] of [['bin/sh', 0o755], ['bin/sg', 0o711], ['tmp', 0o1777], ['dev/pipe', 0o644]] as const) {
+      const st = await lst(join(out, path));
+      expect([path, st.mode & 0o7777, st.uid, st.gid]).toEqual([path, mode, 1234, 4321]);
+    }
+    const caps = spawnSync('getfattr', ['-d', '-m', '-', join(out, 'bin', 'sh')], { encoding: 'utf8' }).stdout;
+    expect(caps).not.toContain('security.capability');
+  });
 });

@@ -74,6 +74,15 @@ describeIntegration('RUN\'s sandbox', ['busybox', 'runc'], () => {
     await once([`RUN mknod /blk b ${major as string} ${minor as string} && ! head -c 1 /blk > /dev/null 2>/err && grep -q "Operation not permitted" /err && rm /blk`]);
   }, 60_000);
 
+  test('a RUN that needs an allow fails the build before any step runs, naming its line', async () => {
+    const events: string[] = [];
+    const e = await failure(once(['RUN echo first > /first', 'RUN --network=host true'], { onProgress: (ev) => events.push(ev.type) }));
+    expect(isKeelError(e, 'E_ENTITLEMENT')).toBe(true);
+    expect((e as Error).message).toMatch(/network\.host is not allowed/);
+    expect((e as { range?: { start: { line: number } } }).range?.start.line).toBe(3);
+    expect(events.filter((t) => t === 'step-start')).toEqual([]);
+  }, 60_000);
+
   test('RUN --device needs --allow device', async () => {
     const e = await failure(once(['RUN --device=vendor.com/gpu=0 true']));
     expect(isKeelError(e, 'E_ENTITLEMENT')).toBe(true);

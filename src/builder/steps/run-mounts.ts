@@ -3,20 +3,37 @@
  * into the cache key: a bind source by content, a cache by id, a secret by id only (never its
  * value). Secrets given as env= come back as variables for the command (kept out of the key).
  */
-import { lstatSync, readlinkSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { markFolderUsed } from '../../cache/index.js';
 import { KeelError, assertNever } from '../../errors.js';
 import { canonicalJson, sha256, type LayerEntry } from '../../image/index.js';
-import { expandWord, MountError, parseMount, type Instruction, type Mount } from '../../parser/index.js';
-import { materialize, type RuntimeMount } from '../../runtime/index.js';
-import { cleanPath, resolveInRoot, StageFs, type FsNode } from '../../tree/index.js';
+import { expandWord, MountError, parseMount, type Instruction, type Mount, type MountSharing } from '../../parser/index.js';
+import { bindBeneath, materialize, type RuntimeMount } from '../../runtime/index.js';
+import { cleanPath, StageFs, type FsNode } from '../../tree/index.js';
 import { layerEntries, recipeEntry } from '../layers.js';
 import type { StepContext } from '../step-context.js';
 
+/** A cache mount before it is held: which cache, where, and how it is shared. */
+export interface CacheMountPlan {
+  readonly kind: 'cache';
+  readonly target: string;
+  readonly id: string;
+  /** The cache's folder (instance 0; other instances beside it). */
+  readonly host: string;
+  /** source=: a folder inside the cache ('' for the whole). */
+  readonly source: string;
+  readonly readOnly: boolean;
+  readonly sharing: MountSharing;
+  /** A fresh folder's mode and owner. */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 export interface RunMounts {
-  readonly runtime: readonly RuntimeMount[];
+  /** In the order written (a later target may be below an earlier one); caches are held by holdMounts. */
+  readonly mounts: ReadonlyArray<RuntimeMount | CacheMountPlan>;
   /** What the cache key holds of each mount. */
   readonly keys: readonly unknown[];
   /** Variables set from secrets (env=), for the command only. */
@@ -24,7 +41,7 @@ export interface RunMounts {
 }
 
 export async function runMounts(ins: Extract<Instruction, { kind: 'RUN' }>, ctx: StepContext, cwd: string): Promise<RunMounts> {
-  const runtime: RuntimeMount[] = [];
+  const runtime: Array<RuntimeMount | CacheMountPlan> = [];
   const keys: unknown[] = [];
   const secretEnv: Array<[string, string]> = [];
   for (const flag of ins.mounts) {
@@ -41,24 +58,13 @@ export async function runMounts(ins: Extract<Instruction, { kind: 'RUN' }>, ctx:
         if (target === undefined) throw new KeelError('E_BUILD_INPUT', 'a cache mount needs a target');
         const id = m.cacheId ?? target;
         const host = join(ctx.cacheDir, 'mounts', 'cache', sha256(id).slice(7, 39));
-        const fresh = !(await stat(host).then(() => true, () => false));
-        await mkdir(host, { recursive: true });
-        await markFolderUsed(host); // for the cache's budget: the least recently used mounts go first
-        if (fresh) {
-          await chmod(host, m.mode ?? 0o755);
-          await chown(host, m.uid ?? 0, m.gid ?? 0);
-        }
-        // source= names a folder inside the cache (BuildKit's selector); it must be there already, and
-        // its symlinks are resolved inside the cache, never on this machine (a RUN writes that folder)
-        const sub = m.source === undefined ? '' : resolveInRoot(cleanPath(m.source), true, (p) => {
-          const st = lstatSync(join(host, p), { throwIfNoEntry: false });
-          return st?.isSymbolicLink() === true ? readlinkSync(join(host, p)) : undefined;
+        // source= names a folder inside the cache (BuildKit's selector), resolved and bound when the RUN
+        // holds the cache (holdMounts), never followed out of it
+        const source = m.source === undefined ? '' : cleanPath(m.source);
+        runtime.push({
+          kind: 'cache', target, id, host, source, readOnly: m.readOnly, sharing: m.sharing ?? 'shared', mode: m.mode ?? 0o755, uid: m.uid ?? 0, gid: m.gid ?? 0,
         });
-        if (sub !== '' && lstatSync(join(host, sub), { throwIfNoEntry: false })?.isDirectory() !== true) {
-          throw new KeelError('E_BUILD_INPUT', `cache mount source ${JSON.stringify(m.source)} is not a folder in cache ${JSON.stringify(id)}`);
-        }
-        runtime.push({ kind: 'bind', target, source: join(host, sub), readOnly: m.readOnly });
-        keys.push({ type: 'cache', target, id, readOnly: m.readOnly, ...(sub === '' ? {} : { source: sub }) });
+        keys.push({ type: 'cache', target, id, readOnly: m.readOnly, ...(source === '' ? {} : { source }) });
         break;
       }
       case 'tmpfs':
@@ -115,5 +121,44 @@ export async function runMounts(ins: Extract<Instruction, { kind: 'RUN' }>, ctx:
         assertNever(m.type);
     }
   }
-  return { runtime, keys, secretEnv };
+  return { mounts: runtime, keys, secretEnv };
+}
+
+/**
+ * The RUN's mounts for the runtime, each cache held as its `sharing=` says (caches taken in the
+ * order of their ids, so two RUNs locking the same two caches cannot wait on each other), its
+ * `source=` bound safely (runtime/safe-bind.ts). `release()` after the RUN, whatever happened.
+ */
+export async function holdMounts(m: RunMounts, ctx: StepContext): Promise<{ readonly runtime: readonly RuntimeMount[]; release(): Promise<void> }> {
+  const releases: Array<() => Promise<void> | void> = [];
+  const release = async (): Promise<void> => {
+    for (const r of releases.splice(0).reverse()) await r();
+  };
+  try {
+    const held = new Map<CacheMountPlan, RuntimeMount>();
+    const caches = m.mounts.filter((x): x is CacheMountPlan => x.kind === 'cache').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const c of caches) {
+      const lease = await ctx.cacheMounts.acquire(c.id, c.sharing, ctx.signal);
+      releases.push(() => lease.release());
+      const folder = lease.instance === 0 ? c.host : `${c.host}-${lease.instance}`;
+      const fresh = !(await stat(folder).then(() => true, () => false));
+      await mkdir(folder, { recursive: true });
+      await markFolderUsed(folder); // for the cache's budget: the least recently used mounts go first
+      if (fresh) {
+        await chmod(folder, c.mode);
+        await chown(folder, c.uid, c.gid);
+      }
+      if (c.source === '') {
+        held.set(c, { kind: 'bind', target: c.target, source: folder, readOnly: c.readOnly });
+        continue;
+      }
+      const point = ctx.workspace.scratchPath('cache');
+      releases.push(await bindBeneath(folder, c.source, point, `cache mount source in cache ${JSON.stringify(c.id)}:`));
+      held.set(c, { kind: 'bind', target: c.target, source: point, readOnly: c.readOnly });
+    }
+    return { runtime: m.mounts.map((x) => (x.kind === 'cache' ? held.get(x) as RuntimeMount : x)), release };
+  } catch (e) {
+    await release();
+    throw e;
+  }
 }

@@ -19,7 +19,7 @@ import { historyEntry } from '../stage.js';
 import type { StepContext, StepResult } from '../step-context.js';
 import { chainKey, saveRunDelta } from '../tree-deltas.js';
 import { resolveUser, rootReader, type RootFiles } from '../users.js';
-import { runMounts } from './run-mounts.js';
+import { holdMounts, runMounts, type RunMounts } from './run-mounts.js';
 
 type RunInstruction = Extract<Instruction, { kind: 'RUN' }>;
 
@@ -51,7 +51,8 @@ interface RunCommand {
   readonly network: 'sandbox' | 'host' | 'none';
   readonly security: 'sandbox' | 'insecure';
   readonly extraHosts: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
-  readonly mounts: readonly RuntimeMount[];
+  /** Held (caches as their sharing says) only while the command runs. */
+  readonly mounts: RunMounts;
   /** The mount targets as tree paths. */
   readonly targets: readonly string[];
 }
@@ -96,7 +97,7 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   await ctx.workspace.prepare();
   await ctx.workspace.canRun(ctx.platform);
   const run: RunCommand = {
-    args, env: [...vars, ...mounts.secretEnv], cwd, network, security, extraHosts, mounts: mounts.runtime, targets: mounts.runtime.map((m) => m.target.replace(/^\/+/, '')),
+    args, env: [...vars, ...mounts.secretEnv], cwd, network, security, extraHosts, mounts, targets: mounts.mounts.map((m) => m.target.replace(/^\/+/, '')),
   };
   const ran = (await ctx.workspace.useOverlay(s.layers.length)) ? await runOnOverlay(ctx, run) : await runOnCopy(ctx, run);
   await ctx.stepCache.put(key, { layer: ran.layer ?? null });
@@ -210,7 +211,12 @@ async function runOnCopy(ctx: StepContext, c: RunCommand): Promise<Ran> {
 /** Run the command in `bundle` (holding rootfs/) as the stage's USER, looked up in `files`. */
 async function execute(ctx: StepContext, bundle: string, c: RunCommand, files: RootFiles): Promise<void> {
   const user = await resolveUser(ctx.stage.cfg.user ?? '', files);
-  const spec = { ...c, uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, hostname: 'buildkitsandbox', userNamespace: ctx.workspace.sandbox.userNamespace };
-  const step = ctx.step;
-  await ctx.workspace.runtime.run(bundle, ctx.workspace.containerId(), spec, (line) => ctx.emit({ type: 'log', step, line }), ctx.signal);
+  const held = await holdMounts(c.mounts, ctx);
+  try {
+    const spec = { ...c, mounts: held.runtime, uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, hostname: 'buildkitsandbox', userNamespace: ctx.workspace.sandbox.userNamespace };
+    const step = ctx.step;
+    await ctx.workspace.runtime.run(bundle, ctx.workspace.containerId(), spec, (line) => ctx.emit({ type: 'log', step, line }), ctx.signal);
+  } finally {
+    await held.release();
+  }
 }
