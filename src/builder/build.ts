@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { BlobStore, collectionDue, defaultCacheDir, DiffIdRecord, FileHasher, markUsed, openCacheDir, StepCache, takeLease, type CacheEntry, type Lease, type Used } from '../cache/index.js';
 import { isKeelError, KeelError } from '../errors.js';
-import { assembleImage, assembleIndex, hostPlatform, parsePlatforms, parseReference, parseTag, topDescriptor, type BuiltArtifact, type BuiltImage, type Platform } from '../image/index.js';
+import { assembleImage, assembleIndex, hostPlatform, imagesOf, parsePlatforms, parseReference, parseTag, topDescriptor, type BuiltArtifact, type BuiltImage, type Platform } from '../image/index.js';
 import { expandWord, parse, type Dockerfile, type Range } from '../parser/index.js';
 import { proxiedFetch, proxyFromEnv, type Fetch, type RegistryOptions } from '../registry/index.js';
 import { ociRuntime, RunWorkspace } from '../runtime/index.js';
@@ -16,7 +16,7 @@ import { DockerfileError, fromSystemError } from './errors.js';
 import { CacheMountLeases } from './cache-mounts.js';
 import { checkEntitlements, ENTITLEMENTS, isEntitlement } from './entitlements.js';
 import { chooseRuntime, readHost, type Host } from './host.js';
-import type { BuildOptions, BuildResult } from './options.js';
+import type { BuildOptions, BuildOutput, BuildResult } from './options.js';
 import { baseStage, planStages, requiredStages, targetStage, unusedBuildArgs, type Plan, type StagePlan } from './plan.js';
 import { layerEntries } from './layers.js';
 import { checkOutputs, writeOutputs } from './outputs.js';
@@ -181,6 +181,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     const artifact: BuiltArtifact = images.length === 1 ? (images[0] as BuiltImage) : assembleIndex(images);
     const baseName = finals.find((f) => f.base !== undefined)?.base?.name;
     const tags = opts.tags ?? [];
+    await outputLayersVerified(artifact, outputs, verified, blobs, abort.signal);
     const written = await writeOutputs(artifact, outputs, {
       tags, blobs, signal: abort.signal, hostPlatform: buildPlatform,
       // a local folder's files are the caller's, without devices or setuid bits (output/rootfs.ts)
@@ -241,6 +242,21 @@ async function endLease(cacheDir: string, host: Host, lease: Lease, used: Used |
     // collecting is housekeeping: the build's result stands, and the next build collects again
   } finally {
     await lease.release();
+  }
+}
+
+/**
+ * An output's config names each layer by its diffID, so each is checked first (once per cache,
+ * verified-layers.ts): a base passed through unchanged (`FROM image` + `LABEL`) whose config lies
+ * fails here, not in `docker load`. A push of a layer only the registry holds (an imported cache's,
+ * never fetched) cannot be checked without fetching it, and is pushed as the cache claims it.
+ */
+async function outputLayersVerified(artifact: BuiltArtifact, outputs: readonly BuildOutput[], verified: VerifiedLayers, blobs: BlobStore, signal: AbortSignal): Promise<void> {
+  const bytesWritten = outputs.some((o) => o.type !== 'registry');
+  for (const image of imagesOf(artifact)) {
+    for (const layer of image.layers) {
+      if (bytesWritten || (await blobs.stat(layer.digest)) !== undefined) await verified.verify(layer, signal);
+    }
   }
 }
 

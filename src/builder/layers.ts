@@ -140,6 +140,8 @@ export async function cachedResult(ctx: StepContext, record: StepRecord): Promis
   const layer: Layer = { ...record.layer, mediaType: record.layer.mediaType as Layer['mediaType'] };
   const tree = ctx.stage.tree;
   if (tree !== undefined) {
+    // its bodies go to extract/<diffID>: only under a diffID its bytes were found to have
+    await ctx.verified.verify(layer, ctx.signal);
     await applyTar(tree, await ctx.blobs.open(layer.digest), layerCompression(layer.mediaType), {
       dest: '', contentDir: join(ctx.cacheDir, 'extract', layer.diffId.slice(7)), whiteouts: true, createdMtime: 0, limits: ctx.limits,
     });
@@ -168,5 +170,5 @@ export async function inputKey(ctx: StepContext, kind: string, inputs: unknown):
  * a key made from a layer chain finds what that chain made only if the chain is what it says.
  */
 export async function verifiedChain(ctx: StepContext): Promise<void> {
-  for (const l of ctx.stage.layers) await ctx.verified.verify(l, ctx.signal);
+  for (const l of ctx.stage.layers) await ctx.verified.verifyForKey(l, ctx.signal);
 }

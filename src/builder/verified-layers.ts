@@ -12,10 +12,23 @@ import { computeDiffId, type UnpackLimits } from '../tree/index.js';
 
 export class VerifiedLayers {
   private readonly checking = new Map<string, Promise<void>>();
+  /** Layers of an imported cache, taken at their word for keys only (trust()). */
+  private readonly trusted = new Set<string>();
 
   constructor(private readonly record: DiffIdRecord, private readonly blobs: BlobReader, private readonly limits: UnpackLimits) {}
 
-  /** Resolves when `layer`'s diffID is its content's; E_DIGEST_MISMATCH otherwise. */
+  /**
+   * For a key made from the layer's diffID: an imported cache's layer as it claims (trust()), any
+   * other as verify() finds it. Never enough to name anything on disk by the diffID.
+   */
+  verifyForKey(layer: Layer, signal?: AbortSignal): Promise<void> {
+    return this.trusted.has(`${layer.digest} ${layer.diffId}`) ? Promise.resolve() : this.verify(layer, signal);
+  }
+
+  /**
+   * Resolves when `layer`'s diffID is its content's; E_DIGEST_MISMATCH otherwise. What is named by
+   * a diffID (a layer folder, extracted bodies, a saved tree, an output's config) waits for this.
+   */
   verify(layer: Layer, signal?: AbortSignal): Promise<void> {
     const key = `${layer.digest} ${layer.diffId}`;
     let check = this.checking.get(key);
@@ -42,13 +55,13 @@ export class VerifiedLayers {
   }
 
   /**
-   * A layer of an imported cache (cacheFrom): its diffID is taken as the cache says, in this build
-   * only (nothing is recorded), so that a chain of cache hits needs no layer's bytes; the blob is
-   * checked against its digest whenever it is fetched.
+   * A layer of an imported cache (cacheFrom): its diffID is taken as the cache says for keys, in
+   * this build only, so that a chain of cache hits needs no layer's bytes (verifyForKey). Anything
+   * named by the diffID waits for verify(), which checks the bytes: a hostile cache claiming a
+   * popular layer's diffID leaves nothing under that name (issue 24).
    */
   trust(layer: Layer): void {
-    const key = `${layer.digest} ${layer.diffId}`;
-    if (!this.checking.has(key)) this.checking.set(key, Promise.resolve());
+    this.trusted.add(`${layer.digest} ${layer.diffId}`);
   }
 
   /** A layer keel wrote: its diffID was computed from the bytes it wrote. */

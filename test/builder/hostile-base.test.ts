@@ -113,6 +113,17 @@ describeIntegration('base images that lie', ['busybox', 'runc', 'registry', 'sko
     }
   }, 60_000);
 
+  // issue 24: an image passed through unchanged kept the lie, and docker load then refused keel's output
+  test('a base passed through unchanged (FROM + LABEL) whose diff_ids lie: refused before any output is written', async () => {
+    const out = join(dir, 'passed-through.tar');
+    const err = await attempt(liar, 'FROM base\nLABEL passed=through\n', join(dir, 'pass-cache'), out);
+    expect(isKeelError(err, 'E_DIGEST_MISMATCH')).toBe(true);
+    expect((err as Error).message).toMatch(new RegExp(`claims diffID ${honestDiffId}`));
+    expect(await readdir(dir)).not.toContain('passed-through.tar');
+    // the honest one passes through
+    expect(await attempt(honest, 'FROM base\nLABEL passed=through\n', join(dir, 'pass-cache'), out)).toBeUndefined();
+  }, 60_000);
+
   // issue 24: a diff_ids entry became a path (layers/<diffID>) before its check failed
   test('a config whose diff_ids is not a digest is refused before anything is made of it', async () => {
     const bad = join(dir, 'bad-diffid.tar');
