@@ -67,6 +67,26 @@ describeIntegration('rootless RUN in a user namespace', ['runc', 'busybox', 'use
     expect((await readdir(join(dir, 'user-cache', 'layers-userns'))).length).toBeGreaterThan(0);
   }, 120_000);
 
+  // issue 24: the sandbox's network is the same rootless: a namespace of its own, slirp4netns outside
+  test('rootless RUN has its own network (loopback and slirp4netns\' tap0); --network none loopback only', async () => {
+    const nctx = join(dir, 'net-ctx');
+    await mkdir(nctx, { recursive: true });
+    await copyFile(BUSYBOX, join(nctx, 'busybox'));
+    await writeFile(join(nctx, 'Dockerfile'), [
+      'FROM scratch', 'COPY busybox /bin/busybox',
+      'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox cat /proc/net/dev > /default"]',
+      'RUN --network=none ["/bin/busybox", "sh", "-c", "/bin/busybox cat /proc/net/dev > /none"]',
+    ].join('\n'));
+    run('chown', ['-R', `${USER}:`, nctx]);
+    const out = join(dir, 'net-out');
+    const r = run('runuser', ['-u', USER, '--', 'unshare', '--user', '--map-root-user', '--map-auto', '--mount',
+      process.execPath, cli, 'build', '--progress', 'quiet', '--cache-dir', join(dir, 'user-cache'), '-o', `type=local,dest=${out}`, nctx], { check: false });
+    expect([r.status, r.stderr]).toEqual([0, expect.stringMatching(/root file system written to/)]);
+    const names = async (f: string): Promise<string[]> => (await readFile(join(out, f), 'utf8')).split('\n').slice(2).filter((l) => l.trim() !== '').map((l) => l.trim().split(':')[0] as string).sort();
+    expect(await names('default')).toEqual(['lo', 'tap0']);
+    expect(await names('none')).toEqual(['lo']);
+  }, 120_000);
+
   test('without a user namespace: E_RUN_SETUP, saying how to run rootless', () => {
     const plain = run('runuser', ['-u', USER, '--', process.execPath, cli, 'build', '--progress', 'plain', '--cache-dir', join(dir, 'plain-cache'), ctx], { check: false });
     expect(plain.status).toBe(1);

@@ -3,8 +3,9 @@
  * loopback out of reach), the host's network and insecure mode only with the user's allow, moby's
  * seccomp profile, and a device cgroup that lets a RUN make a block device but never open it.
  */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +56,35 @@ describeIntegration('RUN\'s sandbox', ['busybox', 'runc'], () => {
     expect(requests).toBe(1);
     await once([`RUN wget -q -O- http://127.0.0.1:${port}/ | grep -q 'from the host'`], { network: 'host', allow: ['network.host'] });
     expect(requests).toBe(2);
+  }, 60_000);
+
+  test('outbound through slirp4netns: a test host of the test\'s own (a network namespace on a veth pair) is reached', async () => {
+    const ns = `keel-peer-${process.pid}`;
+    const [hostIf, peerIf] = [`kh${process.pid % 100000}`, `kp${process.pid % 100000}`];
+    const sh = (cmd: string, args: readonly string[]): void => {
+      const r = spawnSync(cmd, args, { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+    };
+    const site = join(dir, 'site');
+    await mkdir(site, { recursive: true });
+    await writeFile(join(site, 'hello'), 'from the test host\n');
+    let server: ChildProcess | undefined;
+    try {
+      sh('ip', ['netns', 'add', ns]);
+      sh('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', peerIf, 'netns', ns]);
+      sh('ip', ['addr', 'add', '10.213.77.1/30', 'dev', hostIf]);
+      sh('ip', ['link', 'set', hostIf, 'up']);
+      sh('ip', ['-n', ns, 'addr', 'add', '10.213.77.2/30', 'dev', peerIf]);
+      sh('ip', ['-n', ns, 'link', 'set', peerIf, 'up']);
+      // busybox's wget (Debian 1.35) crashes with -T on a connection that succeeds: none given here
+      server = spawn('ip', ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', '10.213.77.2:8080', '-h', site], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, 300));
+      await once(['RUN wget -q -O /got http://10.213.77.2:8080/hello && grep -q "from the test host" /got']);
+    } finally {
+      server?.kill();
+      spawnSync('ip', ['link', 'del', hostIf]);
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
   }, 60_000);
 
   test('a syscall moby\'s profile denies fails; insecure mode, when allowed, has it', async () => {
