@@ -10,7 +10,7 @@ import { isKeelError, KeelError } from '../errors.js';
 import { assembleImage, assembleIndex, hostPlatform, imagesOf, parsePlatforms, parseReference, parseTag, topDescriptor, type BuiltArtifact, type BuiltImage, type Platform } from '../image/index.js';
 import { expandWord, parse, type Dockerfile, type Range } from '../parser/index.js';
 import { proxiedFetch, proxyFromEnv, type Fetch, type RegistryOptions } from '../registry/index.js';
-import { ociRuntime, RunWorkspace } from '../runtime/index.js';
+import { DEFAULT_CDI_DIRS, ociRuntime, readCdiSpecs, RunWorkspace } from '../runtime/index.js';
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from '../tree/index.js';
 import { DockerfileError, fromSystemError } from './errors.js';
 import { CacheMountLeases } from './cache-mounts.js';
@@ -127,6 +127,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     });
     const services: BuildServices = {
       opts, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace, cacheMounts: new CacheMountLeases(),
+      cdiDevices: onceAsync(() => readCdiSpecs(opts.cdiSpecDirs ?? DEFAULT_CDI_DIRS)),
       compression: opts.compression ?? 'gzip', ...(opts.compressionLevel === undefined ? {} : { compressionLevel: opts.compressionLevel }), limits, noCache: opts.noCache === true, escape, signal: abort.signal, fetch: httpFetch,
       emit: (e) => opts.onProgress?.(e),
     };
@@ -258,6 +259,15 @@ async function outputLayersVerified(artifact: BuiltArtifact, outputs: readonly B
       if (bytesWritten || (await blobs.stat(layer.digest)) !== undefined) await verified.verify(layer, signal);
     }
   }
+}
+
+/** `fn` called once, when first asked (its failure asked again). */
+function onceAsync<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= fn().catch((e: unknown) => {
+    p = undefined;
+    throw e;
+  }));
 }
 
 /** The cache budget asked for (the option, else KEEL_CACHE_MAX_SIZE), checked before the build; undefined: the default. */

@@ -72,6 +72,8 @@ export interface RunKeyInputs {
   /** timePolicy(): RUN's layer entries take the build's times (steps/run.ts), so a RUN cached by a
    * default build is not reused by a SOURCE_DATE_EPOCH or 'preserve' build. */
   readonly epoch: number;
+  /** RUN --device names (CDI). */
+  readonly devices: readonly string[];
 }
 
 export function runKey(k: RunKeyInputs): Digest {
@@ -80,5 +82,6 @@ export function runKey(k: RunKeyInputs): Digest {
     platform: k.platform, mounts: k.mounts, epoch: k.epoch, layers: k.layers,
     // /etc/hosts is part of what the command sees (BuildKit's ExecOp keys its extra hosts too)
     ...(k.extraHosts.length === 0 ? {} : { extraHosts: k.extraHosts }),
+    ...(k.devices.length === 0 ? {} : { devices: k.devices }),
   }));
 }

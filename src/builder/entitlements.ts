@@ -34,14 +34,11 @@ export function runSecurity(written: 'sandbox' | 'insecure', allow: ReadonlySet<
   return written;
 }
 
-/** RUN --device: only with device; then the devices are CDI names, which keel cannot inject yet. */
+/** RUN --device (CDI device names, runtime/cdi.ts): only with device. */
 export function runDevices(names: readonly string[], allow: ReadonlySet<Entitlement>): void {
-  if (names.length === 0) return;
-  if (!allow.has('device')) {
-    const what = names.length === 1 ? `device ${names[0] as string} is` : `devices ${names.join(', ')} are`;
-    throw new KeelError('E_ENTITLEMENT', `RUN --device: ${what} requested by the build but not allowed (pass --allow device)`);
-  }
-  throw new KeelError('E_UNSUPPORTED', `RUN --device ${names.join(', ')}: CDI devices are not supported by keel yet`);
+  if (names.length === 0 || allow.has('device')) return;
+  const what = names.length === 1 ? `device ${names[0] as string} is` : `devices ${names.join(', ')} are`;
+  throw new KeelError('E_ENTITLEMENT', `RUN --device: ${what} requested by the build but not allowed (pass --allow device)`);
 }
 
 /** All of a RUN's asks against the build's allow (E_ENTITLEMENT, else nothing). */
@@ -49,5 +46,5 @@ export function checkEntitlements(ins: Extract<Instruction, { kind: 'RUN' }>, op
   const allow = new Set(opts.allow ?? []);
   runNetwork(ins.network, opts.network, allow);
   runSecurity(ins.security, allow);
-  if (ins.devices.length > 0 && !allow.has('device')) runDevices(ins.devices.map((d) => d.name), allow);
+  runDevices(ins.devices.map((d) => d.name), allow);
 }

@@ -141,6 +141,8 @@ export interface BuildOptions {
    * @default none
    */
   readonly allow?: readonly Entitlement[];
+  /** Where CDI specs (JSON) for `RUN --device` are read. @default ['/etc/cdi', '/var/run/cdi'] */
+  readonly cdiSpecDirs?: readonly string[];
   /** Lines added to every RUN's /etc/hosts (`--add-host NAME:IP`), in order. */
   readonly extraHosts?: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
   /** The OCI runtime for RUN. @default the first of runc, crun found on PATH */

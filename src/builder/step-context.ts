@@ -16,6 +16,7 @@ import type { Sources } from './sources.js';
 import type { StageState } from './stage.js';
 import type { Timestamps } from './timestamps.js';
 import type { CacheMountLeases } from './cache-mounts.js';
+import type { CdiRegistry } from '../runtime/index.js';
 import type { VerifiedLayers } from './verified-layers.js';
 
 /** One build's parts, the same for every step of every stage. */
@@ -32,6 +33,8 @@ export interface BuildServices {
   readonly workspace: RunWorkspace;
   /** Which cache mounts RUNs hold (sharing=shared|locked|private). */
   readonly cacheMounts: CacheMountLeases;
+  /** The CDI devices registered on this machine (read once, when a RUN --device asks). */
+  readonly cdiDevices: () => Promise<CdiRegistry>;
   readonly compression: Compression;
   /** The compression level asked for (`compression-level=`); each compression's default when undefined. */
   readonly compressionLevel?: number;

@@ -14,3 +14,4 @@ export { cannotRun, parseBinfmtEntry, binfmtMatches, type BinfmtEntry } from './
 export * from './network.js';
 export * from './seccomp.js';
 export { bindBeneath } from './safe-bind.js';
+export * from './cdi.js';

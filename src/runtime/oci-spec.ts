@@ -8,6 +8,7 @@
  * `security: 'insecure'` (RUN --security=insecure, allowed by the security.insecure entitlement) is
  * BuildKit's security.WithInsecureSpec: every capability, no seccomp, no masked paths, every device.
  */
+import type { CdiEdits } from './cdi.js';
 import { defaultSeccomp } from './seccomp.js';
 
 /** Paths runc creates for its own mounts when the image lacks them. */
@@ -33,6 +34,8 @@ export interface RunSpec {
   readonly network: 'sandbox' | 'host' | 'none';
   /** @default 'sandbox' */
   readonly security?: 'sandbox' | 'insecure';
+  /** CDI devices' edits (RUN --device, allowed by the device entitlement: cdi.ts). */
+  readonly devices?: CdiEdits;
   readonly hostname: string;
   /** Lines for /etc/hosts after localhost's (`--add-host`). */
   readonly extraHosts?: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
@@ -132,7 +135,7 @@ export function runtimeSpec(spec: RunSpec, host: SpecHost, net: SpecNetwork = {}
       terminal: false,
       user: { uid: spec.uid, gid: spec.gid, additionalGids: spec.additionalGids ?? [spec.gid] },
       args: spec.args,
-      env: spec.env.map(([k, v]) => `${k}=${v}`),
+      env: [...spec.env.map(([k, v]) => `${k}=${v}`), ...(spec.devices?.env ?? [])],
       cwd: spec.cwd,
       capabilities: { bounding: caps, effective: caps, permitted: caps, ...(insecure ? { inheritable: caps, ambient: caps } : {}) },
       noNewPrivileges: false,
@@ -154,13 +157,27 @@ export function runtimeSpec(spec: RunSpec, host: SpecHost, net: SpecNetwork = {}
           ? { destination: m.target, type: 'bind', source: m.source, options: ['rbind', m.readOnly ? 'ro' : 'rw'] }
           : { destination: m.target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(m.size === undefined ? [] : [`size=${m.size}`])] },
       ),
+      ...(spec.devices?.mounts ?? []).map((m) => ({ destination: m.containerPath, type: 'bind', source: m.hostPath, options: m.options.length === 0 ? ['rbind', 'ro'] : [...m.options] })),
     ],
     linux: {
       namespaces,
       maskedPaths: insecure ? [] : MASKED_PATHS,
       readonlyPaths: insecure ? [] : READONLY_PATHS,
-      resources: { devices: insecure ? [dev('c', undefined, undefined, 'rwm'), dev('b', undefined, undefined, 'rwm')] : DEVICE_RULES },
-      ...(insecure ? (spec.userNamespace === true ? {} : { devices: INSECURE_DEVICES }) : { seccomp: defaultSeccomp(caps, host) }),
+      resources: {
+        devices: insecure ? [dev('c', undefined, undefined, 'rwm'), dev('b', undefined, undefined, 'rwm')]
+          : [...DEVICE_RULES, ...(spec.devices?.deviceNodes ?? []).map((d) => dev(d.type, d.major, d.minor, d.permissions))],
+      },
+      ...(insecure ? {} : { seccomp: defaultSeccomp(caps, host) }),
+      ...(() => {
+        const nodes = [
+          ...(insecure && spec.userNamespace !== true ? INSECURE_DEVICES : []),
+          ...(spec.devices?.deviceNodes ?? []).map((d) => ({
+            path: d.path, type: d.type, major: d.major, minor: d.minor,
+            ...(d.fileMode === undefined ? {} : { fileMode: d.fileMode }), ...(d.uid === undefined ? {} : { uid: d.uid }), ...(d.gid === undefined ? {} : { gid: d.gid }),
+          })),
+        ];
+        return nodes.length === 0 ? {} : { devices: nodes };
+      })(),
     },
   };
 }

@@ -21,7 +21,7 @@ describeIntegration('RUN\'s sandbox', ['busybox', 'runc'], () => {
   let requests = 0;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'keel-sandbox-'));
-    base = await busyboxArchive(dir, { applets: [...DEFAULT_APPLETS, 'wget', 'unshare', 'mknod', 'test', 'grep'] });
+    base = await busyboxArchive(dir, { applets: [...DEFAULT_APPLETS, 'wget', 'unshare', 'mknod', 'test', 'grep', 'wc'] });
     await mkdir(join(dir, 'ctx'));
     server = createServer((_req, res) => {
       requests++;
@@ -113,10 +113,25 @@ describeIntegration('RUN\'s sandbox', ['busybox', 'runc'], () => {
     expect(events.filter((t) => t === 'step-start')).toEqual([]);
   }, 60_000);
 
-  test('RUN --device needs --allow device', async () => {
-    const e = await failure(once(['RUN --device=vendor.com/gpu=0 true']));
+  test('RUN --device needs --allow device; then the CDI device is in the RUN (nodes, env, mounts), as BuildKit injects it', async () => {
+    const e = await failure(once(['RUN --device=keel.test/dev=zero true']));
     expect(isKeelError(e, 'E_ENTITLEMENT')).toBe(true);
-    expect((e as Error).message).toMatch(/device vendor\.com\/gpu=0 is requested by the build but not allowed/);
-    expect(isKeelError(await failure(once(['RUN --device=vendor.com/gpu=0 true'], { allow: ['device'] })), 'E_UNSUPPORTED')).toBe(true);
+    expect((e as Error).message).toMatch(/device keel\.test\/dev=zero is requested by the build but not allowed/);
+    const cdi = join(dir, 'cdi');
+    await mkdir(join(cdi, 'shared'), { recursive: true });
+    await writeFile(join(cdi, 'shared', 'note'), 'from the host\n');
+    await writeFile(join(cdi, 'keel-test.json'), JSON.stringify({
+      cdiVersion: '0.6.0', kind: 'keel.test/dev',
+      containerEdits: { env: ['KEEL_CDI=yes'] },
+      devices: [{ name: 'zero', containerEdits: { deviceNodes: [{ path: '/dev/keel-zero', hostPath: '/dev/zero' }], mounts: [{ hostPath: join(cdi, 'shared'), containerPath: '/cdi-shared', options: ['ro', 'bind'] }] } }],
+    }));
+    const allowed = { allow: ['device' as const], cdiSpecDirs: [cdi] };
+    await once(['RUN --device=keel.test/dev=zero test "$(head -c 4 /dev/keel-zero | wc -c)" = 4 && test "$KEEL_CDI" = yes && grep -q "from the host" /cdi-shared/note'], allowed);
+    // the kind alone is its first device; an optional device not registered: the RUN runs without it
+    await once(['RUN --device=keel.test/dev test -c /dev/keel-zero'], allowed);
+    const logs: string[] = [];
+    await once(['RUN --device=keel.test/none=x ! test -e /dev/keel-zero'], { ...allowed, onProgress: (ev) => { if (ev.type === 'log') logs.push(ev.line); } });
+    expect(logs).toContainEqual(expect.stringMatching(/optional device "keel.test\/none=x" is not registered/));
+    expect(isKeelError(await failure(once(['RUN --device=keel.test/none=x,required true'], allowed)), 'E_BUILD_INPUT')).toBe(true);
   }, 60_000);
 });

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { platformString, type Layer } from '../../image/index.js';
 import { chompHeredocContent, type Instruction } from '../../parser/index.js';
 import {
-  commitLayerDir, diffRootfs, EMPTY_LOWER, layerDirPath, materialize, mountOverlay, overlayChanges, overlayLowers, removeStubs, type LayerDir, type OverlayChanges, type RuntimeMount,
+  cdiEdits, commitLayerDir, diffRootfs, EMPTY_LOWER, layerDirPath, materialize, mountOverlay, overlayChanges, overlayLowers, removeStubs, type CdiEdits, type LayerDir, type OverlayChanges, type RuntimeMount,
 } from '../../runtime/index.js';
 import type { FsNode, StageFs } from '../../tree/index.js';
 import { runKey, timePolicy } from '../cache-key.js';
@@ -50,6 +50,7 @@ interface RunCommand {
   readonly cwd: string;
   readonly network: 'sandbox' | 'host' | 'none';
   readonly security: 'sandbox' | 'insecure';
+  readonly devices?: CdiEdits;
   readonly extraHosts: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
   /** Held (caches as their sharing says) only while the command runs. */
   readonly mounts: RunMounts;
@@ -78,6 +79,9 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   const network = runNetwork(ins.network, ctx.opts.network, allow);
   const security = runSecurity(ins.security, allow);
   runDevices(ins.devices.map((d) => d.name), allow);
+  // the devices as this machine has them (CDI specs), looked for only when a RUN asks
+  const devices = ins.devices.length === 0 ? undefined
+    : await cdiEdits(ins.devices, await ctx.cdiDevices(), (message) => ctx.emit({ type: 'log', step: ctx.step, line: `WARNING: ${message}` }));
   const extraHosts = ctx.opts.extraHosts ?? [];
   const history = historyEntry(`RUN ${args.join(' ')} # buildkit`, ctx.times.created());
   // the output of a RUN depends on everything before it: the key includes the layer chain (and
@@ -86,6 +90,7 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
     parent: s.layers.map((l) => l.diffId), args, env: vars.filter(([k]) => !secretNames.has(k) && !PROXY_ARGS.has(k)), cwd,
     user: s.cfg.user ?? '', network, security, platform: platformString(ctx.platform), mounts: mounts.keys,
     extraHosts: extraHosts.map((h) => `${h.host} ${h.ip}`), layers: layerFormat(ctx), epoch: timePolicy(ctx.times),
+    devices: ins.devices.map((d) => d.name),
   });
   // looked up before the chain below is verified, used only after (the key names it by its diffIDs)
   const hit = ctx.noCache ? undefined : await ctx.stepCache.get(key);
@@ -97,7 +102,7 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   await ctx.workspace.prepare();
   await ctx.workspace.canRun(ctx.platform);
   const run: RunCommand = {
-    args, env: [...vars, ...mounts.secretEnv], cwd, network, security, extraHosts, mounts, targets: mounts.mounts.map((m) => m.target.replace(/^\/+/, '')),
+    args, env: [...vars, ...mounts.secretEnv], cwd, network, security, extraHosts, mounts, ...(devices === undefined ? {} : { devices }), targets: mounts.mounts.map((m) => m.target.replace(/^\/+/, '')),
   };
   const ran = (await ctx.workspace.useOverlay(s.layers.length)) ? await runOnOverlay(ctx, run) : await runOnCopy(ctx, run);
   await ctx.stepCache.put(key, { layer: ran.layer ?? null });
