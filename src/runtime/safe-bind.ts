@@ -21,13 +21,13 @@ const O_DIRECTORY = 0o200000;
 const O_CLOEXEC = 0o2000000;
 
 /** `sub` (a path inside `root`, links resolved inside it) as it is now; E_BUILD_INPUT when it is not a folder. */
-function resolveBeneath(root: string, sub: string, what: string): string {
+function resolveBeneath(root: string, sub: string, what: string, where: string): string {
   const inside = resolveInRoot(cleanPath(sub), true, (p) => {
     const st = lstatSync(join(root, p), { throwIfNoEntry: false });
     return st?.isSymbolicLink() === true ? readlinkSync(join(root, p)) : undefined;
   });
   if (lstatSync(join(root, inside), { throwIfNoEntry: false })?.isDirectory() !== true) {
-    throw new KeelError('E_BUILD_INPUT', `${what} ${JSON.stringify(sub)} is not a folder`);
+    throw new KeelError('E_BUILD_INPUT', `${what} ${JSON.stringify(sub)} is not a folder${where}`);
   }
   return join(root, inside);
 }
@@ -45,11 +45,11 @@ function mountWithFd(args: readonly string[], fd: number, what: string): Promise
 
 /**
  * Bind folder `sub` of `root` onto `mountPoint` (made here), safely; resolves to the unmount.
- * `what` names the folder in errors (`cache mount source`).
+ * Errors name it `${what} "sub" … ${where}` (`cache mount source`, ` in cache "id"`).
  */
-export async function bindBeneath(root: string, sub: string, mountPoint: string, what: string): Promise<() => Promise<void>> {
+export async function bindBeneath(root: string, sub: string, mountPoint: string, what: string, where = ''): Promise<() => Promise<void>> {
   for (let tries = 10; ; tries--) {
-    const path = resolveBeneath(root, sub, what);
+    const path = resolveBeneath(root, sub, what, where);
     const fd = openSync(path, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
     try {
       // what was opened is what was resolved: nothing swapped a folder on the way for a link

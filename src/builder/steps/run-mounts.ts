@@ -153,7 +153,7 @@ export async function holdMounts(m: RunMounts, ctx: StepContext): Promise<{ read
         continue;
       }
       const point = ctx.workspace.scratchPath('cache');
-      releases.push(await bindBeneath(folder, c.source, point, `cache mount source in cache ${JSON.stringify(c.id)}:`));
+      releases.push(await bindBeneath(folder, c.source, point, 'cache mount source', ` in cache ${JSON.stringify(c.id)}`));
       held.set(c, { kind: 'bind', target: c.target, source: point, readOnly: c.readOnly });
     }
     return { runtime: m.mounts.map((x) => (x.kind === 'cache' ? held.get(x) as RuntimeMount : x)), release };
