@@ -2,55 +2,16 @@
  * The build's outputs: checked before any work starts (a folder that cannot be written, a name that
  * is not one, are found in milliseconds, not after the build), then written one after another.
  */
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { KeelError } from '../errors.js';
 import { imagesOf, parseTag, type BuiltArtifact, type BuiltImage, type LayerEntry } from '../image/index.js';
-import { checkDockerHost, describeOutput, ociDirTarget, writeOutput, type BuildOutput, type OutputOptions } from '../output/index.js';
+import { describeOutput, sinkOf, writeOutput, type BuildOutput, type OutputOptions } from '../output/index.js';
 import type { PushResult } from '../registry/index.js';
 import { progressOf, type BuildEvent } from './progress.js';
-
-/** The folder an output file or folder will be put in: it must exist and be writable; a file must not be a folder. */
-async function checkWritableParent(path: string, kind: 'file' | 'folder'): Promise<void> {
-  const what = `the output ${kind}`;
-  const parent = dirname(path);
-  const s = await stat(parent).catch(() => undefined);
-  if (s === undefined) throw new KeelError('E_BUILD_INPUT', `${what} ${path}: the folder ${parent} does not exist`);
-  if (!s.isDirectory()) throw new KeelError('E_BUILD_INPUT', `${what} ${path}: ${parent} is not a folder`);
-  await access(parent, constants.W_OK).catch(() => {
-    throw new KeelError('E_BUILD_INPUT', `${what} ${path}: the folder ${parent} cannot be written`);
-  });
-  const there = await stat(path).catch(() => undefined);
-  if (there?.isDirectory() === true && kind === 'file') throw new KeelError('E_BUILD_INPUT', `${what} ${path} is a folder`);
-}
 
 /** Every problem an output has that can be seen before the build: paths, names, the daemon's address. */
 export async function checkOutputs(outputs: readonly BuildOutput[], tags: readonly string[]): Promise<void> {
   for (const o of outputs) {
     if ('names' in o && o.names !== undefined) for (const n of o.names) parseTag(n);
-    switch (o.type) {
-      case 'oci-archive':
-      case 'rootfs-tar':
-        if (o.path !== undefined) await checkWritableParent(o.path, 'file');
-        break;
-      case 'oci-dir':
-        await checkWritableParent(o.path, 'folder');
-        await ociDirTarget(o.path); // a folder that is neither empty nor a layout: refused before any work
-        break;
-      case 'rootfs-dir': {
-        const s = await stat(o.path).catch(() => undefined);
-        if (s !== undefined && !s.isDirectory()) throw new KeelError('E_BUILD_INPUT', `the output folder ${o.path} is a file`);
-        await checkWritableParent(o.path, 'folder');
-        break;
-      }
-      case 'docker':
-        if (o.host !== undefined) checkDockerHost(o.host);
-        break;
-      case 'registry':
-        if ((o.names ?? tags).length === 0) throw new KeelError('E_BUILD_INPUT', 'a push needs a name: give a tag (-t registry/name:tag) or the output a name');
-        break;
-    }
+    await sinkOf(o).check(o, tags);
   }
 }
 
@@ -100,10 +61,10 @@ export async function writeOutputs(artifact: BuiltArtifact, outputs: readonly Bu
       // what was still moving at the end is done now
       for (const [id, p] of last) if (!p.done) progress(id, p.current, p.total, true);
       // BuildKit's last lines of an image export: its manifest, and each name it now has
-      if (o.type !== 'rootfs-tar' && o.type !== 'rootfs-dir') {
+      if (sinkOf(o).image) {
         for (const image of imagesOf(artifact)) progress(`exporting manifest ${image.manifestBlob.digest}`, image.manifestBlob.size, image.manifestBlob.size, true);
         if (artifact.kind === 'index') progress(`exporting manifest list ${artifact.indexBlob.digest}`, artifact.indexBlob.size, artifact.indexBlob.size, true);
-        for (const n of o.names ?? opts.tags) progress(`naming to ${n}`, 0, undefined, true);
+        for (const n of ('names' in o ? o.names : undefined) ?? opts.tags) progress(`naming to ${n}`, 0, undefined, true);
       }
       pushed.push(...(r.pushed ?? []));
       loaded.push(...(r.loaded ?? []));

@@ -8,9 +8,10 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
-import type { BlobReader, BuiltArtifact, Platform } from '../image/index.js';
+import { imagePlatform, loadableImage, platformString, type BlobReader, type BuiltArtifact, type Platform } from '../image/index.js';
 import { counting } from './destination.js';
 import { imageArchive } from './oci-archive.js';
+import { sending, type BuildOutput, type Sink } from './sink.js';
 
 type Endpoint = { readonly socketPath: string } | { readonly host: string; readonly port: number };
 
@@ -70,3 +71,21 @@ export async function loadIntoDocker(artifact: BuiltArtifact, tags: readonly str
     throw new KeelError('E_DOCKER', `cannot load the image into the Docker daemon at ${host}: ${err.code ?? err.message}`, { cause: e });
   }
 }
+
+/** Docker's default socket, where DOCKER_HOST is not set. */
+export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
+
+export const dockerSink: Sink<Extract<BuildOutput, { type: 'docker' }>> = {
+  image: true,
+  describe: () => 'exporting to the Docker daemon',
+  check: async (o) => {
+    if (o.host !== undefined) dockerEndpoint(o.host);
+  },
+  write: async (artifact, o, opts) => {
+    const loaded = await loadIntoDocker(artifact, o.names ?? opts.tags, opts.blobs, opts.hostPlatform, o.host ?? DEFAULT_DOCKER_HOST, opts.signal, sending(opts));
+    if (artifact.kind === 'image') return { loaded };
+    // buildx's docker exporter refuses an index; keel loads the host's platform and says so
+    const chosen = platformString(imagePlatform(loadableImage(artifact, opts.hostPlatform)));
+    return { loaded, warnings: [`the Docker daemon's image store holds one platform per name: loaded ${chosen} only (an OCI archive or a push keeps every platform)`] };
+  },
+};

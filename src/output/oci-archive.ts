@@ -11,6 +11,7 @@ import {
   blobList, dockerManifestJson, encodeTarHeader, END_OF_ARCHIVE, hexOf, indexJson, loadableImage, OCI_LAYOUT, tarPadding, type BlobReader, type BuiltArtifact, type Platform,
 } from '../image/index.js';
 import { writeBytes, type Destination } from './destination.js';
+import { checkWritableParent, destination, sending, shownAs, type BuildOutput, type Sink } from './sink.js';
 
 const header = (name: string, type: 'file' | 'directory', size: number, mode: number): Buffer[] =>
   encodeTarHeader({ name, type, size, mode, uid: 0, gid: 0, mtime: 0 });
@@ -65,3 +66,15 @@ export async function writeOciArchive(
 ): Promise<void> {
   await writeBytes(Readable.from(imageArchive(artifact, tags, blobs, prefer), { objectMode: false }), to, signal, onBytes);
 }
+
+export const ociArchiveSink: Sink<Extract<BuildOutput, { type: 'oci-archive' }>> = {
+  image: true,
+  describe: (o) => `exporting to image archive ${shownAs(o)}`,
+  check: async (o) => {
+    if (o.path !== undefined) await checkWritableParent(o.path, 'file');
+  },
+  write: async (artifact, o, opts) => {
+    await writeOciArchive(artifact, o.names ?? opts.tags, opts.blobs, opts.hostPlatform, destination(o), opts.signal, sending(opts));
+    return {};
+  },
+};

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
 import { blobList, hexOf, indexJson, OCI_LAYOUT, tempBeside, type BlobReader, type BuiltArtifact } from '../image/index.js';
+import { checkWritableParent, type BuildOutput, type Sink } from './sink.js';
 
 /** Whether `path` may take an OCI layout: 'new' (missing), 'into' (empty, or a layout); else E_BUILD_INPUT. */
 export async function ociDirTarget(path: string): Promise<'new' | 'into'> {
@@ -72,3 +73,16 @@ async function writeLayout(artifact: BuiltArtifact, tags: readonly string[], blo
   await atomically(join(root, 'oci-layout'), (tmp) => writeFile(tmp, OCI_LAYOUT));
   await atomically(join(root, 'index.json'), (tmp) => writeFile(tmp, indexJson(artifact, tags)));
 }
+
+export const ociDirSink: Sink<Extract<BuildOutput, { type: 'oci-dir' }>> = {
+  image: true,
+  describe: (o) => `exporting to OCI layout ${o.path}`,
+  check: async (o) => {
+    await checkWritableParent(o.path, 'folder');
+    await ociDirTarget(o.path); // a folder that is neither empty nor a layout: refused before any work
+  },
+  write: async (artifact, o, opts) => {
+    await writeOciDir(artifact, o.names ?? opts.tags, opts.blobs, o.path);
+    return {};
+  },
+};

@@ -4,11 +4,13 @@
  * (`type=local`). The tree's entries come from the builder (the stage's tree); the tar is the layer
  * writer's, so its entries are sorted and its times those of the layers.
  */
-import { chmod, lchown, lstat, lutimes, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, lchown, lstat, lutimes, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeLayerTar, tempBeside, type LayerEntry } from '../image/index.js';
+import { KeelError } from '../errors.js';
+import { imagePlatform, imagesOf, platformString, writeLayerTar, tempBeside, type BuiltArtifact, type LayerEntry } from '../image/index.js';
 import { extractLayerDir } from '../runtime/index.js';
 import { writeBytes, type Destination } from './destination.js';
+import { checkWritableParent, destination, sending, shownAs, type BuildOutput, type OutputOptions, type Sink } from './sink.js';
 
 /**
  * Each platform's root file system in a folder of its own (`linux_amd64/`, `linux_arm64/`), as
@@ -95,3 +97,38 @@ async function mergeInto(from: string, to: string, withMetadata = true): Promise
   await chmod(to, meta.mode & 0o7777);
   await lutimes(to, meta.atime, meta.mtime);
 }
+
+/** The root file system of the image, or of each platform's image in a folder named for it (`linux_arm64`). */
+async function rootfsEntries(artifact: BuiltArtifact, opts: OutputOptions): Promise<LayerEntry[]> {
+  const parts = await Promise.all(imagesOf(artifact).map(async (image) => ({
+    folder: platformString(imagePlatform(image)).replaceAll('/', '_'),
+    entries: await opts.rootfs(image),
+  })));
+  return rootfsOfPlatforms(parts);
+}
+
+export const rootfsTarSink: Sink<Extract<BuildOutput, { type: 'rootfs-tar' }>> = {
+  image: false,
+  describe: (o) => `exporting root file system to ${shownAs(o)}`,
+  check: async (o) => {
+    if (o.path !== undefined) await checkWritableParent(o.path, 'file');
+  },
+  write: async (artifact, o, opts) => {
+    await writeRootfsTar(await rootfsEntries(artifact, opts), destination(o), opts.signal, sending(opts));
+    return {};
+  },
+};
+
+export const rootfsDirSink: Sink<Extract<BuildOutput, { type: 'rootfs-dir' }>> = {
+  image: false,
+  describe: (o) => `exporting root file system to ${o.path}`,
+  check: async (o) => {
+    const s = await stat(o.path).catch(() => undefined);
+    if (s !== undefined && !s.isDirectory()) throw new KeelError('E_BUILD_INPUT', `the output folder ${o.path} is a file`);
+    await checkWritableParent(o.path, 'folder');
+  },
+  write: async (artifact, o, opts) => {
+    await writeRootfsDir(await rootfsEntries(artifact, opts), o.path, opts.owner, opts.signal);
+    return {};
+  },
+};
