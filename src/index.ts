@@ -32,6 +32,6 @@ export { ENTITLEMENTS, isEntitlement, type Entitlement } from './builder/index.j
 export { build, DockerfileError, type BuildOptions, type BuildResult, type BuildOutput, type BuildEvent, type NamedContext, type CacheExport, type CacheImport } from './builder/index.js';
 export { diskUsage, prune, parseSize, type CacheUsage, type CacheUnit, type PruneOptions, type UnitKind } from './builder/index.js';
 export type { PruneResult } from './cache/index.js';
-export { RunError, RUNTIME_NAMES, type RuntimeName } from './runtime/index.js';
+export { RunError, RUNTIME_NAMES, type RuntimeName, type Runtime, type RunSpec } from './runtime/index.js';
 export { RegistryError } from './registry/index.js';
 export type { Compression } from './image/index.js';

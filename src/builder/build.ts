@@ -66,10 +66,11 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
   }
   const limits: UnpackLimits = { maxBytes: opts.maxUnpackBytes ?? DEFAULT_UNPACK_LIMITS.maxBytes };
   const verified = new VerifiedLayers(new DiffIdRecord(cacheDir), blobs, limits);
-  const runtimeName = chooseRuntime(opts.runtime, host.env);
+  // a Runtime object (a test's, or an embedder's executor) as given; a name: runc or crun by their CLI
+  const given = opts.runtime;
   const workspace = new RunWorkspace({
     cacheDir,
-    runtime: () => ociRuntime(runtimeName, {
+    runtime: typeof given === 'object' ? () => given : () => ociRuntime(chooseRuntime(given, host.env), {
       host: { arch: host.arch, kernel: host.kernel, cgroupV2: host.cgroupV2, ...(host.boundingCaps === undefined ? {} : { boundingCaps: host.boundingCaps }) },
       ...(host.sandbox.userNamespace ? { stateRoot: join(cacheDir, 'runc') } : {}),
     }),

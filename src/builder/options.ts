@@ -6,7 +6,7 @@ import type { Compression, BuiltImage, BuiltIndex, Digest } from '../image/index
 import type { Readable } from 'node:stream';
 import type { BuildOutput } from '../output/index.js';
 import type { AuthOption, ProxySettings, PullPolicy } from '../registry/index.js';
-import type { RuntimeName } from '../runtime/index.js';
+import type { Runtime, RuntimeName } from '../runtime/index.js';
 import type { BuildEvent } from './progress.js';
 import type { Finding } from '../checks/index.js';
 import type { CacheExport, CacheImport } from './remote-cache.js';
@@ -145,8 +145,12 @@ export interface BuildOptions {
   readonly cdiSpecDirs?: readonly string[];
   /** Lines added to every RUN's /etc/hosts (`--add-host NAME:IP`), in order. */
   readonly extraHosts?: ReadonlyArray<{ readonly host: string; readonly ip: string }>;
-  /** The OCI runtime for RUN. @default the first of runc, crun found on PATH */
-  readonly runtime?: RuntimeName;
+  /**
+   * The OCI runtime for RUN: 'runc' or 'crun' (by their command line), or a Runtime object of the
+   * caller's (runtime/runtime.ts: run a bundle, list, remove), as BuildKit's executor interface
+   * keeps the exec op from naming a runtime. @default the first of runc, crun found on PATH
+   */
+  readonly runtime?: RuntimeName | Runtime;
   /**
    * How many steps run at once. Stages that do not depend on each other are built at the same
    * time, as BuildKit's solver does; this bounds how many of their steps run together (1 builds
