@@ -4,31 +4,32 @@
  * solve.ts schedules the stages, steps/ does the work of each instruction, output/ writes the image.
  */
 import { stat } from 'node:fs/promises';
-import { join, resolve as resolvePath } from 'node:path';
-import { BlobStore, collectionDue, defaultCacheDir, DiffIdRecord, FileHasher, markUsed, openCacheDir, StepCache, takeLease, type CacheEntry, type Lease, type Used } from '../cache/index.js';
+import { join } from 'node:path';
+import { BlobStore, collectionDue, DiffIdRecord, FileHasher, markUsed, openCacheDir, StepCache, takeLease, type CacheEntry, type Lease, type Used } from '../cache/index.js';
 import { isKeelError, KeelError } from '../errors.js';
-import { assembleImage, assembleIndex, hostPlatform, imagesOf, parsePlatforms, parseReference, parseTag, topDescriptor, type BuiltArtifact, type BuiltImage, type Platform } from '../image/index.js';
+import { imagesOf, parseReference, topDescriptor, type BuiltArtifact, type BuiltImage, type Platform } from '../image/index.js';
 import { expandWord, parse, type Dockerfile, type Range } from '../parser/index.js';
 import { proxiedFetch, proxyFromEnv, type Fetch, type RegistryOptions } from '../registry/index.js';
 import { DEFAULT_CDI_DIRS, ociRuntime, readCdiSpecs, RunWorkspace } from '../runtime/index.js';
-import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from '../tree/index.js';
+import type { UnpackLimits } from '../tree/index.js';
 import { DockerfileError, fromSystemError } from './errors.js';
 import { CacheMountLeases } from './cache-mounts.js';
-import { checkEntitlements, ENTITLEMENTS, isEntitlement } from './entitlements.js';
+import { checkedOptions } from './build-options.js';
+import { checkEntitlements } from './entitlements.js';
 import { chooseRuntime, readHost, type Host } from './host.js';
 import type { BuildOptions, BuildOutput, BuildResult } from './options.js';
 import { baseStage, planStages, requiredStages, targetStage, unusedBuildArgs, type Plan, type StagePlan } from './plan.js';
 import { layerEntries } from './layers.js';
-import { checkOutputs, writeOutputs } from './outputs.js';
+import { writeOutputs } from './outputs.js';
 import { Slots } from './slots.js';
 import { Sources } from './sources.js';
 import { predefinedArgs } from '../checks/index.js';
 import { checksAfterBuild, checksBeforeBuild, type BuildChecks } from './build-checks.js';
 import { readDockerfileText } from './dockerfile-file.js';
 import { solve, at, type BuildRun, type BuiltStage, type Target } from './solve.js';
-import { imageConfig, type StageState } from './stage.js';
+import type { StageState } from './stage.js';
+import { finalImages } from './final-image.js';
 import type { BuildServices } from './step-context.js';
-import { timestamps } from './timestamps.js';
 import { baseUnpacker } from './unpack-base.js';
 import { VerifiedLayers } from './verified-layers.js';
 
@@ -38,33 +39,10 @@ export function build(options: BuildOptions): Promise<BuildResult> {
 
 /** build() with the process facts given (tests give their own). */
 export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResult> {
-  const buildPlatform = hostPlatform(host.arch);
-  const platforms = targetPlatforms(opts, buildPlatform);
-  const cacheDir = resolvePath(opts.cacheDir ?? defaultCacheDir(host.env)); // absolute: mount(8) runs in the layers folder
-  const sde = opts.sourceDateEpoch ?? (opts.buildArgs?.SOURCE_DATE_EPOCH === undefined ? undefined : Number(opts.buildArgs.SOURCE_DATE_EPOCH));
-  const times = timestamps(opts.timestamps ?? 'normalize', sde);
-  for (const t of opts.tags ?? []) parseTag(t); // refuse a bad tag before doing any work
-  const outputs = listOf(opts.output);
-  const cacheTo = listOf(opts.cacheTo);
-  const cacheFrom = listOf(opts.cacheFrom);
-  for (const c of [...cacheTo, ...cacheFrom]) if (c.type === 'registry') parseReference(c.ref); // a bad ref before any work
-  await checkOutputs(outputs, opts.tags ?? []);
-  const maxParallelism = opts.maxParallelism ?? Number.POSITIVE_INFINITY;
-  if (opts.maxParallelism !== undefined && (!Number.isInteger(maxParallelism) || maxParallelism < 1)) {
-    throw new KeelError('E_BUILD_INPUT', `maxParallelism must be a whole number of at least 1, not ${maxParallelism}`);
-  }
-
-  checkCompressionLevel(opts.compression ?? 'gzip', opts.compressionLevel);
-  for (const a of opts.allow ?? []) if (!isEntitlement(a)) throw new KeelError('E_BUILD_INPUT', `allow: unknown entitlement ${JSON.stringify(a)} (${ENTITLEMENTS.join(', ')})`);
-  if (opts.network !== undefined && !['default', 'host', 'none'].includes(opts.network)) throw new KeelError('E_BUILD_INPUT', `network must be default, host or none, not ${JSON.stringify(opts.network)}`);
-  const cacheMaxSize = cacheBudgetAsked(opts, host);
+  const { buildPlatform, platforms, cacheDir, times, outputs, cacheTo, cacheFrom, maxParallelism, limits, cacheMaxSize } = await checkedOptions(opts, host);
   const startedAt = Date.now();
   const blobs = new BlobStore(cacheDir, host.pid);
   const hasher = new FileHasher(cacheDir);
-  if (opts.maxUnpackBytes !== undefined && (!Number.isSafeInteger(opts.maxUnpackBytes) || opts.maxUnpackBytes < 1)) {
-    throw new KeelError('E_BUILD_INPUT', `maxUnpackBytes must be a whole number of bytes, not ${opts.maxUnpackBytes}`);
-  }
-  const limits: UnpackLimits = { maxBytes: opts.maxUnpackBytes ?? DEFAULT_UNPACK_LIMITS.maxBytes };
   const verified = new VerifiedLayers(new DiffIdRecord(cacheDir), blobs, limits);
   // a Runtime object (a test's, or an embedder's executor) as given; a name: runc or crun by their CLI
   const given = opts.runtime;
@@ -158,29 +136,11 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     for (const t of targets) for (let s: StagePlan | undefined = target; s !== undefined; s = baseStage(plan, s, t.globals)) chain.add(s.index);
     const entriesFor = (mode: 'min' | 'max'): CacheEntry[] => [...services.stepCache.used]
       .filter(([, u]) => mode === 'max' || (u.stage !== undefined && chain.has(u.stage))).map(([key, u]) => ({ key, record: u.record }));
-    const built = solved.map((m) => m.get(target.index) as BuiltStage);
-    const finals = built.map((b) => b.state);
-    const explicit = opts.platform !== undefined || opts.platforms !== undefined;
-    const images = finals.map((final, i) => {
-      // the config names the target platform when one was asked for, whatever platform the stage was
-      // built on; else the stage's own (a `FROM --platform` final stage): dockerfile2llb's implicitTarget
-      const plainConfig = imageConfig(final, explicit ? (platforms[i] as Platform) : (built[i] as BuiltStage).platform, times.created());
-      // an inline cache (cacheTo type inline) rides in the image's config, as BuildKit's does
-      const config = cacheTo.some((c) => c.type === 'inline')
-        ? ({ ...plainConfig, [remoteCache().INLINE_CACHE_KEY]: remoteCache().inlineCache(entriesFor('min'), final.layers) } as typeof plainConfig)
-        : plainConfig;
-      const labels = { ...config.config.Labels, ...opts.labels };
-      // which base the image was built on (OCI's standard annotations)
-      const annotations = final.base === undefined ? undefined : {
-        'org.opencontainers.image.base.name': final.base.name,
-        'org.opencontainers.image.base.digest': final.base.digest,
-      };
-      return assembleImage(
-        Object.keys(labels).length === 0 ? config : { ...config, config: { ...config.config, Labels: labels } },
-        final.layers, { ...annotations, ...opts.annotations },
-      );
+    const { finals, images, artifact } = finalImages(solved.map((m) => m.get(target.index) as BuiltStage), {
+      platforms, explicit: opts.platform !== undefined || opts.platforms !== undefined, created: times.created(),
+      ...(cacheTo.some((c) => c.type === 'inline') ? { inlineCache: (final: StageState) => remoteCache().inlineCache(entriesFor('min'), final.layers), inlineKey: remoteCache().INLINE_CACHE_KEY } : {}),
+      ...(opts.labels === undefined ? {} : { labels: opts.labels }), ...(opts.annotations === undefined ? {} : { annotations: opts.annotations }),
     });
-    const artifact: BuiltArtifact = images.length === 1 ? (images[0] as BuiltImage) : assembleIndex(images);
     const baseName = finals.find((f) => f.base !== undefined)?.base?.name;
     const tags = opts.tags ?? [];
     await outputLayersVerified(artifact, outputs, verified, blobs, abort.signal);
@@ -271,47 +231,11 @@ function onceAsync<T>(fn: () => Promise<T>): () => Promise<T> {
   }));
 }
 
-/** The cache budget asked for (the option, else KEEL_CACHE_MAX_SIZE), checked before the build; undefined: the default. */
-function cacheBudgetAsked(opts: BuildOptions, host: Host): number | false | undefined {
-  if (opts.cacheMaxSize !== undefined) {
-    if (opts.cacheMaxSize !== false && !(Number.isSafeInteger(opts.cacheMaxSize) && opts.cacheMaxSize >= 0)) {
-      throw new KeelError('E_BUILD_INPUT', `cacheMaxSize must be a whole number of bytes (or false), not ${opts.cacheMaxSize}`);
-    }
-    return opts.cacheMaxSize;
-  }
-  const env = host.env.KEEL_CACHE_MAX_SIZE;
-  if (env === undefined || env === '') return undefined;
-  try {
-    return cacheAdmin().parseSize(env);
-  } catch {
-    throw new KeelError('E_BUILD_INPUT', `KEEL_CACHE_MAX_SIZE is not a size: ${JSON.stringify(env)} (want e.g. 20GB)`);
-  }
-}
-
 // modules only some builds use, loaded when one does (every module loaded costs every build's start)
 /* eslint-disable @typescript-eslint/no-require-imports */
 const remoteCache = (): typeof import('./remote-cache.js') => require('./remote-cache.js') as typeof import('./remote-cache.js');
 const cacheAdmin = (): typeof import('./cache-admin.js') => require('./cache-admin.js') as typeof import('./cache-admin.js');
 /* eslint-enable @typescript-eslint/no-require-imports */
-
-/** The platforms to build for: `platforms`, or `platform` (one, or a comma list as --platform takes), else the host's. */
-function targetPlatforms(opts: BuildOptions, host: Platform): Platform[] {
-  if (opts.platforms !== undefined && opts.platform !== undefined) throw new KeelError('E_BUILD_INPUT', 'give platform or platforms, not both');
-  const given = opts.platforms ?? (opts.platform === undefined ? undefined : [opts.platform]);
-  return given === undefined ? [host] : parsePlatforms(given, host);
-}
-
-/** One or several, as a list. */
-const listOf = <T>(x: T | readonly T[] | undefined): readonly T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x as T]);
-
-/** A level the compression has: gzip 0-9, zstd 1-22, none no level at all. */
-function checkCompressionLevel(compression: NonNullable<BuildOptions['compression']>, level: number | undefined): void {
-  if (level === undefined) return;
-  const [low, high] = compression === 'gzip' ? [0, 9] : compression === 'zstd' ? [1, 22] : [NaN, NaN];
-  if (!Number.isInteger(level) || !(level >= low && level <= high)) {
-    throw new KeelError('E_BUILD_INPUT', compression === 'none' ? 'uncompressed layers take no compression level' : `a ${compression} level is a whole number from ${low} to ${high}, not ${level}`);
-  }
-}
 
 /** Errors of an instruction become DockerfileErrors naming its file and line (a full disk or an unwritable cache one of keel's codes first). */
 function locator(filename: string, cacheDir: string): (e: unknown, node: { range: Range }) => Error {

@@ -138,7 +138,7 @@ describeIntegration('a cache shared through a registry', ['registry', 'auth-regi
     expect((await build(opts(await machine('machine-n'), { auth, cacheTo: { type: 'registry', ref: privateRef, mode: 'max' } }))).warnings).toEqual([]);
     const fromPrivate = await build(opts(await machine('machine-o'), { auth, cacheFrom: { type: 'registry', ref: privateRef } }));
     expect(cachedSteps(fromPrivate)).toEqual([true, true, true, true, true]);
-  });
+  }, 30_000);
 });
 
 test('the cache artifact: records and layers read back as written; a damaged one is refused', () => {

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { platformString, type Layer } from '../../image/index.js';
 import { chompHeredocContent, type Instruction } from '../../parser/index.js';
 import {
-  cdiEdits, commitLayerDir, diffRootfs, EMPTY_LOWER, layerDirPath, materialize, mountOverlay, overlayChanges, overlayLowers, removeStubs, type CdiEdits, type LayerDir, type OverlayChanges, type RuntimeMount,
+  cdiEdits, commitLayerDir, diffRootfs, EMPTY_LOWER, layerDirPath, materialize, mountOverlay, overlayChanges, overlayLowers, removeStubs, type CdiEdits, type LayerDir, type OverlayChanges,
 } from '../../runtime/index.js';
 import type { FsNode, StageFs } from '../../tree/index.js';
 import { runKey, timePolicy } from '../cache-key.js';
