@@ -5,10 +5,9 @@
  * command's, and a recipe would only cost a second read of every file it made).
  */
 import type { FileHasher } from '../cache/index.js';
-import { join } from 'node:path';
 import type { StepRecord } from '../cache/index.js';
-import { canonicalJson, compareLayerPaths, layerCompression, sha256, storeLayer, type Digest, type Layer, type LayerEntry } from '../image/index.js';
-import { applyTar, openSource, parentOf, type FsNode, type StageFs } from '../tree/index.js';
+import { canonicalJson, compareLayerPaths, sha256, storeLayer, type Digest, type Layer, type LayerEntry } from '../image/index.js';
+import { openSource, parentOf, type FsNode, type StageFs } from '../tree/index.js';
 import { cacheKey, explainMiss, timePolicy, type Recipe, type RecipeEntry } from './cache-key.js';
 import type { StepContext, StepResult } from './step-context.js';
 
@@ -133,20 +132,14 @@ export function layerEntries(paths: readonly string[], fs: StageFs): LayerEntry[
 
 /**
  * A step's result from the step cache, found without the stage's tree: its layer (none for a step
- * that changed nothing) applied to the tree only where a step already made one current.
+ * that changed nothing). A tree a step made current is not brought up to date (a no-change build
+ * of `FROM scratch` + `COPY .` would unpack its whole layer for nothing): it is dropped, and a
+ * later step that needs a tree makes it from the layers (sources.ts, saved trees where there are).
  */
-export async function cachedResult(ctx: StepContext, record: StepRecord): Promise<Pick<StepResult, 'layer' | 'tree' | 'cached'>> {
+export async function cachedResult(ctx: StepContext, record: StepRecord): Promise<Pick<StepResult, 'layer' | 'treeStale' | 'cached'>> {
   if (record.layer === null) return { cached: true };
   const layer: Layer = { ...record.layer, mediaType: record.layer.mediaType as Layer['mediaType'] };
-  const tree = ctx.stage.tree;
-  if (tree !== undefined) {
-    // its bodies go to extract/<diffID>: only under a diffID its bytes were found to have
-    await ctx.verified.verify(layer, ctx.signal);
-    await applyTar(tree, await ctx.blobs.open(layer.digest), layerCompression(layer.mediaType), {
-      dest: '', contentDir: join(ctx.cacheDir, 'extract', layer.diffId.slice(7)), whiteouts: true, createdMtime: 0, limits: ctx.limits,
-    });
-  }
-  return { layer, cached: true, ...(tree === undefined ? {} : { tree }) };
+  return { layer, cached: true, ...(ctx.stage.tree === undefined ? {} : { treeStale: true as const }) };
 }
 
 /**

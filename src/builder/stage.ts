@@ -81,7 +81,7 @@ export function inherit(base: StageState, id: string): StageState {
 export function withStep(s: StageState, r: StepResult): StageState {
   return {
     ...s,
-    tree: r.tree ?? s.tree,
+    tree: r.treeStale === true ? undefined : r.tree ?? s.tree,
     cfg: r.cfg ?? s.cfg,
     vars: r.vars ?? s.vars,
     layers: r.layer === undefined ? s.layers : [...s.layers, r.layer],

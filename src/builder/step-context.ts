@@ -81,6 +81,11 @@ export interface StepResult {
   readonly vars?: ReadonlyMap<string, string>;
   /** The stage's file tree after the step, when the step made or changed it. */
   readonly tree?: StageFs;
+  /**
+   * The stage's tree no longer matches its layers (a cached layer was added without applying it):
+   * it is dropped, and made again from the layers by a later step that needs one.
+   */
+  readonly treeStale?: true;
   /** Whether the step's result came from the cache, and, for a layer that did not, why not. */
   readonly cached: boolean;
   readonly reason?: string;

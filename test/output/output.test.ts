@@ -79,6 +79,25 @@ test('oci-archive: the same image twice gives the same bytes', async () => {
   expect((await readFile(a)).equals(await readFile(b))).toBe(true);
 });
 
+// issue 23: an output that already holds the same image is not rewritten
+test('oci-archive: a file that is the same archive already is left as it is; any difference rewrites it', async () => {
+  const img = await image();
+  const out = join(dir, 'kept.tar');
+  const opts = { tags: ['app:1'], blobs: store, registry: {}, rootfs: noRootfs, hostPlatform: HOST };
+  await writeOutput(img, { type: 'oci-archive', path: out }, opts);
+  const first = await lst(out);
+  const bytes = await readFile(out);
+  await writeOutput(img, { type: 'oci-archive', path: out }, opts);
+  expect((await lst(out)).ino).toBe(first.ino); // not written beside and renamed: left as it was
+  // another tag: index.json differs, so the archive is written again (a new file renamed into place)
+  await writeOutput(img, { type: 'oci-archive', path: out }, { ...opts, tags: ['app:2'] });
+  expect((await lst(out)).ino).not.toBe(first.ino);
+  // a damaged one (cut short) is written again whole
+  await writeFile(out, bytes.subarray(0, bytes.length - 1024));
+  await writeOutput(img, { type: 'oci-archive', path: out }, opts);
+  expect((await readFile(out)).equals(bytes)).toBe(true);
+});
+
 test('a push with no tag is refused before any request', async () => {
   const img = await image();
   const never: BlobReader = { stat: () => Promise.reject(new Error('read')), open: () => Promise.resolve(Readable.from([])) };
