@@ -33,5 +33,6 @@ export { build, DockerfileError, type BuildOptions, type BuildResult, type Build
 export { diskUsage, prune, parseSize, type CacheUsage, type CacheUnit, type PruneOptions, type UnitKind } from './builder/index.js';
 export type { PruneResult } from './cache/index.js';
 export { RunError, RUNTIME_NAMES, type RuntimeName, type Runtime, type RunSpec } from './runtime/index.js';
+export { copySnapshotter, type Snapshotter, type ActiveSnapshot, type ParentChain, type ParentView, type SnapshotChanges } from './snapshot/index.js';
 export { RegistryError } from './registry/index.js';
 export type { Compression } from './image/index.js';

@@ -11,6 +11,7 @@ import { imagesOf, parseReference, topDescriptor, type BuiltArtifact, type Built
 import { expandWord, parse, type Dockerfile, type Range } from '../parser/index.js';
 import { proxiedFetch, proxyFromEnv, type Fetch, type RegistryOptions } from '../registry/index.js';
 import { DEFAULT_CDI_DIRS, ociRuntime, readCdiSpecs, RunWorkspace } from '../runtime/index.js';
+import { LayerFolders, Snapshots } from '../snapshot/index.js';
 import type { UnpackLimits } from '../tree/index.js';
 import { DockerfileError, fromSystemError } from './errors.js';
 import { CacheMountLeases } from './cache-mounts.js';
@@ -54,15 +55,22 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     }),
     sandbox: host.sandbox,
     privileged: host.uid === 0,
+    pid: host.pid,
+    hostPlatform: buildPlatform,
+    binfmtDir: host.binfmtDir,
+  });
+  // the folders RUN's snapshots stack (a test's or an embedder's snapshotter, if given, for every RUN)
+  const folders = new LayerFolders({
+    cacheDir,
+    sandbox: host.sandbox,
     rootfs: host.env.KEEL_RUN_ROOTFS === 'copy' ? 'copy' : 'overlay',
     blobs,
     limits,
     verify: (layer, signal) => verified.verify(layer, signal),
     learned: (layer, diffId) => verified.learned(layer, diffId),
-    pid: host.pid,
-    hostPlatform: buildPlatform,
-    binfmtDir: host.binfmtDir,
+    scratchPath: (prefix) => workspace.scratchPath(prefix),
   });
+  const snapshots = new Snapshots(folders, opts.snapshotter);
   // one signal for every step: the caller's abort, or the first failure
   const abort = new AbortController();
   const onAbort = (): void => abort.abort();
@@ -94,7 +102,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     const registry = registryOptions(opts, abort.signal, httpFetch);
     // a base's layer is unpacked while it downloads for the RUNs to come, unless a shared cache is
     // imported: then the RUNs are likely hits, which need no layer folder
-    const unpacker = cacheFrom.length > 0 ? undefined : baseUnpacker(workspace, plan, abort.signal);
+    const unpacker = cacheFrom.length > 0 ? undefined : baseUnpacker(workspace, folders, plan, abort.signal);
     const sources = new Sources({
       contextDir,
       ...(df.path === undefined ? {} : { dockerfilePath: df.path }),
@@ -105,7 +113,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
       ...(opts.namedContexts === undefined ? {} : { namedContexts: opts.namedContexts }),
     });
     const services: BuildServices = {
-      opts, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace, cacheMounts: new CacheMountLeases(),
+      opts, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace, snapshots, cacheMounts: new CacheMountLeases(),
       cdiDevices: onceAsync(() => readCdiSpecs(opts.cdiSpecDirs ?? DEFAULT_CDI_DIRS)),
       compression: opts.compression ?? 'gzip', ...(opts.compressionLevel === undefined ? {} : { compressionLevel: opts.compressionLevel }), limits, noCache: opts.noCache === true, escape, signal: abort.signal, fetch: httpFetch,
       emit: (e) => opts.onProgress?.(e),

@@ -7,7 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { KeelError } from '../errors.js';
-import { extractLayerDir } from '../runtime/index.js';
+import { extractLayerDir } from '../snapshot/index.js';
 import { decompress, sniffArchive, type UnpackLimits } from '../tree/index.js';
 
 /** Bytes enough to tell a tar (its `ustar` magic at 257) or a compressed stream from text. */

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import type { BuildOutput } from '../output/index.js';
 import type { AuthOption, ProxySettings, PullPolicy } from '../registry/index.js';
 import type { Runtime, RuntimeName } from '../runtime/index.js';
+import type { Snapshotter } from '../snapshot/index.js';
 import type { BuildEvent } from './progress.js';
 import type { Finding } from '../checks/index.js';
 import type { CacheExport, CacheImport } from './remote-cache.js';
@@ -151,6 +152,13 @@ export interface BuildOptions {
    * keeps the exec op from naming a runtime. @default the first of runc, crun found on PATH
    */
   readonly runtime?: RuntimeName | Runtime;
+  /**
+   * What every RUN's files are prepared on, committed by and read back from (snapshot/snapshotter.ts:
+   * prepare a writable snapshot on the stage's chain, read the change, commit it), a test's or an
+   * embedder's, as BuildKit takes containerd's snapshotter. @default overlayfs over layer folders
+   * in the cache where it mounts and a stage has at most 50 layers, else a written-out copy
+   */
+  readonly snapshotter?: Snapshotter;
   /**
    * How many steps run at once. Stages that do not depend on each other are built at the same
    * time, as BuildKit's solver does; this bounds how many of their steps run together (1 builds

@@ -7,6 +7,7 @@ import type { BlobStore, FileHasher, StepCache, StepCacheView } from '../cache/i
 import type { Compression, HistoryEntry, Layer, Platform } from '../image/index.js';
 import type { Fetch } from '../registry/index.js';
 import type { RunWorkspace } from '../runtime/index.js';
+import type { Snapshots } from '../snapshot/index.js';
 import type { StageFs, UnpackLimits } from '../tree/index.js';
 import type { StageConfig } from './metadata.js';
 import type { BuildOptions } from './options.js';
@@ -31,6 +32,8 @@ export interface BuildServices {
   readonly times: Timestamps;
   readonly sources: Sources;
   readonly workspace: RunWorkspace;
+  /** The snapshots RUN runs on (overlayfs over layer folders, or copies). */
+  readonly snapshots: Snapshots;
   /** Which cache mounts RUNs hold (sharing=shared|locked|private). */
   readonly cacheMounts: CacheMountLeases;
   /** The CDI devices registered on this machine (read once, when a RUN --device asks). */

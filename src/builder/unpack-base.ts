@@ -7,6 +7,7 @@
 import type { Writable } from 'node:stream';
 import type { Layer } from '../image/index.js';
 import type { RunWorkspace } from '../runtime/index.js';
+import type { LayerFolders } from '../snapshot/index.js';
 import type { Plan } from './plan.js';
 
 /**
@@ -17,16 +18,16 @@ import type { Plan } from './plan.js';
 export type LayerUnpacker = (layer: Layer, index: number, pulled: Promise<boolean>) => Promise<Writable | undefined>;
 
 /** The unpacker for this build, or undefined when the build has no RUN to use layer folders. */
-export function baseUnpacker(ws: RunWorkspace, plan: Plan, signal: AbortSignal): LayerUnpacker | undefined {
+export function baseUnpacker(ws: RunWorkspace, folders: LayerFolders, plan: Plan, signal: AbortSignal): LayerUnpacker | undefined {
   if (!plan.stages.some((s) => s.instructions.some((i) => i.kind === 'RUN'))) return undefined;
   return async (layer, index, pulled) => {
     if (index !== 0) return undefined;
     try {
       await ws.prepare();
-      if (!(await ws.useOverlay(1))) return undefined;
+      if (!(await folders.usable(1))) return undefined;
     } catch {
       return undefined; // RUN will say why, if the build gets there
     }
-    return ws.layerDirWhileDownloading(layer, pulled, signal);
+    return folders.whileDownloading(layer, pulled, signal);
   };
 }

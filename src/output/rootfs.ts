@@ -8,7 +8,7 @@ import { chmod, lchown, lstat, lutimes, mkdir, readdir, rename, rm, stat } from 
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
 import { imagePlatform, imagesOf, platformString, writeLayerTar, tempBeside, type BuiltArtifact, type LayerEntry } from '../image/index.js';
-import { extractLayerDir } from '../runtime/index.js';
+import { extractLayerDir } from '../snapshot/index.js';
 import { writeBytes, type Destination } from './destination.js';
 import { checkWritableParent, destination, sending, shownAs, type BuildOutput, type OutputOptions, type Sink } from './sink.js';
 

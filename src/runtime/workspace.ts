@@ -1,20 +1,14 @@
 /**
  * One build's place to run RUN: its scratch folder `<cacheDir>/run/<pid>-<random>/` (bundles, bind
- * and secret files; removed when the build ends), the layer folders under `<cacheDir>/layers*`, the
- * runtime, and what a build learns once: that stale runs were reaped, whether overlayfs mounts on
- * the cache's file system (asked of that file system by each build, never remembered by the
- * process), and each layer folder (one extraction per diffID, awaited by every stage that needs it).
+ * and secret files; removed when the build ends), the runtime, and what a build learns once: that
+ * stale runs were reaped, and which platforms it can run. The folders a RUN runs on are the
+ * snapshotter's (src/snapshot), which keeps its mounts in this scratch folder too.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
-import { PassThrough, type Writable } from 'node:stream';
-import { platformString, type BlobReader, type Digest, type Layer, type Platform } from '../image/index.js';
+import { platformString, type Platform } from '../image/index.js';
 import { checkCanRun } from './emulation.js';
-import type { UnpackLimits } from '../tree/index.js';
-import { ensureLayerDir, layerDirFromStream, type LayerDir } from './layer-dirs.js';
-import { MAX_OVERLAY_LAYERS, overlayUsable } from './overlay.js';
 import type { Runtime } from './runtime.js';
 import type { Sandbox } from './sandbox.js';
 import { reapStaleRuns, removeRunDir } from './stale-runs.js';
@@ -26,15 +20,6 @@ export interface WorkspaceOptions {
   readonly sandbox: Sandbox;
   /** Whether this process is root in its user namespace (it may mount and start containers). */
   readonly privileged: boolean;
-  /** 'copy': always write the tree out (the plain-folder path), never overlayfs. */
-  readonly rootfs: 'overlay' | 'copy';
-  readonly blobs: BlobReader;
-  /** How much a layer may unpack to. */
-  readonly limits: UnpackLimits;
-  /** Resolves once a layer's claimed diffID is its content's: a layer folder is named by it. */
-  readonly verify: (layer: Layer, signal?: AbortSignal) => Promise<void>;
-  /** A blob of a layer, verified against its digest, was found to hold `diffId` (while it downloaded). */
-  readonly learned: (layer: Layer, diffId: Digest) => Promise<void>;
   /** This process's id, in scratch folder names and container ids (stale-runs.ts reaps by it). */
   readonly pid: number;
   /** The platform this machine runs natively; a RUN for another needs an emulator (emulation.ts). */
@@ -44,20 +29,15 @@ export interface WorkspaceOptions {
 }
 
 export class RunWorkspace {
-  readonly layersRoot: string;
   private readonly scratch: string;
   private counter = 0;
   /** Whether anything was put in the scratch folder (a build without RUN leaves nothing to clean). */
   private used = false;
   private made: Runtime | undefined;
   private ready: Promise<void> | undefined;
-  private overlay: Promise<boolean> | undefined;
-  private hint: Promise<boolean> | undefined;
-  private readonly layerDirs = new Map<string, Promise<LayerDir>>();
   private readonly runnable = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: WorkspaceOptions) {
-    this.layersRoot = join(opts.cacheDir, opts.sandbox.layersFolder);
     this.scratch = join(opts.cacheDir, 'run', `${opts.pid}-${randomBytes(6).toString('hex')}`);
   }
 
@@ -107,75 +87,6 @@ export class RunWorkspace {
       this.runnable.set(key, checked);
     }
     return checked;
-  }
-
-  /** Whether a RUN on `layers` layers goes on overlayfs (else on a written-out copy). */
-  async useOverlay(layers: number): Promise<boolean> {
-    if (this.opts.rootfs === 'copy' || layers > MAX_OVERLAY_LAYERS) return false;
-    this.used = true;
-    this.overlay ??= overlayUsable(this.scratch, this.opts.sandbox.overlayOptions).then(async (usable) => {
-      // what the next build may guess from while it probes (overlayLikely)
-      if (usable !== (await this.lastProbe())) await writeFile(this.probeHint, usable ? 'yes' : 'no').catch(() => undefined); // torn: read as no
-      return usable;
-    });
-    return this.overlay;
-  }
-
-  /**
-   * Whether overlayfs probably mounts here: what the last build's probe found on this cache, a
-   * guess to start work on while this build's probe runs (layer folders a RUN will stack), never
-   * a reason to skip the probe. A wrong guess costs folders nothing uses.
-   */
-  async overlayLikely(layers: number): Promise<boolean> {
-    return this.opts.rootfs !== 'copy' && layers <= MAX_OVERLAY_LAYERS && (await this.lastProbe());
-  }
-
-  /** Beside the sandbox's layer folders (`<cacheDir>/layers.overlay-probe`): a root build and one in a user namespace probe apart. */
-  private get probeHint(): string {
-    return `${this.layersRoot}.overlay-probe`;
-  }
-
-  private lastProbe(): Promise<boolean> {
-    this.hint ??= readFile(this.probeHint, 'utf8').then((t) => t === 'yes', () => false);
-    return this.hint;
-  }
-
-  /**
-   * The layer's folder, extracted once (concurrent stages await the same extraction). `lowers`:
-   * the folders of the layers below it, topmost first.
-   */
-  layerDir(layer: Layer, lowers: readonly string[], signal?: AbortSignal): Promise<LayerDir> {
-    let dir = this.layerDirs.get(layer.diffId);
-    if (dir === undefined) {
-      dir = ensureLayerDir(this.layersRoot, this.opts.blobs, layer, lowers, this.opts.sandbox.overlayXattr, this.opts.verify(layer, signal), this.opts.limits, signal);
-      this.layerDirs.set(layer.diffId, dir);
-      dir.catch(() => this.layerDirs.delete(layer.diffId)); // a failed extraction is tried again by the next asker
-    }
-    return dir;
-  }
-
-  /**
-   * Where the bytes of a bottom layer go while they download: its folder is made from them in the
-   * same pass (layerDirFromStream). `pulled` resolves when the pull ends, true when it succeeded:
-   * only then is the diffID computed from those bytes recorded for the blob (`learned`), and a
-   * folder the download did not give is extracted from the store as usual.
-   */
-  layerDirWhileDownloading(layer: Layer, pulled: Promise<boolean>, signal?: AbortSignal): Writable | undefined {
-    if (this.layerDirs.has(layer.diffId)) return undefined;
-    const input = new PassThrough();
-    const made = (async (): Promise<LayerDir> => {
-      const computed = await layerDirFromStream(this.layersRoot, layer, input, this.opts.sandbox.overlayXattr, this.opts.limits, signal).catch(() => undefined);
-      if ((await pulled) && computed !== undefined) await this.opts.learned(layer, computed);
-      return ensureLayerDir(this.layersRoot, this.opts.blobs, layer, [], this.opts.sandbox.overlayXattr, this.opts.verify(layer, signal), this.opts.limits, signal);
-    })();
-    this.layerDirs.set(layer.diffId, made);
-    made.catch(() => this.layerDirs.delete(layer.diffId)); // asked again after a failed pull: fails again, as it should
-    return input;
-  }
-
-  /** Where folders no build needs wait to be deleted with the cache's other garbage (`rm -rf` of it is safe at any time). */
-  get trash(): string {
-    return join(this.opts.cacheDir, 'trash');
   }
 
   /** Remove the scratch folder, unmounting whatever a failed RUN left mounted in it. */

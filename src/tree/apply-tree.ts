@@ -1,7 +1,7 @@
 /**
  * Apply a tar stream to a stage's tree: the layers of a base image, and an archive ADD unpacks.
  * Every entry passes the rules of entries.ts, the same ones the layer-folder extractor
- * (runtime/layer-dirs.ts) applies, so the tree is what overlayfs shows of the same layers. Then:
+ * (snapshot/layer-dirs.ts) applies, so the tree is what overlayfs shows of the same layers. Then:
  * - a layer's parents are taken literally, as overlayfs stacks folders: a lower layer's non-folder
  *   in the way becomes a folder, a lower folder is kept as it is;
  * - an ADD archive's parents are resolved through symlinks inside the tree only (StageFs.resolve

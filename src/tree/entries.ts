@@ -1,6 +1,6 @@
 /**
  * The rules every entry of a layer (or of an archive ADD unpacks) passes: one set for both
- * appliers, into a stage's tree (apply-tree.ts) and into a layer folder (runtime/layer-dirs.ts), so
+ * appliers, into a stage's tree (apply-tree.ts) and into a layer folder (snapshot/layer-dirs.ts), so
  * COPY, RUN on overlayfs and RUN on a written-out copy all see the same files. They follow
  * containerd's applier with its overlay snapshotter (pkg/archive/tar.go, applyNaive; the layer
  * goes into the snapshot's own folder, lower layers consulted only for the metadata of folders):

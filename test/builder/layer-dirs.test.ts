@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { isKeelError } from '../../src';
-import { extractLayerDir } from '../../src/runtime/layer-dirs';
+import { extractLayerDir } from '../../src/snapshot/layer-dirs';
 import { describeIntegration } from '../support/integration';
 import { tarOfHeaders } from '../support/tar-fixtures';
 

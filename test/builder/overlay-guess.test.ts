@@ -1,5 +1,5 @@
 /**
- * The guess a build starts work on while it probes overlayfs (runtime/workspace.ts overlayLikely):
+ * The guess a build starts work on while it probes overlayfs (snapshot/layer-folders.ts likely):
  * the last probe's answer on this cache. A wrong guess (overlayfs said usable last time, not now)
  * costs layer folders nothing uses, never the result: the RUN goes on the written-out copy and
  * makes the layer the overlay path makes, and the next build guesses from the new answer.

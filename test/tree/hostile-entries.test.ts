@@ -1,7 +1,7 @@
 /**
  * One table of layer stacks, hostile ones among them, run through both appliers of the same rules
  * (src/tree/entries.ts): into a stage's tree (apply-tree.ts, what COPY and RUN's copy path see) and
- * into layer folders stacked by overlayfs (runtime/layer-dirs.ts, what RUN sees). Both must refuse
+ * into layer folders stacked by overlayfs (snapshot/layer-dirs.ts, what RUN sees). Both must refuse
  * the same stacks, and give the same files for the others. Needs root (mknod, chown, overlay mounts).
  */
 import { createHash } from 'node:crypto';
@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Header } from 'tar-stream';
 import { isKeelError } from '../../src';
-import { extractLayerDir, overlayLowers, type LayerDir } from '../../src/runtime/layer-dirs';
-import { deviceNode } from '../../src/runtime/rootfs-copy';
+import { extractLayerDir, overlayLowers, type LayerDir } from '../../src/snapshot/layer-dirs';
+import { deviceNode } from '../../src/snapshot/rootfs-copy';
 import { applyTar } from '../../src/tree/apply-tree';
 import { writeLayerTar } from '../../src/image/layer';
 import { decompress } from '../../src/tree/decompress';

@@ -1,16 +1,13 @@
 /**
- * RUN: from the step cache, or in the OCI runtime on the stage's layer folders stacked with
- * overlayfs (the upper folder becomes the new layer's folder), or on the stage's tree written out
- * where overlayfs is not to be had (SPEC.md section 7). The key is the command with everything it
+ * RUN: from the step cache, or in the OCI runtime on a snapshot of the stage (src/snapshot:
+ * overlayfs over the stage's layer folders, the upper folder becoming the new layer's folder, or
+ * the stage's tree written out where overlayfs is not to be had; SPEC.md section 7). The key is the command with everything it
  * sees: the layer chain below, environment, user, folder, network, platform and mounts.
  */
-import { mkdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { platformString, type Layer } from '../../image/index.js';
 import { chompHeredocContent, type Instruction } from '../../parser/index.js';
-import {
-  cdiEdits, commitLayerDir, diffRootfs, EMPTY_LOWER, layerDirPath, materialize, mountOverlay, overlayChanges, overlayLowers, removeStubs, type CdiEdits, type LayerDir, type OverlayChanges,
-} from '../../runtime/index.js';
+import { cdiEdits, type CdiEdits } from '../../runtime/index.js';
 import type { FsNode, StageFs } from '../../tree/index.js';
 import { runKey, timePolicy } from '../cache-key.js';
 import { runDevices, runNetwork, runSecurity } from '../entitlements.js';
@@ -96,7 +93,7 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   const hit = ctx.noCache ? undefined : await ctx.stepCache.get(key);
   // a miss runs on the layer folders: their extraction starts beside the chain's check (on a fresh
   // runner, both inflate the base), each named by its diffID only once verified (layer-dirs.ts)
-  if (hit === undefined) layerFolders(ctx).catch(() => undefined); // its failure is the RUN's, below
+  if (hit === undefined) ctx.workspace.prepare().then(() => ctx.snapshots.warm(s.layers, ctx.signal)).catch(() => undefined); // its failure is the RUN's, below
   await verifiedChain(ctx);
   if (hit !== undefined) return { ...(await cachedResult(ctx, hit)), history };
   await ctx.workspace.prepare();
@@ -104,7 +101,7 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   const run: RunCommand = {
     args, env: [...vars, ...mounts.secretEnv], cwd, network, security, extraHosts, mounts, ...(devices === undefined ? {} : { devices }), targets: mounts.mounts.map((m) => m.target.replace(/^\/+/, '')),
   };
-  const ran = (await ctx.workspace.useOverlay(s.layers.length)) ? await runOnOverlay(ctx, run) : await runOnCopy(ctx, run);
+  const ran = await runOnSnapshot(ctx, run);
   await ctx.stepCache.put(key, { layer: ran.layer ?? null });
   return { ...ran, history, cached: false, reason: ctx.noCache ? '--no-cache' : 'ran' };
 }
@@ -123,94 +120,45 @@ function commandArgs(ins: RunInstruction, shell: readonly string[]): string[] {
 }
 
 /**
- * The stage's layers as folders, bottom first, when RUN goes on overlayfs (none otherwise): each
- * extracted once per diffID (the workspace keeps one promise each), a layer after the ones below.
+ * RUN on a snapshot of the stage: prepared on its chain, the command run on its root folder, the
+ * change read and made the new layer, which the snapshot is then committed as. Where the
+ * snapshotter keeps the change in a layer folder, what the layer does to the tree is saved beside
+ * it (a later step that needs the tree, now or in a later build, replays it instead of unpacking
+ * the layer).
  */
-async function layerFolders(ctx: StepContext): Promise<LayerDir[]> {
-  const ws = ctx.workspace;
-  const n = ctx.stage.layers.length;
-  await ws.prepare();
-  const usable = ws.useOverlay(n);
-  // where the last build found overlayfs, the folders are extracted while this build probes
-  if (!(await ws.overlayLikely(n)) && !(await usable)) return [];
-  await mkdir(ws.layersRoot, { recursive: true });
-  const dirs: LayerDir[] = [];
-  ctx.blobs.prefetch(ctx.stage.layers.map((l) => l.digest)); // an imported cache's layers, all at once
-  for (const l of ctx.stage.layers) dirs.push(await ws.layerDir(l, overlayLowers(dirs), ctx.signal));
-  return (await usable) ? dirs : [];
-}
-
-/** RUN on the stage's layer folders stacked with overlayfs; the upper folder becomes the new layer's folder. */
-async function runOnOverlay(ctx: StepContext, c: RunCommand): Promise<Ran> {
+async function runOnSnapshot(ctx: StepContext, c: RunCommand): Promise<Ran> {
   const s = ctx.stage;
-  const ws = ctx.workspace;
-  const dirs = await layerFolders(ctx);
-  const lowers = overlayLowers(dirs).map((dir) => basename(dir)); // topmost first
-  if (lowers.length === 0) {
-    await mkdir(join(ws.layersRoot, EMPTY_LOWER), { recursive: true }); // FROM scratch: nothing below
-    lowers.push(EMPTY_LOWER);
-  }
-  const bundle = ws.scratchPath('bundle');
-  const upper = join(bundle, 'upper');
-  await mkdir(upper, { recursive: true });
-  await mkdir(join(bundle, 'work'));
-  const ov = await mountOverlay(ws.layersRoot, lowers, upper, join(bundle, 'work'), join(bundle, 'rootfs'), ws.sandbox.overlayOptions);
-  let changes: OverlayChanges;
-  try {
-    await execute(ctx, bundle, c, rootReader(ov.before));
-    changes = await overlayChanges(ov, c.targets);
-  } catch (e) {
-    await ov.unmount();
-    throw e;
-  }
-  // the times the layer will carry (times.ts), in the tree a later step sees too
-  for (const path of changes.fs.paths()) {
-    const node = changes.fs.get(path) as FsNode;
-    changes.fs.set(path, { ...node, mtime: ctx.times.mtime(node.mtime) });
-  }
-  // the layer is read from the upper folder alone, so the unmount runs meanwhile
-  const unmounted = ov.unmount();
-  let layer: Layer | undefined;
-  try {
-    layer = await changeLayer(ctx, changes.fs, changes.paths);
-  } finally {
-    await unmounted;
-  }
-  if (layer === undefined) return {};
-  await removeStubs(upper, changes);
-  const dir = layerDirPath(ws.layersRoot, layer);
-  await commitLayerDir(upper, dir, ws.trash);
-  // what the layer does to the tree below, its bodies in the layer's folder now: a later step that
-  // needs the tree (now or in a later build) replays this instead of unpacking the layer
-  const delta = withParents(changes.paths).map((path): [string, FsNode | null] => {
-    const node = changes.fs.get(path);
-    return [path, node?.type === 'file' && node.source.kind === 'host' ? { ...node, source: { ...node.source, path: join(dir, path) } } : node ?? null];
-  });
-  await saveRunDelta(join(ctx.cacheDir, 'extract'), layer, chainKey([...s.layers, layer]), dir, delta);
-  if (s.tree === undefined) return { layer };
-  // keep a tree a step made current
-  const tree = s.tree;
-  for (const [path, node] of delta) {
-    if (node === null) tree.deleteTree(path);
-    else tree.set(path, node);
-  }
-  return { layer, tree };
-}
-
-/** RUN on the stage's tree written out to a plain folder (no overlayfs here), changes found by comparing. */
-async function runOnCopy(ctx: StepContext, c: RunCommand): Promise<Ran> {
-  const fs = await ctx.sources.treeOf(ctx.stage);
+  const snapshotter = await ctx.snapshots.for(s.layers.length);
   const bundle = ctx.workspace.scratchPath('bundle');
-  const rootfs = join(bundle, 'rootfs');
-  const written = await materialize(fs, rootfs);
-  await execute(ctx, bundle, c, fs);
-  const changes = await diffRootfs(fs, rootfs, written, c.targets);
-  for (const change of changes) {
-    if (change.node === undefined) fs.deleteTree(change.path);
-    else fs.set(change.path, { ...change.node, mtime: ctx.times.mtime(change.node.mtime) });
+  const snapshot = await snapshotter.prepare({ layers: s.layers, tree: () => ctx.sources.treeOf(s) }, bundle, ctx.signal);
+  try {
+    const parent = snapshot.parent;
+    await execute(ctx, bundle, c, 'folder' in parent ? rootReader(parent.folder) : parent.tree);
+    const changes = await snapshot.changes(c.targets, (mtime) => ctx.times.mtime(mtime));
+    const layer = await changeLayer(ctx, changes.fs, changes.paths);
+    if (changes.whole) {
+      if (layer !== undefined) await snapshot.commit(layer);
+      return { tree: changes.fs, ...(layer === undefined ? {} : { layer }) };
+    }
+    if (layer === undefined) return {};
+    const dir = await snapshot.commit(layer);
+    if (dir === undefined) return { layer };
+    const delta = withParents(changes.paths).map((path): [string, FsNode | null] => {
+      const node = changes.fs.get(path);
+      return [path, node?.type === 'file' && node.source.kind === 'host' ? { ...node, source: { ...node.source, path: join(dir, path) } } : node ?? null];
+    });
+    await saveRunDelta(join(ctx.cacheDir, 'extract'), layer, chainKey([...s.layers, layer]), dir, delta);
+    if (s.tree === undefined) return { layer };
+    // keep a tree a step made current
+    const tree = s.tree;
+    for (const [path, node] of delta) {
+      if (node === null) tree.deleteTree(path);
+      else tree.set(path, node);
+    }
+    return { layer, tree };
+  } finally {
+    await snapshot.remove();
   }
-  const layer = await changeLayer(ctx, fs, changes.map((change) => change.path));
-  return { tree: fs, ...(layer === undefined ? {} : { layer }) };
 }
 
 /** Run the command in `bundle` (holding rootfs/) as the stage's USER, looked up in `files`. */

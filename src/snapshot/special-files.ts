@@ -3,7 +3,7 @@
  * attributes (setfattr, from Debian's attr package). Each call runs one shell or one setfattr for
  * a whole batch: a spawn from a large Node process costs milliseconds.
  */
-import { command } from './commands.js';
+import { command } from '../runtime/index.js';
 
 /** A device, a fifo or an overlayfs whiteout (a 0/0 character device) to make. */
 export type Special = readonly [path: string, kind: 'c' | 'b' | 'p', major: number, minor: number];

@@ -19,8 +19,7 @@ import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs'
 import { mkdir, open, readlink, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeelError } from '../errors.js';
-import { command, quietly } from './commands.js';
-import { RUNTIME_STUBS } from './oci-spec.js';
+import { command, quietly, RUNTIME_STUBS } from '../runtime/index.js';
 import { deviceNode } from './rootfs-copy.js';
 import { parentOf, StageFs, type FsNode } from '../tree/index.js';
 
@@ -41,7 +40,7 @@ export interface Overlay {
   readonly upper: string;
   /** The lower folders alone, read-only. */
   readonly before: string;
-  /** Unmount both views (idempotent). */
+  /** Unmount both views (idempotent: every call awaits the one unmount). */
   unmount(): Promise<void>;
 }
 
@@ -87,23 +86,22 @@ export async function mountOverlay(layersRoot: string, lowers: readonly string[]
   // both mounts in one shell: each spawn from a large Node process costs milliseconds
   const q = (args: readonly string[]): string => args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   await command('sh', ['-c', `mount ${q(['-t', 'overlay', 'overlay', '-o', mountOptions, merged])} && { mount ${q(beforeArgs)} || { umount ${q([merged])}; exit 1; }; }`], { cwd: layersRoot });
-  let done = false;
+  let unmounting: Promise<void> | undefined;
+  const unmount = async (): Promise<void> => {
+    try {
+      await command('umount', [merged, before]);
+    } catch {
+      // busy (a process the runtime left behind): detach now, freed when it ends
+      await quietly('umount', ['-l', merged]);
+      await quietly('umount', ['-l', before]);
+    }
+    await rmdir(before).catch(() => undefined);
+  };
   return {
     merged,
     upper,
     before,
-    unmount: async () => {
-      if (done) return;
-      done = true;
-      try {
-        await command('umount', [merged, before]);
-      } catch {
-        // busy (a process the runtime left behind): detach now, freed when it ends
-        await quietly('umount', ['-l', merged]);
-        await quietly('umount', ['-l', before]);
-      }
-      await rmdir(before).catch(() => undefined);
-    },
+    unmount: () => (unmounting ??= unmount()),
   };
 }
 

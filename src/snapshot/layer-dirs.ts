@@ -23,9 +23,8 @@ import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
 import { HashCounter, layerCompression, readTar, SMALL_FILE, type BlobReader, type Digest, type Layer, type TarEntry } from '../image/index.js';
 import { ArchiveRules, decompress, IMPLICIT_FOLDER, parentOf, type Compression, type EntryMeta, type UnpackLimits, type Xattrs } from '../tree/index.js';
-import { syncFileSystem } from './commands.js';
+import { syncFileSystem, type Sandbox } from '../runtime/index.js';
 import { makeSpecials, setXattrs, type Special } from './special-files.js';
-import type { Sandbox } from './sandbox.js';
 
 type OverlayXattr = Sandbox['overlayXattr'];
 

@@ -12,7 +12,7 @@ import { copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, symlink, ut
 import { join } from 'node:path';
 import type { BigIntStats } from 'node:fs';
 import { parentOf, type FsNode, type NodeMeta, type StageFs } from '../tree/index.js';
-import { RUNTIME_STUBS } from './oci-spec.js';
+import { RUNTIME_STUBS } from '../runtime/index.js';
 import { makeSpecials, setXattrs } from './special-files.js';
 
 /** Each file written out, by tree path, with its inode change time (ns) when it was ready. */

@@ -1,0 +1,128 @@
+/**
+ * A build's layer folders under `<cacheDir>/layers*` (layer-dirs.ts lays each out), the lower
+ * folders of its overlay snapshots: one extraction per diffID, awaited by every stage that needs
+ * it, each named by its diffID only once verified; and whether overlayfs mounts on the cache's
+ * file system (asked of that file system by each build, never remembered by the process).
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, type Writable } from 'node:stream';
+import type { BlobReader, Digest, Layer } from '../image/index.js';
+import type { Sandbox } from '../runtime/index.js';
+import type { UnpackLimits } from '../tree/index.js';
+import { ensureLayerDir, layerDirFromStream, overlayLowers, type LayerDir } from './layer-dirs.js';
+import { MAX_OVERLAY_LAYERS, overlayUsable } from './overlay.js';
+
+export interface LayerFoldersOptions {
+  readonly cacheDir: string;
+  /** The sandbox RUN runs in: a root build and one in a user namespace keep folders apart (their overlay xattrs differ). */
+  readonly sandbox: Sandbox;
+  /** 'copy': never overlayfs (every snapshot is a written-out copy). */
+  readonly rootfs: 'overlay' | 'copy';
+  /** The blob store; `prefetch` starts fetching blobs that are only fetchable (an imported cache's) in the background. */
+  readonly blobs: BlobReader & { prefetch(digests: readonly Digest[]): void };
+  /** How much a layer may unpack to. */
+  readonly limits: UnpackLimits;
+  /** Resolves once a layer's claimed diffID is its content's: a layer folder is named by it. */
+  readonly verify: (layer: Layer, signal?: AbortSignal) => Promise<void>;
+  /** A blob of a layer, verified against its digest, was found to hold `diffId` (while it downloaded). */
+  readonly learned: (layer: Layer, diffId: Digest) => Promise<void>;
+  /** A fresh path in the build's scratch folder (where the overlayfs probe mounts). */
+  readonly scratchPath: (prefix: string) => string;
+}
+
+export class LayerFolders {
+  readonly root: string;
+  private overlay: Promise<boolean> | undefined;
+  private hint: Promise<boolean> | undefined;
+  private readonly dirs = new Map<string, Promise<LayerDir>>();
+
+  constructor(private readonly opts: LayerFoldersOptions) {
+    this.root = join(opts.cacheDir, opts.sandbox.layersFolder);
+  }
+
+  get sandbox(): Sandbox {
+    return this.opts.sandbox;
+  }
+
+  /** Where folders no build needs wait to be deleted with the cache's other garbage (`rm -rf` of it is safe at any time). */
+  get trash(): string {
+    return join(this.opts.cacheDir, 'trash');
+  }
+
+  /** Whether a snapshot on `layers` layers goes on overlayfs (else on a written-out copy). */
+  usable(layers: number): Promise<boolean> {
+    if (this.opts.rootfs === 'copy' || layers > MAX_OVERLAY_LAYERS) return Promise.resolve(false);
+    this.overlay ??= overlayUsable(this.opts.scratchPath('overlay-probe'), this.opts.sandbox.overlayOptions).then(async (usable) => {
+      // what the next build may guess from while it probes (likely)
+      if (usable !== (await this.lastProbe())) await writeFile(this.probeHint, usable ? 'yes' : 'no').catch(() => undefined); // torn: read as no
+      return usable;
+    });
+    return this.overlay;
+  }
+
+  /**
+   * Whether overlayfs probably mounts here: what the last build's probe found on this cache, a
+   * guess to start work on while this build's probe runs (layer folders a RUN will stack), never
+   * a reason to skip the probe. A wrong guess costs folders nothing uses.
+   */
+  async likely(layers: number): Promise<boolean> {
+    return this.opts.rootfs !== 'copy' && layers <= MAX_OVERLAY_LAYERS && (await this.lastProbe());
+  }
+
+  /** Beside the sandbox's layer folders (`<cacheDir>/layers.overlay-probe`): a root build and one in a user namespace probe apart. */
+  private get probeHint(): string {
+    return `${this.root}.overlay-probe`;
+  }
+
+  private lastProbe(): Promise<boolean> {
+    this.hint ??= readFile(this.probeHint, 'utf8').then((t) => t === 'yes', () => false);
+    return this.hint;
+  }
+
+  /**
+   * The folders of a stack of layers, bottom first, each extracted once (a layer after the ones
+   * below it: it takes their folders' metadata for parents it does not name). The blobs of an
+   * imported cache are fetched all at once meanwhile.
+   */
+  async stack(layers: readonly Layer[], signal?: AbortSignal): Promise<LayerDir[]> {
+    this.opts.blobs.prefetch(layers.map((l) => l.digest));
+    await mkdir(this.root, { recursive: true });
+    const dirs: LayerDir[] = [];
+    for (const l of layers) dirs.push(await this.folder(l, overlayLowers(dirs), signal));
+    return dirs;
+  }
+
+  /**
+   * The layer's folder, extracted once (concurrent stages await the same extraction). `lowers`:
+   * the folders of the layers below it, topmost first.
+   */
+  folder(layer: Layer, lowers: readonly string[], signal?: AbortSignal): Promise<LayerDir> {
+    let dir = this.dirs.get(layer.diffId);
+    if (dir === undefined) {
+      dir = ensureLayerDir(this.root, this.opts.blobs, layer, lowers, this.opts.sandbox.overlayXattr, this.opts.verify(layer, signal), this.opts.limits, signal);
+      this.dirs.set(layer.diffId, dir);
+      dir.catch(() => this.dirs.delete(layer.diffId)); // a failed extraction is tried again by the next asker
+    }
+    return dir;
+  }
+
+  /**
+   * Where the bytes of a bottom layer go while they download: its folder is made from them in the
+   * same pass (layerDirFromStream). `pulled` resolves when the pull ends, true when it succeeded:
+   * only then is the diffID computed from those bytes recorded for the blob (`learned`), and a
+   * folder the download did not give is extracted from the store as usual.
+   */
+  whileDownloading(layer: Layer, pulled: Promise<boolean>, signal?: AbortSignal): Writable | undefined {
+    if (this.dirs.has(layer.diffId)) return undefined;
+    const input = new PassThrough();
+    const made = (async (): Promise<LayerDir> => {
+      const computed = await layerDirFromStream(this.root, layer, input, this.opts.sandbox.overlayXattr, this.opts.limits, signal).catch(() => undefined);
+      if ((await pulled) && computed !== undefined) await this.opts.learned(layer, computed);
+      return ensureLayerDir(this.root, this.opts.blobs, layer, [], this.opts.sandbox.overlayXattr, this.opts.verify(layer, signal), this.opts.limits, signal);
+    })();
+    this.dirs.set(layer.diffId, made);
+    made.catch(() => this.dirs.delete(layer.diffId)); // asked again after a failed pull: fails again, as it should
+    return input;
+  }
+}
