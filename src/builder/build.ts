@@ -98,6 +98,10 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     for (const stage of new Set(targets.flatMap((t) => t.required))) {
       for (const ins of stage.instructions) if (ins.kind === 'RUN') at({ locate }, ins, () => checkEntitlements(ins, opts));
     }
+    // whether overlayfs mounts here is asked while the steps before the first RUN run
+    if (host.uid === 0 && opts.snapshotter === undefined && [...new Set(targets.flatMap((t) => t.required))].some((s) => s.instructions.some((i) => i.kind === 'RUN'))) {
+      void folders.usable(1);
+    }
     const httpFetch = proxiedFetch(opts.proxy ?? proxyFromEnv(host.env));
     const registry = registryOptions(opts, abort.signal, httpFetch);
     // a base's layer is unpacked while it downloads for the RUNs to come, unless a shared cache is

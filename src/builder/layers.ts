@@ -29,8 +29,12 @@ const storeOptions = (ctx: StepContext): Parameters<typeof storeLayer>[2] => ({
   compression: ctx.compression, signal: ctx.signal, ...(ctx.compressionLevel === undefined ? {} : { level: ctx.compressionLevel }),
 });
 
-/** The layer of `paths` (and their parent folders) from `fs`: from the step cache, or written now. */
-export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonly string[], instruction: string): Promise<LayerOutcome> {
+/**
+ * The layer of `paths` (and their parent folders) from `fs`: from the step cache, or written now.
+ * `runFollows`: a RUN of the stage comes after, which will stack this layer's folder: where it
+ * goes on overlayfs, the folder is written from the tree beside the blob.
+ */
+export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonly string[], instruction: string, runFollows = false): Promise<LayerOutcome> {
   if (paths.length === 0) return { cached: false };
   const entries = layerEntries(withParents(paths), fs);
   const recipe: Recipe = {
@@ -44,8 +48,17 @@ export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonl
   if (hit?.layer) return { layer: { ...hit.layer, mediaType: hit.layer.mediaType as Layer['mediaType'] }, cached: true };
   const last = await ctx.stepCache.lastRecipe(ctx.stepId);
   const reason = ctx.noCache ? '--no-cache' : explainMiss(last, recipe);
-  const layer = await storeLayer(entries, ctx.blobs, storeOptions(ctx));
+  // the folder is written beside the blob (the kernel copies its files while this thread tars and hashes)
+  const folder = runFollows ? await ctx.snapshots.folderFromEntries(ctx.stage.layers.length + 1, entries, fs).catch(() => undefined) : undefined;
+  let layer: Layer;
+  try {
+    layer = await storeLayer(entries, ctx.blobs, storeOptions(ctx));
+  } catch (e) {
+    await folder?.discard();
+    throw e;
+  }
   await ctx.verified.made(layer);
+  await folder?.publish(layer).catch(() => undefined); // the RUN extracts it then
   await ctx.stepCache.put(key, { layer });
   await ctx.stepCache.saveRecipe(ctx.stepId, recipe); // what a later miss of this step is explained against
   return { layer, cached: false, reason };

@@ -8,5 +8,5 @@ export { copySnapshotter } from './copy-snapshotter.js';
 export { overlaySnapshotter } from './overlay-snapshotter.js';
 export { LayerFolders, type LayerFoldersOptions } from './layer-folders.js';
 export { Snapshots } from './snapshots.js';
-export { commitLayerDir, extractLayerDir, layerDirPath, overlayLowers, type ExtractOptions, type LayerDir } from './layer-dirs.js';
+export { commitLayerDir, extractLayerDir, layerDirPath, overlayLowers, type ExtractOptions, type EntriesFolder, type LayerDir } from './layer-dirs.js';
 export { materialize } from './rootfs-copy.js';

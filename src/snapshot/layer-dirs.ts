@@ -15,14 +15,14 @@
  * layer is never used.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync, type Stats } from 'node:fs';
-import { link, lstat, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync, type Stats } from 'node:fs';
+import { chmod, chown, copyFile, link, lstat, mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KeelError } from '../errors.js';
-import { HashCounter, layerCompression, readTar, SMALL_FILE, type BlobReader, type Digest, type Layer, type TarEntry } from '../image/index.js';
-import { ArchiveRules, decompress, IMPLICIT_FOLDER, parentOf, type Compression, type EntryMeta, type UnpackLimits, type Xattrs } from '../tree/index.js';
+import { HashCounter, layerCompression, readTar, SMALL_FILE, type BlobReader, type Digest, type Layer, type LayerEntry, type TarEntry } from '../image/index.js';
+import { ArchiveRules, decompress, IMPLICIT_FOLDER, parentOf, type Compression, type EntryMeta, type FileSource, type StageFs, type UnpackLimits, type Xattrs } from '../tree/index.js';
 import { syncFileSystem, type Sandbox } from '../runtime/index.js';
 import { makeSpecials, setXattrs, type Special } from './special-files.js';
 
@@ -116,6 +116,92 @@ export async function layerDirFromStream(root: string, layer: Layer, input: Read
     input.destroy();
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * A content layer's folder (a COPY's) written from the tree its entries come from, while the layer's
+ * blob is written from the same entries, so that a RUN right after the COPY stacks it without
+ * unpacking the blob again. The entries are this build's own (no tar rules to apply: tree/ checked
+ * the paths when the tree was made); a layer with what a plain folder cannot hold without a tool
+ * (devices, whiteouts, extended attributes) gets none here, and is extracted when a RUN needs it.
+ * Files are copied by the kernel (copy_file_range) on the thread pool while this thread writes the
+ * blob.
+ */
+/** Files a content layer's folder writes at once. */
+const FILE_JOBS = 8;
+
+export interface EntriesFolder {
+  /** Put the folder in place as `layer`'s (the layer written from the same entries); quiet when it was not made. */
+  publish(layer: Pick<Layer, 'diffId'>): Promise<void>;
+  /** Drop it (the layer was not written). */
+  discard(): Promise<void>;
+}
+
+export function layerDirFromEntries(root: string, entries: readonly LayerEntry[], fs: StageFs): EntriesFolder {
+  const tmp = extractingTo(join(root, 'from-entries'));
+  const made = (async (): Promise<boolean> => {
+    if (entries.some((e) => e.type === 'device' || e.type === 'whiteout' || ('xattrs' in e && e.xattrs !== undefined))) return false;
+    await mkdir(tmp, { recursive: true, mode: 0o755 });
+    const folders: Array<[string, EntryMeta]> = [];
+    const files: Array<[string, EntryMeta, FileSource]> = [];
+    const links: Array<[string, string]> = [];
+    // folders and symlinks first, in order (a parent before its children), synchronously: each is one call
+    for (const e of entries) {
+      if (e.type === 'whiteout' || e.type === 'device') return false;
+      const host = join(tmp, e.path);
+      const meta = { mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime };
+      if (e.type === 'directory') {
+        mkdirSync(host, { mode: 0o700 });
+        folders.push([host, meta]);
+      } else if (e.type === 'symlink') {
+        symlinkSync(e.target, host);
+        lchownSync(host, meta.uid, meta.gid);
+        lutimesSync(host, meta.mtime, meta.mtime);
+      } else if (e.type === 'hardlink') {
+        links.push([join(tmp, e.target), host]);
+      } else {
+        const node = fs.get(e.path);
+        if (node?.type !== 'file') return false;
+        files.push([host, meta, node.source]);
+      }
+    }
+    // the files on the thread pool, several at once (the kernel copies their bytes), while this
+    // thread writes the layer's tar
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < files.length; i = next++) {
+        const [host, meta, source] = files[i] as [string, EntryMeta, FileSource];
+        if (source.kind === 'bytes') await writeFile(host, source.data, { mode: 0o600 });
+        else await copyFile(source.path, host);
+        await chown(host, meta.uid, meta.gid);
+        await chmod(host, meta.mode);
+        await utimes(host, meta.mtime, meta.mtime);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FILE_JOBS, files.length) }, worker));
+    for (const [target, host] of links) linkSync(target, host);
+    // folders last, deepest first: writing their children moved their times
+    for (const [host, meta] of folders.reverse()) {
+      chownSync(host, meta.uid, meta.gid);
+      chmodSync(host, meta.mode);
+      utimesSync(host, meta.mtime, meta.mtime);
+    }
+    return true;
+  })().catch(() => false);
+  return {
+    async publish(layer) {
+      try {
+        const dir = layerDirPath(root, layer);
+        if ((await made) && !(await exists(dir))) await publish(tmp, dir, false);
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    },
+    async discard() {
+      await made;
+      await rm(tmp, { recursive: true, force: true });
+    },
+  };
 }
 
 /** The lower folders for an overlay mount of `layers` (bottom first), topmost first: none below a layer that makes the root opaque. */

@@ -7,10 +7,10 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
-import type { BlobReader, Digest, Layer } from '../image/index.js';
+import type { BlobReader, Digest, Layer, LayerEntry } from '../image/index.js';
 import type { Sandbox } from '../runtime/index.js';
-import type { UnpackLimits } from '../tree/index.js';
-import { ensureLayerDir, layerDirFromStream, overlayLowers, type LayerDir } from './layer-dirs.js';
+import type { StageFs, UnpackLimits } from '../tree/index.js';
+import { ensureLayerDir, layerDirFromEntries, layerDirFromStream, overlayLowers, type EntriesFolder, type LayerDir } from './layer-dirs.js';
 import { MAX_OVERLAY_LAYERS, overlayUsable } from './overlay.js';
 
 export interface LayerFoldersOptions {
@@ -91,6 +91,16 @@ export class LayerFolders {
     const dirs: LayerDir[] = [];
     for (const l of layers) dirs.push(await this.folder(l, overlayLowers(dirs), signal));
     return dirs;
+  }
+
+  /**
+   * The folder of a content layer about to be written from `entries` (of `fs`), made beside it,
+   * where a RUN on a chain of `layers` layers will stack it (overlayfs mounts here).
+   */
+  async fromEntries(layers: number, entries: readonly LayerEntry[], fs: StageFs): Promise<EntriesFolder | undefined> {
+    if (!(await this.usable(layers))) return undefined;
+    await mkdir(this.root, { recursive: true });
+    return layerDirFromEntries(this.root, entries, fs);
   }
 
   /**

@@ -2,8 +2,10 @@
  * Which snapshotter a RUN gets: the one the caller gave (`build({ snapshotter })`), else overlayfs
  * over layer folders where it mounts here and the chain fits one mount, else the copy path.
  */
-import type { Layer } from '../image/index.js';
+import type { Layer, LayerEntry } from '../image/index.js';
 import { copySnapshotter } from './copy-snapshotter.js';
+import type { StageFs } from '../tree/index.js';
+import type { EntriesFolder } from './layer-dirs.js';
 import type { LayerFolders } from './layer-folders.js';
 import { overlaySnapshotter } from './overlay-snapshotter.js';
 import type { Snapshotter } from './snapshotter.js';
@@ -19,6 +21,14 @@ export class Snapshots {
   async for(layers: number): Promise<Snapshotter> {
     if (this.given !== undefined) return this.given;
     return (await this.folders.usable(layers)) ? this.overlay : copySnapshotter;
+  }
+
+  /**
+   * A content layer's folder made beside its blob (a COPY a RUN follows), when that RUN will go on
+   * overlayfs; none with a snapshotter of the caller's.
+   */
+  folderFromEntries(layers: number, entries: readonly LayerEntry[], fs: StageFs): Promise<EntriesFolder | undefined> {
+    return this.given === undefined ? this.folders.fromEntries(layers, entries, fs) : Promise.resolve(undefined);
   }
 
   /**
