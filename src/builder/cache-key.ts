@@ -4,7 +4,7 @@
  * compression, so that list is its recipe, and the key is sha256 over the recipe's canonical JSON
  * (node:crypto, never ohash's object hashing: SPEC.md section 6). Because the recipe captures the
  * layer exactly, the key needs no parent: a step whose inputs did not change hits even after an
- * earlier step missed. (RUN keys its command with the parent layer chain instead: steps/run.ts.)
+ * earlier step missed. The stage's chain key after the step is made from its parent's key (ChainKey below).
  */
 import { canonicalJson, sha256, type Digest } from '../image/index.js';
 import type { Timestamps } from './timestamps.js';
@@ -55,9 +55,34 @@ export function timePolicy(times: Pick<Timestamps, 'mtime'>): number {
   return times.mtime(2 ** 40);
 }
 
-/** What a RUN's output depends on: the layer chain below and everything the command sees. */
+/**
+ * A stage's chain key: what its files are a function of, so that a step is found by its parent's
+ * key and its own recipe, never by the layers below (BuildKit's solver keys an op by its
+ * definition and its inputs' keys: solver/cachekey.go, llbsolver/ops). A layer-making step's key
+ * is the stage's key after it.
+ */
+export type ChainKey = Digest;
+
+/** FROM scratch (and a stage with no layers): nothing below. */
+export const SCRATCH_KEY: ChainKey = sha256('keel chain: scratch');
+
+/**
+ * An image's files as a chain key: its layers' blob digests in order (the manifest's list, each
+ * the address of the bytes it names, checked when they are read), so that two names for the same
+ * layers share their steps and an image claiming another's diffIDs shares nothing with it.
+ */
+export function imageKey(layers: ReadonlyArray<{ readonly digest: Digest }>): ChainKey {
+  return layers.length === 0 ? SCRATCH_KEY : sha256(canonicalJson({ kind: 'image', layers: layers.map((l) => l.digest) }));
+}
+
+/** The key after a layer found only by its content (an ADD of a URL, preserved times): its parent's and the layer's diffID. */
+export function layerKey(parent: ChainKey, diffId: Digest): ChainKey {
+  return sha256(canonicalJson({ kind: 'layer', parent, diffId }));
+}
+
+/** What a RUN's output depends on: its parent's chain key and everything the command sees. */
 export interface RunKeyInputs {
-  readonly parent: readonly Digest[];
+  readonly parent: ChainKey;
   readonly args: readonly string[];
   readonly env: ReadonlyArray<readonly [string, string]>;
   readonly cwd: string;
@@ -78,7 +103,7 @@ export interface RunKeyInputs {
 
 export function runKey(k: RunKeyInputs): Digest {
   return sha256(canonicalJson({
-    kind: 'RUN', version: 3, parent: k.parent, args: k.args, env: k.env, cwd: k.cwd, user: k.user, network: k.network, security: k.security,
+    kind: 'RUN', version: 4, parent: k.parent, args: k.args, env: k.env, cwd: k.cwd, user: k.user, network: k.network, security: k.security,
     platform: k.platform, mounts: k.mounts, epoch: k.epoch, layers: k.layers,
     // /etc/hosts is part of what the command sees (BuildKit's ExecOp keys its extra hosts too)
     ...(k.extraHosts.length === 0 ? {} : { extraHosts: k.extraHosts }),

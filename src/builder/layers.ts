@@ -156,25 +156,17 @@ export async function cachedResult(ctx: StepContext, record: StepRecord): Promis
 }
 
 /**
- * A key for a step from what it reads and what it is below (BuildKit keys an op by its inputs'
- * keys: solver/llbsolver/ops/file.go), so that a hit needs no tree: the layer chain below it fixes
- * the tree exactly. Its layer is recorded under it beside the content recipe's key.
+ * A key for a step from what it reads and the stage's chain key (BuildKit keys an op by its inputs'
+ * keys: solver/llbsolver/ops/file.go), so that a hit needs no tree and no layer below it: the
+ * parent's key fixes the tree exactly. Its layer is recorded under it beside the content recipe's
+ * key, and it is the stage's chain key after the step.
  */
-export async function inputKey(ctx: StepContext, kind: string, inputs: unknown): Promise<Digest | undefined> {
+export function inputKey(ctx: StepContext, kind: string, inputs: unknown): Digest | undefined {
   // with preserved times a layer holds the clock's time: nothing to find again
   if (ctx.opts.timestamps === 'preserve') return undefined;
-  await verifiedChain(ctx);
   return sha256(canonicalJson({
-    kind, version: 1, parent: ctx.stage.layers.map((l) => l.diffId), inputs,
+    kind, version: 2, parent: ctx.stage.key, inputs,
     // the time files get (1980, or SOURCE_DATE_EPOCH), and how layers are compressed
     epoch: timePolicy(ctx.times), compression: layerFormat(ctx),
   }));
-}
-
-/**
- * The stage's layers checked against the diffIDs they claim (once per cache, verified-layers.ts):
- * a key made from a layer chain finds what that chain made only if the chain is what it says.
- */
-export async function verifiedChain(ctx: StepContext): Promise<void> {
-  for (const l of ctx.stage.layers) await ctx.verified.verifyForKey(l, ctx.signal);
 }

@@ -84,13 +84,12 @@ export async function importCaches(from: readonly CacheImport[], deps: ImportDep
   return notes;
 }
 
-/** Layers the entries name, made known to the blob store (fetched by `fetch` when read) and trusted for their diffIDs. */
+/** Layers the entries name, made known to the blob store (fetched by `fetch` when read; their diffIDs checked where they are used). */
 function learnLayers(entries: readonly CacheEntry[], deps: ImportDeps, fetch: (digest: Digest, size: number) => Promise<void>): void {
   for (const { record } of entries) {
     const l = record.layer;
     if (l === null) continue;
     deps.blobs.addRemote(l.digest, l.size, () => fetch(l.digest, l.size));
-    deps.verified.trust(l as Layer);
   }
 }
 

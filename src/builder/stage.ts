@@ -7,6 +7,7 @@
 import type { ContainerConfig, Digest, HistoryEntry, ImageConfig, Layer, Platform } from '../image/index.js';
 import { StageFs } from '../tree/index.js';
 import type { BaseImage } from './base-image.js';
+import { imageKey, layerKey, SCRATCH_KEY, type ChainKey } from './cache-key.js';
 import { DEFAULT_PATH, type StageConfig } from './metadata.js';
 import type { StepResult } from './step-context.js';
 
@@ -23,6 +24,8 @@ export interface StageState {
   readonly cfg: StageConfig;
   readonly vars: ReadonlyMap<string, string>;
   readonly layers: readonly Layer[];
+  /** What the stage's files are a function of (cache-key.ts ChainKey): the key its next step is found under. */
+  readonly key: ChainKey;
   readonly history: readonly HistoryEntry[];
   /** A base image as loaded (before a stage inherits it): the platform its config names. */
   readonly imagePlatform?: Platform;
@@ -44,6 +47,7 @@ export function emptyStage(id: string): StageState {
     },
     vars: new Map([['PATH', DEFAULT_PATH]]),
     layers: [],
+    key: SCRATCH_KEY,
     history: [],
   };
 }
@@ -51,7 +55,7 @@ export function emptyStage(id: string): StageState {
 /** A base image as the state a stage starts from (its tree made only when a step needs it). */
 export function stageFromImage(image: BaseImage, origin?: StageState['base']): StageState {
   return {
-    id: '', tree: undefined, cfg: image.cfg, vars: new Map(image.cfg.env), layers: [...image.layers], history: [...image.history],
+    id: '', tree: undefined, cfg: image.cfg, vars: new Map(image.cfg.env), layers: [...image.layers], key: imageKey(image.layers), history: [...image.history],
     ...(origin === undefined ? {} : { base: origin }), ...(image.platform === undefined ? {} : { imagePlatform: image.platform }),
   };
 }
@@ -72,7 +76,7 @@ export function cloneConfig(cfg: StageConfig): StageConfig {
 export function inherit(base: StageState, id: string): StageState {
   const cfg: StageConfig = { ...cloneConfig(base.cfg), cmdSetInStage: false };
   return {
-    id, tree: base.tree?.clone(), cfg, vars: new Map(cfg.env), layers: [...base.layers], history: [...base.history],
+    id, tree: base.tree?.clone(), cfg, vars: new Map(cfg.env), layers: [...base.layers], key: base.key, history: [...base.history],
     ...(base.base === undefined ? {} : { base: base.base }),
   };
 }
@@ -85,6 +89,8 @@ export function withStep(s: StageState, r: StepResult): StageState {
     cfg: r.cfg ?? s.cfg,
     vars: r.vars ?? s.vars,
     layers: r.layer === undefined ? s.layers : [...s.layers, r.layer],
+    // a step that added a layer names the files after it; one found by its content alone is keyed by it
+    key: r.layer === undefined ? s.key : r.key ?? layerKey(s.key, r.layer.diffId),
     history: r.history === undefined ? s.history : [...s.history, { ...r.history, ...(r.layer === undefined ? { empty_layer: true } : {}) }],
   };
 }

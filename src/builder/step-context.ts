@@ -4,7 +4,7 @@
  * result to the stage (stage.ts withStep). Nothing flows through side channels.
  */
 import type { BlobStore, FileHasher, StepCache, StepCacheView } from '../cache/index.js';
-import type { Compression, HistoryEntry, Layer, Platform } from '../image/index.js';
+import type { Compression, Digest, HistoryEntry, Layer, Platform } from '../image/index.js';
 import type { Fetch } from '../registry/index.js';
 import type { RunWorkspace } from '../runtime/index.js';
 import type { Snapshots } from '../snapshot/index.js';
@@ -77,6 +77,8 @@ export interface StepContext extends Omit<BuildServices, 'stepCache'> {
 export interface StepResult {
   /** The layer the step added; none when it changed no file. */
   readonly layer?: Layer;
+  /** The step's key, the stage's chain key after its layer (cache-key.ts ChainKey); without one, the layer's content keys what follows. */
+  readonly key?: Digest;
   /** Its history entry (empty_layer is added when there is no layer); none for a step BuildKit records none for. */
   readonly history?: HistoryEntry;
   /** The stage's config and variables after the step, when it changed them. */

@@ -2,8 +2,9 @@
  * Base image layers checked before use: a layer's claimed diffID (from its image's config) must be
  * the sha256 of its uncompressed bytes, computed once per cache (DiffIdRecord) and once per build
  * for layers in flight (one promise per digest). Until then nothing is named by that diffID: no
- * layer folder, no extracted body, no RUN cache key, so an image that claims another image's
- * diffID poisons nothing. Layers keel writes itself are recorded as they are made.
+ * layer folder, no extracted body, no saved tree, no output's config, so an image that claims
+ * another image's diffID poisons nothing (step keys are made from chain keys, never from diffIDs:
+ * cache-key.ts). Layers keel writes itself are recorded as they are made.
  */
 import type { DiffIdRecord } from '../cache/index.js';
 import { KeelError } from '../errors.js';
@@ -12,18 +13,8 @@ import { computeDiffId, type UnpackLimits } from '../tree/index.js';
 
 export class VerifiedLayers {
   private readonly checking = new Map<string, Promise<void>>();
-  /** Layers of an imported cache, taken at their word for keys only (trust()). */
-  private readonly trusted = new Set<string>();
 
   constructor(private readonly record: DiffIdRecord, private readonly blobs: BlobReader, private readonly limits: UnpackLimits) {}
-
-  /**
-   * For a key made from the layer's diffID: an imported cache's layer as it claims (trust()), any
-   * other as verify() finds it. Never enough to name anything on disk by the diffID.
-   */
-  verifyForKey(layer: Layer, signal?: AbortSignal): Promise<void> {
-    return this.trusted.has(`${layer.digest} ${layer.diffId}`) ? Promise.resolve() : this.verify(layer, signal);
-  }
 
   /**
    * Resolves when `layer`'s diffID is its content's; E_DIGEST_MISMATCH otherwise. What is named by
@@ -52,16 +43,6 @@ export class VerifiedLayers {
       check.catch(() => this.checking.delete(key));
     }
     return (this.checking.get(key) as Promise<void>).catch(() => undefined); // a mismatch is verify()'s to report
-  }
-
-  /**
-   * A layer of an imported cache (cacheFrom): its diffID is taken as the cache says for keys, in
-   * this build only, so that a chain of cache hits needs no layer's bytes (verifyForKey). Anything
-   * named by the diffID waits for verify(), which checks the bytes: a hostile cache claiming a
-   * popular layer's diffID leaves nothing under that name (issue 24).
-   */
-  trust(layer: Layer): void {
-    this.trusted.add(`${layer.digest} ${layer.diffId}`);
   }
 
   /** A layer keel wrote: its diffID was computed from the bytes it wrote. */

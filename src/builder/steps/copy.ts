@@ -51,15 +51,20 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
 
   // found from what it reads, without the stage's tree (a download's content is known only after
   // it; a missing source is the copy's to report)
-  const read = urls.length > 0 ? undefined : fromStage !== undefined ? fromStage.layers.map((l) => l.diffId) : await sourcesDigest(ctx, source as StageFs, ins.kind, paths, ins.kind === 'COPY' && ins.parents);
-  const key = read === undefined ? undefined : await inputKey(ctx, 'COPY', {
+  // (another stage by its chain key; a folder given as a named context, which has no layers, by
+  // the content of what is copied, as the build context)
+  const fromFolder = fromStage !== undefined && fromStage.layers.length === 0 && fromStage.tree !== undefined ? fromStage.tree : undefined;
+  const read = urls.length > 0 ? undefined
+    : fromStage !== undefined && fromFolder === undefined ? fromStage.key
+    : await sourcesDigest(ctx, (fromFolder ?? source) as StageFs, ins.kind, paths, ins.kind === 'COPY' && ins.parents);
+  const key = read === undefined ? undefined : inputKey(ctx, 'COPY', {
     instruction: ins.kind, paths, dest, chown: chown ?? '', chmod: ins.chmod === undefined ? '' : word(ins.chmod), workdir: stage.cfg.workdir ?? '',
     parents: ins.kind === 'COPY' && ins.parents, exclude: ins.exclude, unpack: ins.kind === 'ADD' ? ins.unpack ?? true : false,
     heredocs: heredocText,
     read,
   });
   const known = key === undefined || ctx.noCache ? undefined : await ctx.stepCache.get(key);
-  if (known !== undefined) return { ...(await cachedResult(ctx, known)), history };
+  if (known !== undefined) return { ...(await cachedResult(ctx, known)), ...(key === undefined ? {} : { key }), history };
 
   const sourceTree = source ?? (await ctx.sources.readTree(fromStage as NonNullable<typeof fromStage>));
   const fs = await ctx.sources.treeOf(stage);
@@ -123,7 +128,7 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
   const rest = ctx.stagePlan.instructions.slice(ctx.stagePlan.instructions.indexOf(ins) + 1);
   const outcome = await contentLayer(ctx, fs, written, text, rest.some((i) => i.kind === 'RUN'));
   if (key !== undefined) await ctx.stepCache.put(key, { layer: outcome.layer ?? null });
-  return { ...outcome, tree: fs, history };
+  return { ...outcome, ...(key === undefined ? {} : { key }), tree: fs, history };
 }
 
 /** The flags BuildKit names in a COPY's history (dockerfile2llb dispatchCopy). */

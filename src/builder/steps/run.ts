@@ -11,7 +11,7 @@ import { cdiEdits, type CdiEdits } from '../../runtime/index.js';
 import type { FsNode, StageFs } from '../../tree/index.js';
 import { runKey, timePolicy } from '../cache-key.js';
 import { runDevices, runNetwork, runSecurity } from '../entitlements.js';
-import { cachedResult, changeLayer, layerFormat, verifiedChain, withParents } from '../layers.js';
+import { cachedResult, changeLayer, layerFormat, withParents } from '../layers.js';
 import { historyEntry } from '../stage.js';
 import type { StepContext, StepResult } from '../step-context.js';
 import { chainKey, saveRunDelta } from '../tree-deltas.js';
@@ -81,21 +81,21 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
     : await cdiEdits(ins.devices, await ctx.cdiDevices(), (message) => ctx.emit({ type: 'log', step: ctx.step, line: `WARNING: ${message}` }));
   const extraHosts = ctx.opts.extraHosts ?? [];
   const history = historyEntry(`RUN ${args.join(' ')} # buildkit`, ctx.times.created());
-  // the output of a RUN depends on everything before it: the key includes the layer chain (and
-  // USER as written: with the chain fixed, it names the same ids)
+  // the output of a RUN depends on everything before it: the key is made from the stage's chain
+  // key (and USER as written: with the chain fixed, it names the same ids), never from its layers
   const key = runKey({
-    parent: s.layers.map((l) => l.diffId), args, env: vars.filter(([k]) => !secretNames.has(k) && !PROXY_ARGS.has(k)), cwd,
+    parent: s.key, args, env: vars.filter(([k]) => !secretNames.has(k) && !PROXY_ARGS.has(k)), cwd,
     user: s.cfg.user ?? '', network, security, platform: platformString(ctx.platform), mounts: mounts.keys,
     extraHosts: extraHosts.map((h) => `${h.host} ${h.ip}`), layers: layerFormat(ctx), epoch: timePolicy(ctx.times),
     devices: ins.devices.map((d) => d.name),
   });
-  // looked up before the chain below is verified, used only after (the key names it by its diffIDs)
+  // a hit needs no layer below it: its layers are checked where they are used (folders, trees, outputs)
   const hit = ctx.noCache ? undefined : await ctx.stepCache.get(key);
-  // a miss runs on the layer folders: their extraction starts beside the chain's check (on a fresh
-  // runner, both inflate the base), each named by its diffID only once verified (layer-dirs.ts)
-  if (hit === undefined) ctx.workspace.prepare().then(() => ctx.snapshots.warm(s.layers, ctx.signal)).catch(() => undefined); // its failure is the RUN's, below
-  await verifiedChain(ctx);
-  if (hit !== undefined) return { ...(await cachedResult(ctx, hit)), history };
+  if (hit !== undefined) return { ...(await cachedResult(ctx, hit)), key, history };
+  // a miss runs on the layer folders: their extraction starts beside the runtime's checks, each
+  // named by its diffID only once verified (layer-dirs.ts)
+  const folders = ctx.workspace.prepare().then(() => ctx.snapshots.warm(s.layers, ctx.signal));
+  folders.catch(() => undefined); // its failure is the RUN's, below
   await ctx.workspace.prepare();
   await ctx.workspace.canRun(ctx.platform);
   const run: RunCommand = {
@@ -103,7 +103,7 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   };
   const ran = await runOnSnapshot(ctx, run);
   await ctx.stepCache.put(key, { layer: ran.layer ?? null });
-  return { ...ran, history, cached: false, reason: ctx.noCache ? '--no-cache' : 'ran' };
+  return { ...ran, key, history, cached: false, reason: ctx.noCache ? '--no-cache' : 'ran' };
 }
 
 /** The process's argv: exec form as written, else the shell with the script (and heredoc bodies). */

@@ -19,9 +19,9 @@ export async function workdirStep(ins: Extract<Instruction, { kind: 'WORKDIR' }>
   const text = `WORKDIR /${workdir}`;
   const history = historyEntry(text, ctx.times.created());
   // the layer below and USER decide what is made: found again without the tree
-  const key = await inputKey(ctx, 'WORKDIR', { workdir, user: ctx.stage.cfg.user ?? '' });
+  const key = inputKey(ctx, 'WORKDIR', { workdir, user: ctx.stage.cfg.user ?? '' });
   const known = key === undefined || ctx.noCache ? undefined : await ctx.stepCache.get(key);
-  if (known !== undefined) return { ...(await cachedResult(ctx, known)), cfg, history };
+  if (known !== undefined) return { ...(await cachedResult(ctx, known)), ...(key === undefined ? {} : { key }), cfg, history };
   const fs = await ctx.sources.treeOf(ctx.stage);
   const owner = ctx.stage.cfg.user === undefined ? { uid: 0, gid: 0 } : await resolveUser(ctx.stage.cfg.user, fs);
   const created: string[] = [];
@@ -31,5 +31,5 @@ export async function workdirStep(ins: Extract<Instruction, { kind: 'WORKDIR' }>
   for (const dir of created) fs.set(dir, { type: 'directory', mode: 0o755, ...owner, mtime: ctx.times.createdMtime() });
   const outcome = await contentLayer(ctx, fs, created, text);
   if (key !== undefined) await ctx.stepCache.put(key, { layer: outcome.layer ?? null });
-  return { ...outcome, cfg, tree: fs, history };
+  return { ...outcome, ...(key === undefined ? {} : { key }), cfg, tree: fs, history };
 }
