@@ -8,7 +8,6 @@ import type { Writable } from 'node:stream';
 import type { Layer } from '../image/index.js';
 import type { RunWorkspace } from '../runtime/index.js';
 import type { LayerFolders } from '../snapshot/index.js';
-import type { Plan } from './plan.js';
 
 /**
  * Where a pulled layer's bytes are copied to as they download (`pulled`: resolves when the pull
@@ -17,9 +16,8 @@ import type { Plan } from './plan.js';
  */
 export type LayerUnpacker = (layer: Layer, index: number, pulled: Promise<boolean>) => Promise<Writable | undefined>;
 
-/** The unpacker for this build, or undefined when the build has no RUN to use layer folders. */
-export function baseUnpacker(ws: RunWorkspace, folders: LayerFolders, plan: Plan, signal: AbortSignal): LayerUnpacker | undefined {
-  if (!plan.stages.some((s) => s.instructions.some((i) => i.kind === 'RUN'))) return undefined;
+/** The unpacker for a build with a RUN to use layer folders (build-input.ts `runs`). */
+export function baseUnpacker(ws: RunWorkspace, folders: LayerFolders, signal: AbortSignal): LayerUnpacker {
   return async (layer, index, pulled) => {
     if (index !== 0) return undefined;
     try {

@@ -61,6 +61,11 @@ export class LayerFolders {
     return this.overlay;
   }
 
+  /** Resolves once a probe started by usable() has ended (and written its hint): a build waits for it before it returns. */
+  async settled(): Promise<void> {
+    await this.overlay?.catch(() => undefined);
+  }
+
   /**
    * Whether overlayfs probably mounts here: what the last build's probe found on this cache, a
    * guess to start work on while this build's probe runs (layer folders a RUN will stack), never
