@@ -80,8 +80,12 @@ export function buildServices(host: Host, checked: CheckedOptions, opts: BuildOp
     ...(unpacker === undefined ? {} : { unpackWhilePulling: unpacker }),
     ...(opts.namedContexts === undefined ? {} : { namedContexts: opts.namedContexts }),
   });
+  // whether overlayfs mounts here is asked at the first step the cache lacks, while that step runs
+  // (a RUN then needs the answer soon); a fully cached build never mounts anything
+  const probe = host.uid === 0 && opts.snapshotter === undefined && input.runs ? (): void => void folders.usable(1) : undefined;
+  if (opts.noCache === true) probe?.();
   const services: BuildServices = {
-    opts, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs), hasher, verified, times, sources, workspace, snapshots, cacheMounts: new CacheMountLeases(),
+    opts, cacheDir, blobs, stepCache: new StepCache(cacheDir, blobs, probe), hasher, verified, times, sources, workspace, snapshots, cacheMounts: new CacheMountLeases(),
     cdiDevices: onceAsync(() => readCdiSpecs(opts.cdiSpecDirs ?? DEFAULT_CDI_DIRS)),
     compression: opts.compression ?? 'gzip', ...(opts.compressionLevel === undefined ? {} : { compressionLevel: opts.compressionLevel }),
     limits, noCache: opts.noCache === true, escape: input.escape, signal, fetch: httpFetch,

@@ -46,10 +46,6 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     if (host.uid === 0) await workspace.reapStale(); // a killed build's containers and mounts go before anything else
     const input = await readBuildInput(opts, checked, workspace, abort.signal);
     const { plan, target, targets, locate } = input;
-    // whether overlayfs mounts here is asked while the steps before the first RUN run
-    if (host.uid === 0 && opts.snapshotter === undefined && input.runs) {
-      void folders.usable(1);
-    }
     const { services, registry } = buildServices(host, checked, opts, machine, input, abort.signal);
     const { blobs, verified, sources, stepCache } = services;
     // other machines' steps (cacheFrom): their lists now, their layers when read

@@ -64,7 +64,8 @@ export class StepCache {
   /** Every key this build found or stored, with its record and the stage that did: what a cache export holds. */
   readonly used = new Map<Digest, { readonly record: StepRecord; readonly stage: number | undefined }>();
 
-  constructor(root: string, private readonly blobs: BlobsKnown) {
+  /** `onMiss`: told at each lookup that finds nothing (a build starts work it may soon need then). */
+  constructor(root: string, private readonly blobs: BlobsKnown, private readonly onMiss?: () => void) {
     this.steps = join(root, 'steps');
     this.recipes = join(root, 'recipes');
   }
@@ -83,6 +84,7 @@ export class StepCache {
       if (far !== undefined && (far.layer === null || (await this.blobs.available(far.layer.digest)) === far.layer.size)) found = far;
     }
     if (found !== undefined) this.used.set(key, { record: found, stage });
+    else this.onMiss?.();
     return found;
   }
 

@@ -40,4 +40,20 @@ describeIntegration('the overlayfs guess', ['busybox', 'runc'], () => {
     expect(await readFile(join(dir, 'plain', `${host.sandbox.layersFolder}.overlay-probe`), 'utf8')).toBe('yes');
     expect(guessed.manifestDigest).toBe(plain.manifestDigest);
   }, 60_000);
+
+  test('a fully cached build never probes overlayfs; the first step the cache lacks does', async () => {
+    const host = readHost();
+    const cacheDir = join(dir, 'warm');
+    const hint = join(cacheDir, `${host.sandbox.layersFolder}.overlay-probe`);
+    const opts = { context: join(dir, 'ctx'), baseImages: { base }, cacheDir };
+    await build({ ...opts, dockerfile: { text: 'FROM base\nRUN echo a > /a\n' } });
+    expect(await readFile(hint, 'utf8')).toBe('yes');
+    // a probe would write its answer over this
+    await writeFile(hint, 'no');
+    const warm = await build({ ...opts, dockerfile: { text: 'FROM base\nRUN echo a > /a\n' } });
+    expect(warm.steps.filter((s) => !s.cached && !s.name.includes('FROM')).map((s) => s.name)).toEqual([]);
+    expect(await readFile(hint, 'utf8')).toBe('no');
+    await build({ ...opts, dockerfile: { text: 'FROM base\nRUN echo a > /a\nRUN echo b > /b\n' } });
+    expect(await readFile(hint, 'utf8')).toBe('yes');
+  }, 60_000);
 });
