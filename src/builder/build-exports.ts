@@ -16,6 +16,7 @@ import type { BuiltStage, Target } from './solve.js';
 import type { Sources } from './sources.js';
 import type { StageState } from './stage.js';
 import type { VerifiedLayers } from './verified-layers.js';
+import { remoteCache } from './lazy-modules.js';
 
 /** The blobs and layers the solved stages used (the most recently used, for the budget's collection). */
 export function usedBy(solved: readonly ReadonlyMap<number, BuiltStage>[]): Used {
@@ -102,7 +103,3 @@ async function outputLayersVerified(artifact: BuiltArtifact, outputs: readonly B
     }
   }
 }
-
-// loaded when a build exports a cache (every module loaded costs every build's start)
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const remoteCache = (): typeof import('./remote-cache.js') => require('./remote-cache.js') as typeof import('./remote-cache.js');

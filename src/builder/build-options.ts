@@ -13,6 +13,7 @@ import type { Host } from './host.js';
 import type { BuildOptions, BuildOutput, CacheExport, CacheImport } from './options.js';
 import { checkOutputs } from './outputs.js';
 import { timestamps, type Timestamps } from './timestamps.js';
+import { cacheAdmin } from './lazy-modules.js';
 
 export interface CheckedOptions {
   /** The machine's platform (BUILDPLATFORM). */
@@ -57,11 +58,6 @@ export async function checkedOptions(opts: BuildOptions, host: Host): Promise<Ch
   return { buildPlatform, platforms, cacheDir, times, outputs, cacheTo, cacheFrom, maxParallelism, limits, cacheMaxSize: cacheBudgetAsked(opts, host) };
 }
 
-// the cache's administration, loaded when a size is to be read
-/* eslint-disable @typescript-eslint/no-require-imports */
-const cacheAdmin = (): typeof import('./cache-admin.js') => require('./cache-admin.js') as typeof import('./cache-admin.js');
-/* eslint-enable @typescript-eslint/no-require-imports */
-
 /** The cache budget asked for (the option, else KEEL_CACHE_MAX_SIZE), checked before the build; undefined: the default. */
 function cacheBudgetAsked(opts: BuildOptions, host: Host): number | false | undefined {
   if (opts.cacheMaxSize !== undefined) {
@@ -97,4 +93,3 @@ function checkCompressionLevel(compression: NonNullable<BuildOptions['compressio
     throw new KeelError('E_BUILD_INPUT', compression === 'none' ? 'uncompressed layers take no compression level' : `a ${compression} level is a whole number from ${low} to ${high}, not ${level}`);
   }
 }
-

@@ -20,6 +20,7 @@ import { checksAfterBuild, checksBeforeBuild, type BuildChecks } from './build-c
 import { solve, type BuildRun, type BuiltStage } from './solve.js';
 import type { StageState } from './stage.js';
 import { finalImages } from './final-image.js';
+import { remoteCache, cacheAdmin } from './lazy-modules.js';
 
 export function build(options: BuildOptions): Promise<BuildResult> {
   return buildOn(readHost(), options);
@@ -120,9 +121,3 @@ async function endLease(cacheDir: string, host: Host, lease: Lease, used: Used |
     await lease.release();
   }
 }
-
-// modules only some builds use, loaded when one does (every module loaded costs every build's start)
-/* eslint-disable @typescript-eslint/no-require-imports */
-const remoteCache = (): typeof import('./remote-cache.js') => require('./remote-cache.js') as typeof import('./remote-cache.js');
-const cacheAdmin = (): typeof import('./cache-admin.js') => require('./cache-admin.js') as typeof import('./cache-admin.js');
-/* eslint-enable @typescript-eslint/no-require-imports */

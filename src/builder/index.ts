@@ -7,12 +7,11 @@ export { ENTITLEMENTS, isEntitlement, type Entitlement } from './entitlements.js
 export type { BuildOptions, BuildOutput, BuildResult, CacheExport, CacheImport, NamedContext } from './options.js';
 export type { BuildEvent } from './progress.js';
 export type { CacheUsage, CacheUnit, PruneOptions, UnitKind } from './cache-admin.js';
+import { cacheAdmin } from './lazy-modules.js';
 
 // the cache's administration, loaded when called: a build never needs it at its start
-/* eslint-disable @typescript-eslint/no-require-imports */
-type Admin = typeof import('./cache-admin.js');
-const admin = (): Admin => require('./cache-admin.js') as Admin;
-/* eslint-enable @typescript-eslint/no-require-imports */
+type Admin = ReturnType<typeof cacheAdmin>;
+const admin = cacheAdmin;
 /** What the cache folder holds (`keel du`). */
 export const diskUsage: Admin['diskUsage'] = (opts) => admin().diskUsage(opts);
 /** Remove from the cache what is not needed (`keel prune`). */
