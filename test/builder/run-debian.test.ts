@@ -36,7 +36,8 @@ describeIntegration('RUN on a Debian base pulled from the local registry', ['doc
     ].join('\n'));
     const ours = join(dir, 'parity.keel.tar');
     await build({ context: ctx, cacheDir: join(dir, 'cache'), tags: ['keel-test/debian-parity:keel'], output: { type: 'oci-archive', path: ours }, ...registryOptions });
-    docker(['build', '--network=host', '-q', '-t', 'keel-test/debian-parity:docker', ctx]);
+    // --no-cache: a docker cache of an earlier day's run (the test daemon's data outlives a run) stamps another day
+    docker(['build', '--no-cache', '--network=host', '-q', '-t', 'keel-test/debian-parity:docker', ctx]);
     const theirs = join(dir, 'parity.docker.tar');
     docker(['save', '-o', theirs, 'keel-test/debian-parity:docker']);
     const [a, b] = await Promise.all([flattenArchive(ours), flattenArchive(theirs)]);
