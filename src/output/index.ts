@@ -3,6 +3,7 @@
  * picks it by type. The builder returns an image and never writes it itself (as ggcr's tarball,
  * layout and remote are sinks). A new output: its module, its member of BuildOutput, a line below.
  */
+import { KeelError } from '../errors.js';
 import type { BuiltArtifact } from '../image/index.js';
 import { ociArchiveSink, writeOciArchive } from './oci-archive.js';
 import { ociDirSink, writeOciDir } from './oci-dir.js';
@@ -41,7 +42,11 @@ const SINKS: { readonly [K in BuildOutput['type']]: Sink<Extract<BuildOutput, { 
 };
 
 /** The sink of an output (the table's type ties each type to its own sink). */
-export const sinkOf = <O extends BuildOutput>(o: O): Sink<O> => SINKS[o.type] as unknown as Sink<O>;
+export function sinkOf<O extends BuildOutput>(o: O): Sink<O> {
+  // a caller in JavaScript (or with a cast) can name any type: a typed error, not a TypeError
+  if (!Object.hasOwn(SINKS, o.type)) throw new KeelError('E_USAGE', `unknown output type ${JSON.stringify(o.type)} (one of ${Object.keys(SINKS).join(', ')})`);
+  return SINKS[o.type] as unknown as Sink<O>;
+}
 
 /** What an output is, for a progress line: `exporting to image archive out.tar`. */
 export const describeOutput = (o: BuildOutput, tags: readonly string[]): string => sinkOf(o).describe(o, tags);

@@ -164,3 +164,11 @@ describe('type=local writes the caller\'s files', () => {
     expect(caps).not.toContain('security.capability');
   });
 });
+
+test('an output type keel does not have (a JavaScript caller\'s typo) is a usage error before any work, not a TypeError', async () => {
+  const ctx = join(dir, 'typo-ctx');
+  await mkdir(ctx, { recursive: true });
+  const output = JSON.parse('{"type":"docker-archive","path":"x.tar"}') as Parameters<typeof build>[0]['output'];
+  await expect(build({ context: ctx, dockerfile: { text: 'FROM scratch\n' }, cacheDir: join(dir, 'typo-cache'), output }))
+    .rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/unknown output type "docker-archive" \(one of oci-archive, oci-dir/) });
+});
