@@ -14,7 +14,7 @@ import { writeOutputs, type ExportSteps, type OutputsWritten } from './outputs.j
 import { baseStage, type Plan, type StagePlan } from './plan.js';
 import type { BuiltStage, Target } from './solve.js';
 import type { Sources } from './sources.js';
-import type { StageState } from './stage.js';
+import type { SettledStage } from './stage.js';
 import type { VerifiedLayers } from './verified-layers.js';
 import { remoteCache } from './lazy-modules.js';
 
@@ -42,7 +42,7 @@ export function cacheEntries(stepCache: StepCache, plan: Plan, target: StagePlan
 export interface ExportsAsked {
   readonly artifact: BuiltArtifact;
   /** The final stage of each image, in the artifact's order. */
-  readonly finals: readonly StageState[];
+  readonly finals: readonly SettledStage[];
   readonly images: readonly BuiltImage[];
   readonly outputs: readonly BuildOutput[];
   readonly cacheTo: readonly CacheExport[];
@@ -73,7 +73,7 @@ export async function exportBuild(a: ExportsAsked): Promise<Exported> {
     ...(host.uid === undefined || host.gid === undefined ? {} : { owner: { uid: host.uid, gid: host.gid } }),
     registry: { ...registry, ...(baseName === undefined ? {} : { baseName }) },
     rootfs: async (image) => {
-      const final = a.finals[a.images.indexOf(image)] as StageState;
+      const final = a.finals[a.images.indexOf(image)] as SettledStage;
       const tree = await a.sources.readTree(final);
       return layerEntries(tree.paths(), tree);
     },

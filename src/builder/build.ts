@@ -18,7 +18,7 @@ import { unusedBuildArgs } from './plan.js';
 import { Slots } from './slots.js';
 import { checksAfterBuild, checksBeforeBuild, type BuildChecks } from './build-checks.js';
 import { solve, type BuildRun, type BuiltStage } from './solve.js';
-import type { StageState } from './stage.js';
+import type { SettledStage } from './stage.js';
 import { finalImages } from './final-image.js';
 import { remoteCache, cacheAdmin } from './lazy-modules.js';
 
@@ -67,7 +67,7 @@ export async function buildOn(host: Host, opts: BuildOptions): Promise<BuildResu
     const entries = cacheEntries(stepCache, plan, target, targets);
     const { finals, images, artifact } = finalImages(solved.map((m) => m.get(target.index) as BuiltStage), {
       platforms, explicit: opts.platform !== undefined || opts.platforms !== undefined, created: times.created(),
-      ...(cacheTo.some((c) => c.type === 'inline') ? { inlineCache: (final: StageState) => remoteCache().inlineCache(entries('min'), final.layers), inlineKey: remoteCache().INLINE_CACHE_KEY } : {}),
+      ...(cacheTo.some((c) => c.type === 'inline') ? { inlineCache: (final: SettledStage) => remoteCache().inlineCache(entries('min'), final.layers), inlineKey: remoteCache().INLINE_CACHE_KEY } : {}),
       ...(opts.labels === undefined ? {} : { labels: opts.labels }), ...(opts.annotations === undefined ? {} : { annotations: opts.annotations }),
     });
     const tags = opts.tags ?? [];

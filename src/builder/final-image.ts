@@ -7,7 +7,7 @@
  */
 import { assembleImage, assembleIndex, type BuiltArtifact, type BuiltImage, type Platform } from '../image/index.js';
 import type { BuiltStage } from './solve.js';
-import { imageConfig, type StageState } from './stage.js';
+import { imageConfig, type SettledStage } from './stage.js';
 
 export interface FinalImageOptions {
   /** The target platforms, in the order built. */
@@ -17,13 +17,13 @@ export interface FinalImageOptions {
   /** The config's and history's `created`. */
   readonly created: string;
   /** The inline cache of a final stage, under `inlineKey` in its config (cacheTo type inline). */
-  readonly inlineCache?: (final: StageState) => unknown;
+  readonly inlineCache?: (final: SettledStage) => unknown;
   readonly inlineKey?: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly annotations?: Readonly<Record<string, string>>;
 }
 
-export function finalImages(built: readonly BuiltStage[], o: FinalImageOptions): { finals: StageState[]; images: BuiltImage[]; artifact: BuiltArtifact } {
+export function finalImages(built: readonly BuiltStage[], o: FinalImageOptions): { finals: SettledStage[]; images: BuiltImage[]; artifact: BuiltArtifact } {
   const finals = built.map((b) => b.state);
   const images = finals.map((final, i) => {
     const plainConfig = imageConfig(final, o.explicit ? (o.platforms[i] as Platform) : (built[i] as BuiltStage).platform, o.created);

@@ -6,14 +6,14 @@
  */
 import type { FileHasher } from '../cache/index.js';
 import type { StepRecord } from '../cache/index.js';
-import { canonicalJson, compareLayerPaths, sha256, storeLayer, type Digest, type Layer, type LayerEntry } from '../image/index.js';
+import { canonicalJson, compareLayerPaths, layerDiffId, sha256, storeLayer, type ChainLayer, type Digest, type StoreLayerOptions, type Layer, type LayerEntry } from '../image/index.js';
 import { openSource, parentOf, type FsNode, type StageFs } from '../tree/index.js';
 import { cacheKey, explainMiss, timePolicy, type Recipe, type RecipeEntry } from './cache-key.js';
 import type { StepContext, StepResult } from './step-context.js';
 
 export interface LayerOutcome {
-  /** None when the step changed nothing. */
-  readonly layer?: Layer;
+  /** None when the step changed nothing; pending while its blob is made (ContentLayerOptions.runFollows). */
+  readonly layer?: ChainLayer;
   readonly cached: boolean;
   readonly reason?: string;
 }
@@ -25,17 +25,33 @@ export interface LayerOutcome {
 export const layerFormat = (ctx: Pick<StepContext, 'compression' | 'compressionLevel'>): string =>
   ctx.compressionLevel === undefined ? ctx.compression : `${ctx.compression}:${ctx.compressionLevel}`;
 
-const storeOptions = (ctx: StepContext): Parameters<typeof storeLayer>[2] => ({
+const storeOptions = (ctx: StepContext): StoreLayerOptions => ({
   compression: ctx.compression, signal: ctx.signal, ...(ctx.compressionLevel === undefined ? {} : { level: ctx.compressionLevel }),
 });
 
+export interface ContentLayerOptions {
+  /**
+   * A RUN of the stage comes after, which will stack this layer's folder: where it goes on
+   * overlayfs, the folder is written from the tree beside the blob, and the blob is made while
+   * the steps after this one run (the layer is returned pending).
+   */
+  readonly runFollows?: boolean;
+  /** The step's input key (layers.ts inputKey), which the layer is recorded under too once stored. */
+  readonly inputKey?: Digest;
+}
+
 /**
- * The layer of `paths` (and their parent folders) from `fs`: from the step cache, or written now.
- * `runFollows`: a RUN of the stage comes after, which will stack this layer's folder: where it
- * goes on overlayfs, the folder is written from the tree beside the blob.
+ * The layer of `paths` (and their parent folders) from `fs`: from the step cache, or written now
+ * (with `runFollows`, its diffID and folder now and its blob beside the next steps).
  */
-export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonly string[], instruction: string, runFollows = false): Promise<LayerOutcome> {
-  if (paths.length === 0) return { cached: false };
+export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonly string[], instruction: string, opts: ContentLayerOptions = {}): Promise<LayerOutcome> {
+  const recordUnder = async (layer: Layer | null): Promise<void> => {
+    if (opts.inputKey !== undefined) await ctx.stepCache.put(opts.inputKey, { layer });
+  };
+  if (paths.length === 0) {
+    await recordUnder(null);
+    return { cached: false };
+  }
   const entries = layerEntries(withParents(paths), fs);
   const recipe: Recipe = {
     version: 1,
@@ -45,23 +61,37 @@ export async function contentLayer(ctx: StepContext, fs: StageFs, paths: readonl
   };
   const key = cacheKey(recipe);
   const hit = ctx.noCache ? undefined : await ctx.stepCache.get(key);
-  if (hit?.layer) return { layer: { ...hit.layer, mediaType: hit.layer.mediaType as Layer['mediaType'] }, cached: true };
+  if (hit?.layer) {
+    const layer: Layer = { ...hit.layer, mediaType: hit.layer.mediaType as Layer['mediaType'] };
+    await recordUnder(layer);
+    return { layer, cached: true };
+  }
   const last = await ctx.stepCache.lastRecipe(ctx.stepId);
   const reason = ctx.noCache ? '--no-cache' : explainMiss(last, recipe);
-  // the folder is written beside the blob (the kernel copies its files while this thread tars and hashes)
-  const folder = runFollows ? await ctx.snapshots.folderFromEntries(ctx.stage.layers.length + 1, entries, fs).catch(() => undefined) : undefined;
-  let layer: Layer;
+  // the blob, and what is found by it once it is stored (the step cache records it by digest)
+  const store = async (diffId?: Digest): Promise<Layer> => {
+    const layer = await storeLayer(entries, ctx.blobs, { ...storeOptions(ctx), ...(diffId === undefined ? {} : { diffId }) });
+    await ctx.verified.made(layer);
+    await ctx.stepCache.put(key, { layer });
+    await recordUnder(layer);
+    await ctx.stepCache.saveRecipe(ctx.stepId, recipe); // what a later miss of this step is explained against
+    return layer;
+  };
+  // the folder is written beside the tar (the kernel copies its files while this thread hashes)
+  const folder = opts.runFollows === true ? await ctx.snapshots.folderFromEntries(ctx.stage.layers.length + 1, entries, fs).catch(() => undefined) : undefined;
+  if (folder === undefined) return { layer: await store(), cached: false, reason };
+  // a pass that only hashes the tar names the folder; gzip (most of the time) runs beside the RUN
+  let diffId: Digest;
   try {
-    layer = await storeLayer(entries, ctx.blobs, storeOptions(ctx));
+    diffId = await layerDiffId(entries, ctx.signal);
   } catch (e) {
-    await folder?.discard();
+    await folder.discard();
     throw e;
   }
-  await ctx.verified.made(layer);
-  await folder?.publish(layer).catch(() => undefined); // the RUN extracts it then
-  await ctx.stepCache.put(key, { layer });
-  await ctx.stepCache.saveRecipe(ctx.stepId, recipe); // what a later miss of this step is explained against
-  return { layer, cached: false, reason };
+  await folder.publish({ diffId }).catch(() => undefined); // the RUN extracts it then
+  const stored = store(diffId);
+  stored.catch(() => undefined); // awaited by the stage's end (solve.ts), which reports a failure
+  return { layer: { diffId, stored }, cached: false, reason };
 }
 
 /**

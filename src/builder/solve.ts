@@ -17,13 +17,13 @@
  */
 import type { BaseImageInfo } from '../checks/index.js';
 import { KeelError, isKeelError } from '../errors.js';
-import { canonicalJson, parsePlatform, platformString, type Digest, type Platform } from '../image/index.js';
+import { canonicalJson, isPending, parsePlatform, platformString, type Digest, type Platform } from '../image/index.js';
 import { expandWord, parse, type Instruction, type Range } from '../parser/index.js';
 import { baseStage, instructionDeps, instructionRefs, stageRef, type Plan, type StagePlan } from './plan.js';
 import { redactUrlCredentials } from './download.js';
 import { progressOf } from './progress.js';
 import type { Slots } from './slots.js';
-import { cloneConfig, emptyStage, inherit, withStep, type StageState } from './stage.js';
+import { cloneConfig, emptyStage, inherit, settled, withStep, type SettledStage, type StageState } from './stage.js';
 import type { BuildServices, StepContext, StepResult } from './step-context.js';
 import { runInstruction } from './steps/index.js';
 
@@ -54,7 +54,8 @@ export interface Target {
 
 /** A finished stage and the platform it was built for. */
 export interface BuiltStage {
-  readonly state: StageState;
+  /** Every layer's blob stored: a stage is finished once they are. */
+  readonly state: SettledStage;
   readonly platform: Platform;
   /** The image it started from, when it started from one: its name as FROM gave it, ENV, SHELL and platform (for the build checks). */
   readonly image?: BaseImageInfo & { readonly name: string; readonly platform?: Platform };
@@ -179,10 +180,16 @@ async function buildStage(run: BuildRun, target: Target, stage: StagePlan, waitF
       state = await instructionStep(steps, state, ins, `${label(1)} ONBUILD ${i + 1}/${triggers.length}: ${redactUrlCredentials(ins.original.trim())}`, stage.from);
     }
   }
-  for (const [i, ins] of stage.instructions.entries()) {
-    state = await instructionStep(steps, state, ins, `${label(i + 2)} ${redactUrlCredentials(ins.original.trim())}`, ins);
+  try {
+    for (const [i, ins] of stage.instructions.entries()) {
+      state = await instructionStep(steps, state, ins, `${label(i + 2)} ${redactUrlCredentials(ins.original.trim())}`, ins);
+    }
+  } catch (e) {
+    // blobs still being made write into the cache: the build returns only once they have stopped
+    await settled(state).catch(() => undefined);
+    throw e;
   }
-  return { state, platform, ...(from === undefined ? {} : { image: from }) };
+  return { state: await settled(state), platform, ...(from === undefined ? {} : { image: from }) };
 }
 
 /** What every step of one stage shares. */
@@ -216,8 +223,15 @@ async function instructionStep(s: StageSteps, state: StageState, ins: Instructio
     };
     return runInstruction(ins, ctx, target.globals);
   });
-  if (result.cached && result.layer !== undefined) run.cachedLayers.add(result.layer.digest);
-  return withStep(state, result);
+  const layer = result.layer;
+  if (result.cached && layer !== undefined && !isPending(layer)) run.cachedLayers.add(layer.digest);
+  if (layer === undefined || !isPending(layer)) return withStep(state, result);
+  // a blob made beside the next steps: its failure is this instruction's, reported at the stage's end
+  const stored = layer.stored.catch((e: unknown) => {
+    throw run.locate(e, where);
+  });
+  stored.catch(() => undefined);
+  return withStep(state, { ...result, layer: { diffId: layer.diffId, stored } });
 }
 
 /** Run one step in a slot, with progress events; errors get the instruction's location. */

@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '../cache/index.js';
 import { KeelError } from '../errors.js';
-import { formatReference, parseReference, platformString, readImageArchive, type Layer, type Platform } from '../image/index.js';
+import { formatReference, parseReference, platformString, readImageArchive, storedLayers, type Layer, type Platform } from '../image/index.js';
 import { pullImage, RegistryError, type RegistryOptions, type PullPolicy, type Transfer } from '../registry/index.js';
 import { StageFs, type UnpackLimits } from '../tree/index.js';
 import { baseFromImage, findBaseImage, loadBaseImage } from './base-image.js';
@@ -141,12 +141,13 @@ export class Sources {
 
   /** The stage's tree for a step to change: the stage's own, or a fresh copy of its layers' tree. */
   async treeOf(s: StageState): Promise<StageFs> {
-    return s.tree ?? (await this.chainTree(s.layers)).fs.clone();
+    // a tree made from layers reads their blobs: a pending one's once it is stored
+    return s.tree ?? (await this.chainTree(await storedLayers(s.layers))).fs.clone();
   }
 
   /** The stage's tree to read only (COPY --from, a bind mount's source): never to be changed. */
   async readTree(s: StageState): Promise<StageFs> {
-    return s.tree ?? (await this.chainTree(s.layers)).fs;
+    return s.tree ?? (await this.chainTree(await storedLayers(s.layers))).fs;
   }
 
   /**
@@ -154,7 +155,7 @@ export class Sources {
    * lazily), else made from the tree of the stack below it (so stages on one base, or a stage and
    * the stages built on it, apply the shared layers once per build).
    */
-  private chainTree(layers: StageState['layers']): Promise<ChainTree> {
+  private chainTree(layers: readonly Layer[]): Promise<ChainTree> {
     const chain = chainKey(layers);
     let made = this.trees.get(chain);
     if (made === undefined) {
@@ -167,7 +168,7 @@ export class Sources {
     return made;
   }
 
-  private async treeOnTop(layers: StageState['layers'], top: Layer, chain: string): Promise<ChainTree> {
+  private async treeOnTop(layers: readonly Layer[], top: Layer, chain: string): Promise<ChainTree> {
     const opts = { store: this.opts.blobs, extractDir: join(this.opts.cacheDir, 'extract'), limits: this.opts.limits };
     // a saved tree is named by the diffIDs of the whole chain: every one is checked first
     for (const l of layers) await this.opts.verify(l);

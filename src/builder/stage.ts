@@ -4,7 +4,7 @@
  * (withStep); the image config and history of a finished stage follow BuildKit
  * (dockerfile2llb/image.go, convert.go).
  */
-import type { ContainerConfig, Digest, HistoryEntry, ImageConfig, Layer, Platform } from '../image/index.js';
+import { storedLayers, type ChainLayer, type ContainerConfig, type Digest, type HistoryEntry, type ImageConfig, type Layer, type Platform } from '../image/index.js';
 import { StageFs } from '../tree/index.js';
 import type { BaseImage } from './base-image.js';
 import { imageKey, layerKey, SCRATCH_KEY, type ChainKey } from './cache-key.js';
@@ -23,7 +23,8 @@ export interface StageState {
   readonly tree: StageFs | undefined;
   readonly cfg: StageConfig;
   readonly vars: ReadonlyMap<string, string>;
-  readonly layers: readonly Layer[];
+  /** Bottom first; a layer a step made may still be pending while its blob is made (settled at the stage's end). */
+  readonly layers: readonly ChainLayer[];
   /** What the stage's files are a function of (cache-key.ts ChainKey): the key its next step is found under. */
   readonly key: ChainKey;
   readonly history: readonly HistoryEntry[];
@@ -50,6 +51,16 @@ export function emptyStage(id: string): StageState {
     key: SCRATCH_KEY,
     history: [],
   };
+}
+
+/** A finished stage: every layer's blob stored. */
+export interface SettledStage extends StageState {
+  readonly layers: readonly Layer[];
+}
+
+/** The stage once the blobs of its pending layers are stored; rejects when one could not be. */
+export async function settled(s: StageState): Promise<SettledStage> {
+  return { ...s, layers: await storedLayers(s.layers) };
 }
 
 /** A base image as the state a stage starts from (its tree made only when a step needs it). */

@@ -4,7 +4,7 @@
  * result to the stage (stage.ts withStep). Nothing flows through side channels.
  */
 import type { BlobStore, FileHasher, StepCache, StepCacheView } from '../cache/index.js';
-import type { Compression, Digest, HistoryEntry, Layer, Platform } from '../image/index.js';
+import type { ChainLayer, Compression, Digest, HistoryEntry, Platform } from '../image/index.js';
 import type { Fetch } from '../registry/index.js';
 import type { RunWorkspace } from '../runtime/index.js';
 import type { Snapshots } from '../snapshot/index.js';
@@ -75,8 +75,8 @@ export interface StepContext extends Omit<BuildServices, 'stepCache'> {
 }
 
 export interface StepResult {
-  /** The layer the step added; none when it changed no file. */
-  readonly layer?: Layer;
+  /** The layer the step added; none when it changed no file. Pending while its blob is made (a COPY a RUN follows). */
+  readonly layer?: ChainLayer;
   /** The step's key, the stage's chain key after its layer (cache-key.ts ChainKey); without one, the layer's content keys what follows. */
   readonly key?: Digest;
   /** Its history entry (empty_layer is added when there is no layer); none for a step BuildKit records none for. */

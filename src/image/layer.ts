@@ -5,7 +5,7 @@
  * streams through two hashes and gzip into the blob store in one pass: diffID (uncompressed) and
  * digest (compressed) come out together.
  */
-import { PassThrough, Readable, type Transform } from 'node:stream';
+import { PassThrough, Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib } from 'node:zlib';
 import type { BlobWriter } from './content.js';
@@ -55,6 +55,28 @@ export interface Layer {
   readonly diffId: Digest;
   readonly size: number;
 }
+
+/**
+ * A layer whose diffID is known but whose blob (compression, digest, size) is still being made,
+ * beside the steps after it (go-containerregistry's lazy layers, BuildKit's lazy blobs): what a
+ * RUN on it needs (its folder, named by diffID) is there already. `stored` resolves to the layer
+ * once its blob is in the store; it rejects when the blob could not be made.
+ */
+export interface PendingLayer {
+  readonly diffId: Digest;
+  readonly stored: Promise<Layer>;
+}
+
+/** A layer of a stage's chain: stored, or still being stored. */
+export type ChainLayer = Layer | PendingLayer;
+
+export const isPending = (layer: ChainLayer): layer is PendingLayer => 'stored' in layer;
+
+/** The layer once its blob is stored. */
+export const storedLayer = (layer: ChainLayer): Promise<Layer> => (isPending(layer) ? layer.stored : Promise.resolve(layer));
+
+/** Every layer of a chain once stored, in order. */
+export const storedLayers = (layers: readonly ChainLayer[]): Promise<Layer[]> => Promise.all(layers.map(storedLayer));
 
 /** Order entries as a depth-first walk with sorted names does: `a`, `a/b`, `a.txt`. */
 export function compareLayerPaths(a: string, b: string): number {
@@ -184,12 +206,27 @@ async function* tarChunks(entries: readonly LayerEntry[]): AsyncGenerator<Buffer
   yield take();
 }
 
+/** The diffID of the layer of `entries`: the sha256 of its tar, written and hashed, stored nowhere. */
+export async function layerDiffId(entries: readonly LayerEntry[], signal?: AbortSignal): Promise<Digest> {
+  const diff = new HashCounter();
+  await pipeline([writeLayerTar(entries), diff, new Writable({ write: (_chunk, _enc, done) => done() })], signal === undefined ? {} : { signal });
+  return diff.digest();
+}
+
+export interface StoreLayerOptions {
+  readonly compression?: Compression;
+  /** gzip's 0-9, zstd's 1-22; each one's default when not given. */
+  readonly level?: number;
+  readonly signal?: AbortSignal;
+  /**
+   * The diffID an earlier pass over the same entries found (layerDiffId): a tar that differs (a
+   * file changed in between) is refused, so that a folder named by that diffID is never wrong.
+   */
+  readonly diffId?: Digest;
+}
+
 /** Stream a layer into the blob store: tar -> diffID hash -> gzip -> digest hash -> blob. */
-export async function storeLayer(
-  entries: readonly LayerEntry[],
-  store: BlobWriter,
-  options: { compression?: Compression; /** gzip's 0-9, zstd's 1-22; each one's default when not given. */ level?: number; signal?: AbortSignal } = {},
-): Promise<Layer> {
+export async function storeLayer(entries: readonly LayerEntry[], store: BlobWriter, options: StoreLayerOptions = {}): Promise<Layer> {
   const compression = options.compression ?? 'gzip';
   const diff = new HashCounter();
   const tar = writeLayerTar(entries);
@@ -207,6 +244,9 @@ export async function storeLayer(
     throw e;
   }
   const blob = await stored;
+  if (options.diffId !== undefined && diff.digest() !== options.diffId) {
+    throw new KeelError('E_BUILD_INPUT', `the files of a layer changed while it was written (diffID ${options.diffId}, then ${diff.digest()})`);
+  }
   return {
     mediaType: compression === 'gzip' ? MEDIA_TYPES.layerGzip : compression === 'zstd' ? MEDIA_TYPES.layerZstd : MEDIA_TYPES.layer,
     digest: blob.digest,

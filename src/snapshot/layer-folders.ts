@@ -7,10 +7,10 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
-import type { BlobReader, Digest, Layer, LayerEntry } from '../image/index.js';
+import { isPending, type BlobReader, type ChainLayer, type Digest, type Layer, type LayerEntry } from '../image/index.js';
 import type { Sandbox } from '../runtime/index.js';
 import type { StageFs, UnpackLimits } from '../tree/index.js';
-import { ensureLayerDir, layerDirFromEntries, layerDirFromStream, overlayLowers, type EntriesFolder, type LayerDir } from './layer-dirs.js';
+import { ensureLayerDir, layerDirFromEntries, layerDirFromStream, madeLayerDir, overlayLowers, type EntriesFolder, type LayerDir } from './layer-dirs.js';
 import { MAX_OVERLAY_LAYERS, overlayUsable } from './overlay.js';
 
 export interface LayerFoldersOptions {
@@ -90,8 +90,8 @@ export class LayerFolders {
    * below it: it takes their folders' metadata for parents it does not name). The blobs of an
    * imported cache are fetched all at once meanwhile.
    */
-  async stack(layers: readonly Layer[], signal?: AbortSignal): Promise<LayerDir[]> {
-    this.opts.blobs.prefetch(layers.map((l) => l.digest));
+  async stack(layers: readonly ChainLayer[], signal?: AbortSignal): Promise<LayerDir[]> {
+    this.opts.blobs.prefetch(layers.flatMap((l) => (isPending(l) ? [] : [l.digest])));
     await mkdir(this.root, { recursive: true });
     const dirs: LayerDir[] = [];
     for (const l of layers) dirs.push(await this.folder(l, overlayLowers(dirs), signal));
@@ -112,14 +112,22 @@ export class LayerFolders {
    * The layer's folder, extracted once (concurrent stages await the same extraction). `lowers`:
    * the folders of the layers below it, topmost first.
    */
-  folder(layer: Layer, lowers: readonly string[], signal?: AbortSignal): Promise<LayerDir> {
+  folder(layer: ChainLayer, lowers: readonly string[], signal?: AbortSignal): Promise<LayerDir> {
     let dir = this.dirs.get(layer.diffId);
     if (dir === undefined) {
-      dir = ensureLayerDir(this.root, this.opts.blobs, layer, lowers, this.opts.sandbox.overlayXattr, this.opts.verify(layer, signal), this.opts.limits, signal);
+      // a pending layer's folder was written by this build from the entries its diffID was
+      // hashed from (layers.ts contentLayer): used as it is, else extracted once the blob is stored
+      dir = isPending(layer)
+        ? madeLayerDir(this.root, layer).then((made) => made ?? layer.stored.then((l) => this.extract(l, lowers, signal)))
+        : this.extract(layer, lowers, signal);
       this.dirs.set(layer.diffId, dir);
       dir.catch(() => this.dirs.delete(layer.diffId)); // a failed extraction is tried again by the next asker
     }
     return dir;
+  }
+
+  private extract(layer: Layer, lowers: readonly string[], signal?: AbortSignal): Promise<LayerDir> {
+    return ensureLayerDir(this.root, this.opts.blobs, layer, lowers, this.opts.sandbox.overlayXattr, this.opts.verify(layer, signal), this.opts.limits, signal);
   }
 
   /**

@@ -2,7 +2,7 @@
  * Which snapshotter a RUN gets: the one the caller gave (`build({ snapshotter })`), else overlayfs
  * over layer folders where it mounts here and the chain fits one mount, else the copy path.
  */
-import type { Layer, LayerEntry } from '../image/index.js';
+import type { ChainLayer, LayerEntry } from '../image/index.js';
 import { copySnapshotter } from './copy-snapshotter.js';
 import type { StageFs } from '../tree/index.js';
 import type { EntriesFolder } from './layer-dirs.js';
@@ -36,7 +36,7 @@ export class Snapshots {
    * extraction runs beside the chain's check: on a fresh runner both inflate the base). Where the
    * last build found overlayfs, this starts while this build's probe runs.
    */
-  async warm(layers: readonly Layer[], signal?: AbortSignal): Promise<void> {
+  async warm(layers: readonly ChainLayer[], signal?: AbortSignal): Promise<void> {
     if (this.given !== undefined) return;
     const usable = this.folders.usable(layers.length);
     if (!(await this.folders.likely(layers.length)) && !(await usable)) return;

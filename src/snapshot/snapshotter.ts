@@ -6,12 +6,15 @@
  * mounts nothing of the stage itself. Two implementations: overlayfs over layer folders
  * (overlay-snapshotter.ts) and a written-out copy where overlayfs cannot run (copy-snapshotter.ts).
  */
-import type { Layer } from '../image/index.js';
+import type { ChainLayer, Layer } from '../image/index.js';
 import type { StageFs } from '../tree/index.js';
 
-/** What a snapshot is prepared on: a stage's layers, bottom first, and its tree when asked for one. */
+/**
+ * What a snapshot is prepared on: a stage's layers, bottom first (a pending one's folder is used
+ * as soon as it is there, before its blob is stored), and its tree when asked for one.
+ */
 export interface ParentChain {
-  readonly layers: readonly Layer[];
+  readonly layers: readonly ChainLayer[];
   /** The stage's tree, a copy of the snapshot's own to change (asked only by the copy path). */
   readonly tree: () => Promise<StageFs>;
 }

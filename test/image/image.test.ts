@@ -14,7 +14,7 @@ import { GZIP_CHUNK, ParallelGzip } from '../../src/image/parallel-gzip';
 import { BlobStore } from '../../src/cache/blob-store';
 import { sha256 } from '../../src/image/digest';
 import { assembleImage, type ImageConfig } from '../../src/image/image';
-import { compareLayerPaths, storeLayer, writeLayerTar, type LayerEntry } from '../../src/image/layer';
+import { compareLayerPaths, layerDiffId, storeLayer, writeLayerTar, type LayerEntry } from '../../src/image/layer';
 import { writeOciArchive, writeOciDir } from '../../src/output/index';
 import { parseTag } from '../../src/image/reference';
 import { isKeelError } from '../../src';
@@ -100,6 +100,15 @@ describe('layer tars', () => {
     expect(blob[9]).toBe(0xff);
     const again = await storeLayer(entries, store);
     expect(again).toEqual(layer);
+  });
+
+  test('layerDiffId is the diffID storeLayer finds; a store whose tar differs from the diffID given is refused (E_BUILD_INPUT)', async () => {
+    const store = new BlobStore(dir);
+    const diffId = await layerDiffId(entries);
+    expect((await storeLayer(entries, store, { diffId })).diffId).toBe(diffId);
+    // the same paths, one body changed between the two passes (a context file written meanwhile)
+    const changed = entries.map((e) => (e.type === 'file' ? { ...e, size: 3, content: () => Buffer.from('new') } : e));
+    await expect(storeLayer(changed, store, { diffId })).rejects.toMatchObject({ code: 'E_BUILD_INPUT', message: expect.stringMatching(/changed while it was written/) });
   });
 });
 

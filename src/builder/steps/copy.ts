@@ -126,8 +126,7 @@ export async function copyStep(ins: CopyInstruction, ctx: StepContext): Promise<
   }
   // a RUN later in the stage stacks this layer's folder: made as the layer is written
   const rest = ctx.stagePlan.instructions.slice(ctx.stagePlan.instructions.indexOf(ins) + 1);
-  const outcome = await contentLayer(ctx, fs, written, text, rest.some((i) => i.kind === 'RUN'));
-  if (key !== undefined) await ctx.stepCache.put(key, { layer: outcome.layer ?? null });
+  const outcome = await contentLayer(ctx, fs, written, text, { runFollows: rest.some((i) => i.kind === 'RUN'), ...(key === undefined ? {} : { inputKey: key }) });
   return { ...outcome, ...(key === undefined ? {} : { key }), tree: fs, history };
 }
 

@@ -29,7 +29,6 @@ export async function workdirStep(ins: Extract<Instruction, { kind: 'WORKDIR' }>
     if (fs.get(fs.resolve(dir, true)) === undefined) created.unshift(dir);
   }
   for (const dir of created) fs.set(dir, { type: 'directory', mode: 0o755, ...owner, mtime: ctx.times.createdMtime() });
-  const outcome = await contentLayer(ctx, fs, created, text);
-  if (key !== undefined) await ctx.stepCache.put(key, { layer: outcome.layer ?? null });
+  const outcome = await contentLayer(ctx, fs, created, text, key === undefined ? {} : { inputKey: key });
   return { ...outcome, ...(key === undefined ? {} : { key }), cfg, tree: fs, history };
 }
