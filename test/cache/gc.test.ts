@@ -6,12 +6,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, diskUsage, isKeelError, parseSize, prune } from '../../src';
 import { choose } from '../../src/cache/prune';
-import type { CacheUnit } from '../../src/cache/usage';
+import { du, type CacheUnit } from '../../src/cache/usage';
 import { parseDuration } from '../../src/cli/cache-commands';
 import { busyboxArchive } from '../support/busybox-base';
 import { describeIntegration } from '../support/integration';
@@ -47,6 +47,20 @@ test('sizes and durations as docker writes them', () => {
   expect(() => parseSize('lots')).toThrow(/not a size/);
   expect(['24h', '1h30m', '90s', '500ms'].map(parseDuration)).toEqual([86_400_000, 5_400_000, 90_000, 500]);
   expect(() => parseDuration('1 day')).toThrow(/not a duration/);
+});
+
+test('du: file sizes and a block per folder, links not followed, across more entries than one slice', async () => {
+  const root = join(dir, 'du-tree');
+  await mkdir(join(root, 'a', 'b'), { recursive: true });
+  await writeFile(join(root, 'a', 'one'), Buffer.alloc(10));
+  await writeFile(join(root, 'a', 'b', 'two'), Buffer.alloc(20));
+  await symlink('/usr', join(root, 'usr'));
+  const many = join(root, 'many');
+  await mkdir(many);
+  for (let i = 0; i < 1500; i++) await writeFile(join(many, `f${i}`), Buffer.alloc(i % 7));
+  const manyBytes = Array.from({ length: 1500 }, (_, i) => i % 7).reduce((a, b) => a + b, 0);
+  expect(await du(root)).toBe(4 * 4096 + 10 + 20 + '/usr'.length + manyBytes);
+  expect(await du(join(dir, 'not-there'))).toBe(0);
 });
 
 /** A context whose one COPY makes a layer of `bytes` distinct bytes. */
