@@ -3,7 +3,7 @@
  * dist/ first).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exitStatus } from '../src/cli/main';
@@ -250,4 +250,22 @@ test('a Dockerfile\'s control characters reach the terminal escaped, in progress
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
+});
+
+describe('start-up', () => {
+  test('where Node has a compile cache (22.1 and later) the CLI keeps one in $NODE_COMPILE_CACHE; elsewhere it runs without', () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'keel-compile-cache-'));
+    try {
+      const { NODE_DISABLE_COMPILE_CACHE: _off, ...env } = process.env;
+      const r = spawnSync(process.execPath, [cli, 'version'], { cwd: root, encoding: 'utf8', env: { ...env, NODE_COMPILE_CACHE: cacheDir } });
+      expect(r.status).toBe(0);
+      const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+      const hasCache = major > 22 || (major === 22 && minor >= 1);
+      // Node writes one folder per version, holding a cache file per module it compiled
+      const written = readdirSync(cacheDir).flatMap((v) => readdirSync(join(cacheDir, v)));
+      expect(written.length > 0).toBe(hasCache);
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
 });

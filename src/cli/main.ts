@@ -4,6 +4,8 @@
  * stdout/stderr and sets exit codes (0 success, 1 build failed, 2 usage or input error, 128+N
  * after signal N: 130 for Ctrl-C, 143 for SIGTERM).
  */
+// first: the modules below are compiled from Node's code cache where it has one
+import './compile-cache.js';
 import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
