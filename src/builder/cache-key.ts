@@ -101,6 +101,70 @@ export interface RunKeyInputs {
   readonly devices: readonly string[];
 }
 
+/**
+ * What a RUN's last miss is explained against: its key's inputs, with every value that may be a
+ * secret or long reduced to a hash (an environment variable's value, the mounts' keys). Saved
+ * beside the step's name, like a content recipe (StepCacheView.saveRecipe).
+ */
+export interface RunRecipe {
+  readonly kind: 'RUN';
+  readonly version: 1;
+  readonly parent: ChainKey;
+  readonly args: string;
+  /** Each variable's name with a hash of its value: a miss names the variable, never the value. */
+  readonly env: ReadonlyArray<readonly [string, string]>;
+  readonly cwd: string;
+  readonly user: string;
+  readonly network: string;
+  readonly security: string;
+  readonly platform: string;
+  readonly mounts: string;
+  readonly extraHosts: string;
+  readonly layers: string;
+  readonly epoch: number;
+  readonly devices: string;
+}
+
+export function runRecipe(k: RunKeyInputs): RunRecipe {
+  const h = (v: unknown): string => sha256(canonicalJson(v));
+  return {
+    kind: 'RUN', version: 1, parent: k.parent, args: h(k.args), env: k.env.map(([name, value]) => [name, h(value)]), cwd: k.cwd, user: k.user,
+    network: k.network, security: k.security, platform: k.platform, mounts: h(k.mounts), extraHosts: h(k.extraHosts), layers: k.layers, epoch: k.epoch, devices: h(k.devices),
+  };
+}
+
+function isRunRecipe(v: unknown): v is RunRecipe {
+  return typeof v === 'object' && v !== null && (v as RunRecipe).kind === 'RUN' && (v as RunRecipe).version === 1 && Array.isArray((v as RunRecipe).env);
+}
+
+/**
+ * Why a RUN missed, against the recipe it had in the last build: what it sees that changed, in
+ * a few words (variables by name only); "a step before it changed" when only its parent did.
+ */
+export function explainRunMiss(previous: unknown, now: RunRecipe, lastMiss?: string): string {
+  if (!isRunRecipe(previous)) return 'not built before';
+  const changed: string[] = [];
+  if (previous.args !== now.args) changed.push('the command changed');
+  const before = new Map(previous.env);
+  const after = new Map(now.env);
+  for (const [name, value] of after) {
+    const old = before.get(name);
+    if (old === undefined) changed.push(`${name} set`);
+    else if (old !== value) changed.push(`${name} changed`);
+  }
+  for (const name of before.keys()) if (!after.has(name)) changed.push(`${name} unset`);
+  const fields: ReadonlyArray<readonly [keyof RunRecipe, string]> = [
+    ['cwd', 'WORKDIR'], ['user', 'USER'], ['network', 'the network'], ['security', 'the security mode'], ['platform', 'the platform'],
+    ['mounts', 'its mounts'], ['extraHosts', 'the extra hosts'], ['devices', 'its devices'], ['layers', 'the compression'], ['epoch', 'SOURCE_DATE_EPOCH'],
+  ];
+  for (const [field, words] of fields) if (previous[field] !== now[field]) changed.push(`${words} changed`);
+  if (changed.length === 0) {
+    if (previous.parent === now.parent) return 'the cached layer is gone';
+    return lastMiss === undefined ? 'a step before it changed' : `a step before it changed: ${lastMiss}`;
+  }
+  return changed.length === 1 ? (changed[0] as string) : `${changed[0] as string} (and ${changed.length - 1} more)`;
+}
+
 export function runKey(k: RunKeyInputs): Digest {
   return sha256(canonicalJson({
     kind: 'RUN', version: 4, parent: k.parent, args: k.args, env: k.env, cwd: k.cwd, user: k.user, network: k.network, security: k.security,

@@ -225,13 +225,18 @@ async function instructionStep(s: StageSteps, state: StageState, ins: Instructio
   });
   const layer = result.layer;
   if (result.cached && layer !== undefined && !isPending(layer)) run.cachedLayers.add(layer.digest);
-  if (layer === undefined || !isPending(layer)) return withStep(state, result);
+  // a step that missed and moved the chain key is what the misses after it are explained by
+  const next = (r: StepResult): StageState => {
+    const after = withStep(state, r);
+    return r.cached || after.key === state.key ? after : { ...after, lastMiss: name };
+  };
+  if (layer === undefined || !isPending(layer)) return next(result);
   // a blob made beside the next steps: its failure is this instruction's, reported at the stage's end
   const stored = layer.stored.catch((e: unknown) => {
     throw run.locate(e, where);
   });
   stored.catch(() => undefined);
-  return withStep(state, { ...result, layer: { diffId: layer.diffId, stored } });
+  return next({ ...result, layer: { diffId: layer.diffId, stored } });
 }
 
 /** Run one step in a slot, with progress events; errors get the instruction's location. */

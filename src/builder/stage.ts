@@ -28,6 +28,8 @@ export interface StageState {
   /** What the stage's files are a function of (cache-key.ts ChainKey): the key its next step is found under. */
   readonly key: ChainKey;
   readonly history: readonly HistoryEntry[];
+  /** The last step of the stage that missed the cache in this build (its progress name), to explain the misses after it. */
+  readonly lastMiss?: string;
   /** A base image as loaded (before a stage inherits it): the platform its config names. */
   readonly imagePlatform?: Platform;
 }
@@ -89,6 +91,7 @@ export function inherit(base: StageState, id: string): StageState {
   return {
     id, tree: base.tree?.clone(), cfg, vars: new Map(cfg.env), layers: [...base.layers], key: base.key, history: [...base.history],
     ...(base.base === undefined ? {} : { base: base.base }),
+    ...(base.lastMiss === undefined ? {} : { lastMiss: base.lastMiss }),
   };
 }
 

@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { build, type BuildEvent } from '../../src';
-import { cacheKey, explainMiss, type Recipe } from '../../src/builder/cache-key';
+import { cacheKey, explainMiss, explainRunMiss, runRecipe, type Recipe } from '../../src/builder/cache-key';
+import { sha256 } from '../../src/image/digest';
 
 let dir: string;
 beforeEach(async () => {
@@ -94,6 +95,24 @@ describe('instruction cache', () => {
     expect(cacheKey({ ...a, instruction: 'other text' })).toBe(cacheKey(a)); // the text explains; entries decide
     expect(explainMiss(undefined, a)).toBe('not built before');
     expect(explainMiss(b, a)).toBe('a","b added (and 2 more)');
+  });
+
+  test('a RUN\'s miss is explained from what it sees: variables by name (never a value), then its parent', () => {
+    const inputs = {
+      parent: sha256('p'), args: ['/bin/sh', '-c', 'make'], env: [['PATH', '/bin'], ['TOKEN', 'hunter2']] as Array<[string, string]>, cwd: '/src', user: '', network: 'sandbox',
+      security: 'sandbox', platform: 'linux/amd64', mounts: [], extraHosts: [], layers: 'gzip', epoch: 315532800, devices: [],
+    };
+    const was = runRecipe(inputs);
+    expect(JSON.stringify(was)).not.toContain('hunter2');
+    expect(JSON.stringify(was)).not.toContain('make');
+    expect(explainRunMiss(undefined, was)).toBe('not built before');
+    expect(explainRunMiss(JSON.parse(JSON.stringify(was)), was)).toBe('the cached layer is gone');
+    expect(explainRunMiss(was, runRecipe({ ...inputs, env: [['PATH', '/bin'], ['TOKEN', 'other']] }))).toBe('TOKEN changed');
+    expect(explainRunMiss(was, runRecipe({ ...inputs, env: [['PATH', '/bin']], cwd: '/' }))).toBe('TOKEN unset (and 1 more)');
+    expect(explainRunMiss(was, runRecipe({ ...inputs, args: ['/bin/sh', '-c', 'make all'] }))).toBe('the command changed');
+    expect(explainRunMiss(was, runRecipe({ ...inputs, epoch: 0 }))).toBe('SOURCE_DATE_EPOCH changed');
+    expect(explainRunMiss(was, runRecipe({ ...inputs, parent: sha256('q') }))).toBe('a step before it changed');
+    expect(explainRunMiss(was, runRecipe({ ...inputs, parent: sha256('q') }), '[2/3] COPY src /src')).toBe('a step before it changed: [2/3] COPY src /src');
   });
 
   test('concurrent builds sharing one cache folder agree and leave it usable', async () => {

@@ -4,10 +4,10 @@
  * folder given as a named context is keyed by what it copies (a stage with no layers has no chain
  * to tell its folders apart: it was found again after the folder changed).
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from '../../src';
+import { build, type BuildEvent } from '../../src';
 import { busyboxArchive } from '../support/busybox-base';
 import { describeIntegration } from '../support/integration';
 
@@ -61,4 +61,25 @@ describeIntegration('keys from parents', ['busybox', 'runc'], () => {
     // made from the layers below would have missed each of them)
     expect(second.layers.slice(2).map((l) => l.digest)).toEqual(first.layers.slice(2).map((l) => l.digest));
   }, 60_000);
+
+  test('a RUN that misses says why: what it sees that changed (a variable by name), else the step before it that missed', async () => {
+    const ctx = join(dir, 'why');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'f'), 'one\n');
+    const text = 'FROM base\nCOPY f /f\nRUN cat /f > /g\nARG V=1\nRUN echo $V > /v\n';
+    const cacheDir = join(dir, 'cache-why');
+    const reasons = async (buildArgs: Record<string, string> = {}): Promise<string[]> => {
+      const events: BuildEvent[] = [];
+      await build({ context: ctx, dockerfile: { text }, baseImages: { base }, cacheDir, buildArgs, onProgress: (e) => events.push(e) });
+      return events.flatMap((e) => (e.type === 'step-done' && / (COPY|RUN) /.test(e.name) ? [`${e.cached ? 'cached' : e.reason ?? ''}`] : []));
+    };
+    expect(await reasons()).toEqual(['not built before', 'not built before', 'not built before']);
+    await writeFile(join(ctx, 'f'), 'two\n');
+    expect(await reasons()).toEqual(['f changed', 'a step before it changed: [2/5] COPY f /f', 'a step before it changed: [3/5] RUN cat /f > /g']);
+    expect(await reasons({ V: 'hunter2' })).toEqual(['cached', 'cached', 'V changed']);
+    // the value is in no recipe (nor in any other file the step cache keeps)
+    const kept = await Promise.all(['recipes', 'steps'].map(async (d) => Promise.all((await readdir(join(cacheDir, d))).map((f) => readFile(join(cacheDir, d, f), 'utf8')))));
+    expect(kept.flat().some((t) => t.includes('hunter2'))).toBe(false);
+  }, 60_000);
 });
+

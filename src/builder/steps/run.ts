@@ -9,7 +9,7 @@ import { platformString, type Layer } from '../../image/index.js';
 import { chompHeredocContent, type Instruction } from '../../parser/index.js';
 import { cdiEdits, type CdiEdits } from '../../runtime/index.js';
 import type { FsNode, StageFs } from '../../tree/index.js';
-import { runKey, timePolicy } from '../cache-key.js';
+import { explainRunMiss, runKey, runRecipe, timePolicy } from '../cache-key.js';
 import { runDevices, runNetwork, runSecurity } from '../entitlements.js';
 import { cachedResult, changeLayer, layerFormat, withParents } from '../layers.js';
 import { historyEntry } from '../stage.js';
@@ -83,12 +83,13 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   const history = historyEntry(`RUN ${args.join(' ')} # buildkit`, ctx.times.created());
   // the output of a RUN depends on everything before it: the key is made from the stage's chain
   // key (and USER as written: with the chain fixed, it names the same ids), never from its layers
-  const key = runKey({
+  const inputs = {
     parent: s.key, args, env: vars.filter(([k]) => !secretNames.has(k) && !PROXY_ARGS.has(k)), cwd,
     user: s.cfg.user ?? '', network, security, platform: platformString(ctx.platform), mounts: mounts.keys,
     extraHosts: extraHosts.map((h) => `${h.host} ${h.ip}`), layers: layerFormat(ctx), epoch: timePolicy(ctx.times),
     devices: ins.devices.map((d) => d.name),
-  });
+  };
+  const key = runKey(inputs);
   // a hit needs no layer below it: its layers are checked where they are used (folders, trees, outputs)
   const hit = ctx.noCache ? undefined : await ctx.stepCache.get(key);
   if (hit !== undefined) return { ...(await cachedResult(ctx, hit)), key, history };
@@ -101,9 +102,13 @@ export async function runStep(ins: RunInstruction, ctx: StepContext): Promise<St
   const run: RunCommand = {
     args, env: [...vars, ...mounts.secretEnv], cwd, network, security, extraHosts, mounts, ...(devices === undefined ? {} : { devices }), targets: mounts.mounts.map((m) => m.target.replace(/^\/+/, '')),
   };
+  // why it missed, against what it saw in the last build (read beside the run, saved after it)
+  const recipe = runRecipe(inputs);
+  const reason = ctx.noCache ? Promise.resolve('--no-cache') : ctx.stepCache.lastRecipe(ctx.stepId).then((last) => explainRunMiss(last, recipe, s.lastMiss), () => 'not built before');
   const ran = await runOnSnapshot(ctx, run);
   await ctx.stepCache.put(key, { layer: ran.layer ?? null });
-  return { ...ran, key, history, cached: false, reason: ctx.noCache ? '--no-cache' : 'ran' };
+  await ctx.stepCache.saveRecipe(ctx.stepId, recipe);
+  return { ...ran, key, history, cached: false, reason: await reason };
 }
 
 /** The process's argv: exec form as written, else the shell with the script (and heredoc bodies). */
