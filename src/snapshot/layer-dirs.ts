@@ -62,14 +62,14 @@ async function publish(tmp: string, dir: string, opaqueRoot: boolean): Promise<v
 
 /**
  * The layer's folder, extracted from its blob first when no build has done it yet. `lowers`: the
- * folders of the layers below it, topmost first (for the metadata of parent folders the layer
- * does not name). `verified`: resolves once the layer's diffID is checked; the extraction runs
- * meanwhile (on a fresh runner the check and the extraction each inflate the layer, on two
+ * folders of the layers below it, topmost first, or the promise of them (for the metadata of
+ * parent folders the layer does not name, read once the extraction is done). `verified`: resolves
+ * once the layer's diffID is checked; the extraction runs meanwhile (on a fresh runner the check and the extraction each inflate the layer, on two
  * cores at once), but nothing is named by the diffID before it resolves, and a rejection leaves
  * no folder.
  */
 export async function ensureLayerDir(
-  root: string, store: BlobReader, layer: Layer, lowers: readonly string[], xattrPrefix: OverlayXattr,
+  root: string, store: BlobReader, layer: Layer, lowers: readonly string[] | Promise<readonly string[]>, xattrPrefix: OverlayXattr,
   verified: Promise<void>, limits?: UnpackLimits, signal?: AbortSignal,
 ): Promise<LayerDir> {
   const dir = layerDirPath(root, layer);
@@ -306,7 +306,12 @@ export interface ExtractOptions {
   /** Prefix of overlayfs' own attributes (an opaque folder's mark). @default 'trusted.overlay.' */
   readonly xattrPrefix?: OverlayXattr;
   /** The lower layers' folders, topmost first. */
-  readonly lowers?: readonly string[];
+  /**
+   * The lower layers' folders, topmost first; a promise while they are still being extracted (a
+   * stack is extracted side by side, each layer's folders the layer does not name given the lower
+   * layers' metadata once those are in place, at the end).
+   */
+  readonly lowers?: readonly string[] | Promise<readonly string[]>;
   readonly signal?: AbortSignal;
 }
 
@@ -325,7 +330,10 @@ export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractO
   const opaque: string[] = [];
   const xattrs = new Map<string, Xattrs>();
 
-  /** The parent folders of `path` that the layer does not name, made with the lower layers' metadata. */
+  /** Folders made because the layer names something inside them but not them: their metadata is the lower layers', found at the end. */
+  const implicit = new Set<string>();
+
+  /** The parent folders of `path` that the layer does not name. */
   const parentFolder = async (path: string): Promise<void> => {
     // up to the nearest folder made, then down (a loop: a deep name must not exhaust the stack)
     const missing: string[] = [];
@@ -333,7 +341,7 @@ export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractO
     for (const p of missing.reverse()) {
       await mkdir(join(dir, p), { mode: 0o700 });
       kinds.set(p, 'directory');
-      late.set(p, (await lowerFolder(opts.lowers ?? [], p)) ?? IMPLICIT_FOLDER);
+      implicit.add(p);
     }
   };
 
@@ -343,6 +351,7 @@ export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractO
     await rm(join(dir, path), { recursive: true, force: true });
     const under = (k: string): boolean => k === path || k.startsWith(`${path}/`);
     for (const m of [kinds, late, specials, xattrs]) for (const k of [...m.keys()]) if (under(k)) m.delete(k);
+    for (const k of [...implicit]) if (under(k)) implicit.delete(k);
   };
 
   /** One entry; a body it leaves unread is skipped by the reader. */
@@ -374,6 +383,7 @@ export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractO
         case 'directory':
           if (kinds.get(e.path) !== 'directory') mkdirSync(host, { mode: 0o700 });
           kinds.set(e.path, 'directory');
+          implicit.delete(e.path); // named after all (a tar may list a folder after what is in it)
           late.set(e.path, e.meta);
           return;
         case 'file':
@@ -407,6 +417,8 @@ export async function extractLayerDir(tar: Readable, dir: string, opts: ExtractO
   } finally {
     tar.destroy(); // an entry refused part way: the decoder stops reading
   }
+  const lowers = await opts.lowers;
+  for (const p of implicit) late.set(p, (await lowerFolder(lowers ?? [], p)) ?? IMPLICIT_FOLDER);
   await makeSpecials([...specials.values()]);
   await setXattrs([
     ...opaque.map((p): [string, string, Buffer] => [join(dir, p), `${xattrPrefix}opaque`, Buffer.from('y')]),

@@ -86,16 +86,25 @@ export class LayerFolders {
   }
 
   /**
-   * The folders of a stack of layers, bottom first, each extracted once (a layer after the ones
-   * below it: it takes their folders' metadata for parents it does not name). The blobs of an
-   * imported cache are fetched all at once meanwhile.
+   * The folders of a stack of layers, bottom first, each extracted once, side by side (a fresh
+   * runner with a shared cache has a stack of layers to unpack: their inflating and writing
+   * overlap). A layer takes the metadata of parent folders it does not name from the folders
+   * below it once those are in place. The blobs of an imported cache are fetched all at once.
    */
   async stack(layers: readonly ChainLayer[], signal?: AbortSignal): Promise<LayerDir[]> {
     this.opts.blobs.prefetch(layers.flatMap((l) => (isPending(l) ? [] : [l.digest])));
     await mkdir(this.root, { recursive: true });
-    const dirs: LayerDir[] = [];
-    for (const l of layers) dirs.push(await this.folder(l, overlayLowers(dirs), signal));
-    return dirs;
+    const dirs: Array<Promise<LayerDir>> = [];
+    for (const l of layers) {
+      const below = Promise.all(dirs).then(overlayLowers);
+      below.catch(() => undefined); // a folder already in place never asks; a failure below is the stack's
+      dirs.push(this.folder(l, below, signal));
+    }
+    // every extraction ends before the stack answers, a failed one too: none writes on after it
+    const done = await Promise.allSettled(dirs);
+    const failed = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return done.map((d) => (d as PromiseFulfilledResult<LayerDir>).value);
   }
 
   /**
@@ -112,7 +121,7 @@ export class LayerFolders {
    * The layer's folder, extracted once (concurrent stages await the same extraction). `lowers`:
    * the folders of the layers below it, topmost first.
    */
-  folder(layer: ChainLayer, lowers: readonly string[], signal?: AbortSignal): Promise<LayerDir> {
+  folder(layer: ChainLayer, lowers: readonly string[] | Promise<readonly string[]>, signal?: AbortSignal): Promise<LayerDir> {
     let dir = this.dirs.get(layer.diffId);
     if (dir === undefined) {
       // a pending layer's folder was written by this build from the entries its diffID was
@@ -126,7 +135,7 @@ export class LayerFolders {
     return dir;
   }
 
-  private extract(layer: Layer, lowers: readonly string[], signal?: AbortSignal): Promise<LayerDir> {
+  private extract(layer: Layer, lowers: readonly string[] | Promise<readonly string[]>, signal?: AbortSignal): Promise<LayerDir> {
     return ensureLayerDir(this.root, this.opts.blobs, layer, lowers, this.opts.sandbox.overlayXattr, this.opts.verify(layer, signal), this.opts.limits, signal);
   }
 

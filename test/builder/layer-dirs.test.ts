@@ -78,4 +78,28 @@ describeIntegration('layer folders for overlayfs', ['runc'], () => {
     await extractLayerDir(Readable.from([dotdot]), join(dir, 'c'));
     expect(readFileSync(join(dir, 'c', 'escaped'), 'utf8')).toBe('x'); // cleaned into the folder
   });
+
+  test('a folder the layer does not name takes the lower layers\' metadata, also when they are still being extracted', async () => {
+    const lower = await tar([{ name: 'srv/', type: 'directory', mode: 0o711, uid: 7, gid: 8, mtime: new Date(1_000_000_000_000) }]);
+    await extractLayerDir(Readable.from([lower]), join(dir, 'lower'));
+    const upper = await tar([
+      { name: 'srv/www/index.html', body: 'hi' }, // srv/ and srv/www/ unnamed
+      { name: 'late/file', body: 'x' }, // late/ unnamed at first, named after its file
+      { name: 'late/', type: 'directory', mode: 0o705, uid: 1, gid: 2 },
+    ]);
+    // the lowers given after the walk: the extraction waits for them only to set those folders' metadata
+    let give: (dirs: readonly string[]) => void = () => undefined;
+    const lowers = new Promise<readonly string[]>((resolve) => { give = resolve; });
+    const extracting = extractLayerDir(Readable.from([upper]), join(dir, 'upper'), { lowers });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    give([join(dir, 'lower')]);
+    await extracting;
+    const srv = lstatSync(join(dir, 'upper', 'srv'));
+    expect([srv.mode & 0o7777, srv.uid, srv.gid, Math.floor(srv.mtimeMs / 1000)]).toEqual([0o711, 7, 8, 1_000_000_000]);
+    const www = lstatSync(join(dir, 'upper', 'srv', 'www')); // in no lower layer: BuildKit's implicit folder
+    expect([www.mode & 0o7777, www.uid, www.gid]).toEqual([0o755, 0, 0]);
+    const late = lstatSync(join(dir, 'upper', 'late'));
+    expect([late.mode & 0o7777, late.uid, late.gid]).toEqual([0o705, 1, 2]);
+  });
 });
+
