@@ -1,10 +1,9 @@
 /**
- * Base images given as archives (`baseImages`): finding one by the name FROM or `COPY --from`
- * uses, and turning it into a starting point for a stage: its config as the stage's config, its
- * history and layers.
+ * Base images: finding an archive given in `baseImages` by the name FROM or `COPY --from` uses,
+ * and turning an image (from any source: image-sources.ts) into a starting point for a stage: its
+ * config as the stage's config, its history and layers.
  */
-import type { BlobStore } from '../cache/index.js';
-import { parseTag, readImageArchive, type HistoryEntry, type ImageConfig, type Layer, type Platform } from '../image/index.js';
+import { parseTag, type HistoryEntry, type ImageConfig, type Layer, type Platform } from '../image/index.js';
 import { DEFAULT_PATH, type StageConfig } from './metadata.js';
 
 export interface BaseImage {
@@ -27,11 +26,6 @@ export function findBaseImage(given: Readonly<Record<string, string>>, name: str
   };
   const wanted = full(name);
   return wanted === undefined ? undefined : Object.entries(given).find(([k]) => full(k) === wanted)?.[1];
-}
-
-/** A base image from an archive file (docker save or OCI). */
-export async function loadBaseImage(path: string, opts: { readonly store: BlobStore; readonly platform: Platform }): Promise<BaseImage> {
-  return baseFromImage(await readImageArchive(path, opts.store, opts.platform));
 }
 
 /** An image whose config and layers are in the store, as the start of a stage. */

@@ -1,7 +1,7 @@
 /**
- * What a build reads besides the Dockerfile: the context (read once), base images (loaded or
- * pulled once per name and platform, however many stages use them), and the trees of layer stacks
- * (made once per stack).
+ * What a build reads besides the Dockerfile: the context (read once), base images (each from its
+ * source, image-sources.ts, loaded once per name and platform however many stages use them), and
+ * the trees of layer stacks (made once per stack).
  * Every loader is one promise per key, awaited by all who ask (BuildKit shares identical work
  * across a build the same way), so concurrent stages never load a thing twice.
  */
@@ -9,12 +9,13 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '../cache/index.js';
 import { KeelError } from '../errors.js';
-import { formatReference, parseReference, platformString, readImageArchive, storedLayers, type Layer, type Platform } from '../image/index.js';
-import { pullImage, RegistryError, type RegistryOptions, type PullPolicy, type Transfer } from '../registry/index.js';
+import { platformString, storedLayers, type Layer, type Platform } from '../image/index.js';
+import type { PullPolicy, RegistryOptions, Transfer } from '../registry/index.js';
 import { StageFs, type UnpackLimits } from '../tree/index.js';
-import { baseFromImage, findBaseImage, loadBaseImage } from './base-image.js';
+import { findBaseImage } from './base-image.js';
+import { archiveSource, ociLayoutSource, registrySource, type ImageSource } from './image-sources.js';
 import { ignorePatterns, loadContext, type BuildContext } from './context.js';
-import { emptyStage, stageFromImage, type StageState } from './stage.js';
+import { emptyStage, type StageState } from './stage.js';
 import { chainKey, savedChainTree, treeWithLayer, type ChainTree } from './tree-deltas.js';
 import type { NamedContext } from './options.js';
 import type { LayerUnpacker } from './unpack-base.js';
@@ -72,18 +73,19 @@ export class Sources {
   }
 
   /**
-   * A base image for `platform` as a stage's starting state: from `baseImages` if given there, else
-   * from its registry (an index resolved to the platform's image). `onTransfer` hears the download's
-   * bytes (the first caller's: one pull serves all).
+   * A base image for `platform` as a stage's starting state, from the source its name stands for
+   * (image-sources.ts): a named context, an archive given in `baseImages`, else its registry (an
+   * index resolved to the platform's image). One load per name and platform serves every stage;
+   * `onTransfer` hears the download's bytes (the first caller's).
    */
   baseImage(name: string, platform: Platform, onTransfer?: (t: Transfer) => void): Promise<StageState> {
     const named = this.namedContext(name);
-    if (named !== undefined) return this.fromNamedContext(name, named, platform, onTransfer);
-    const path = findBaseImage(this.opts.baseImages, name);
-    const key = `${platformString(platform)} ${path ?? `registry:${name}`}`;
+    if (named !== undefined && 'image' in named) return this.baseImage(named.image, platform, onTransfer);
+    const path = named === undefined ? findBaseImage(this.opts.baseImages, name) : undefined;
+    const key = named !== undefined ? `${'path' in named ? '' : platformString(platform)} named:${name}` : `${platformString(platform)} ${path ?? `registry:${name}`}`;
     let loading = this.bases.get(key);
     if (loading === undefined) {
-      loading = this.loadBase(name, path, platform, onTransfer);
+      loading = named !== undefined && 'path' in named ? this.namedFolder(name, named.path) : this.imageSource(name, named, path).load(platform, onTransfer);
       this.bases.set(key, loading);
     }
     return loading;
@@ -97,46 +99,22 @@ export class Sources {
     return key === undefined ? undefined : all[key];
   }
 
-  private fromNamedContext(name: string, named: NamedContext, platform: Platform, onTransfer?: (t: Transfer) => void): Promise<StageState> {
-    const key = `${'path' in named ? '' : platformString(platform)} named:${name}`;
-    let loading = this.bases.get(key);
-    if (loading === undefined) {
-      loading = (async (): Promise<StageState> => {
-        if ('image' in named) return this.baseImage(named.image, platform, onTransfer);
-        if ('ociLayout' in named) {
-          return stageFromImage(baseFromImage(await readImageArchive(named.ociLayout, this.opts.blobs, platform, named.tag)));
-        }
-        // a folder: its files as a tree to copy or mount from (read as the context is, its own .dockerignore applied)
-        const s = await stat(named.path).catch(() => undefined);
-        if (s?.isDirectory() !== true) throw new KeelError('E_BUILD_INPUT', `the build context ${JSON.stringify(name)} (${named.path}) is not a folder`);
-        const folder = await loadContext(named.path, await ignorePatterns(named.path));
-        return { ...emptyStage(`named:${name}`), tree: folder.fs };
-      })();
-      this.bases.set(key, loading);
-    }
-    return loading;
+  private imageSource(name: string, named: Extract<NamedContext, { ociLayout: string }> | undefined, archive: string | undefined): ImageSource {
+    if (named !== undefined) return ociLayoutSource(named.ociLayout, named.tag, this.opts.blobs);
+    if (archive !== undefined) return archiveSource(archive, this.opts.blobs);
+    return registrySource(name, {
+      store: this.opts.blobs, cacheDir: this.opts.cacheDir, registry: this.opts.registry,
+      ...(this.opts.pull === undefined ? {} : { pull: this.opts.pull }),
+      ...(this.opts.unpackWhilePulling === undefined ? {} : { unpackWhilePulling: this.opts.unpackWhilePulling }),
+    });
   }
 
-  private async loadBase(name: string, path: string | undefined, platform: Platform, onTransfer: ((t: Transfer) => void) | undefined): Promise<StageState> {
-    // stages start from inherit(base): the loaded image itself is never changed
-    if (path !== undefined) return stageFromImage(await loadBaseImage(path, { store: this.opts.blobs, platform }));
-    const ref = parseReference(name);
-    const unpack = this.opts.unpackWhilePulling;
-    // a layer is copied only once its download starts, after `succeeded` is set below
-    let succeeded: Promise<boolean> = Promise.resolve(false);
-    const pulling = pullImage(ref, this.opts.blobs, platform, {
-      refsDir: join(this.opts.cacheDir, 'refs'),
-      ...(this.opts.pull === undefined ? {} : { pull: this.opts.pull }),
-      ...this.opts.registry,
-      ...(onTransfer === undefined ? {} : { onTransfer }),
-      ...(unpack === undefined ? {} : { copyLayer: (layer: Layer, index: number) => unpack(layer, index, succeeded) }),
-    });
-    succeeded = pulling.then(() => true, () => false);
-    const pulled = await pulling.catch((e: unknown) => {
-      throw namingImage(e, formatReference(ref));
-    });
-    const { digest: _, ...named } = ref;
-    return stageFromImage(baseFromImage(pulled), { name: formatReference(named), digest: pulled.digest });
+  /** A folder given as a named context: its files as a tree to copy or mount from (read as the context is, its own .dockerignore applied); no image. */
+  private async namedFolder(name: string, path: string): Promise<StageState> {
+    const s = await stat(path).catch(() => undefined);
+    if (s?.isDirectory() !== true) throw new KeelError('E_BUILD_INPUT', `the build context ${JSON.stringify(name)} (${path}) is not a folder`);
+    const folder = await loadContext(path, await ignorePatterns(path));
+    return { ...emptyStage(`named:${name}`), tree: folder.fs };
   }
 
   /** The stage's tree for a step to change: the stage's own, or a fresh copy of its layers' tree. */
@@ -177,10 +155,4 @@ export class Sources {
     const below = await this.chainTree(layers.slice(0, -1));
     return treeWithLayer(layers.length === 1 ? undefined : below, top, chain, opts);
   }
-}
-
-/** A registry's error about an image, naming the image (`docker.io/library/nope:latest: registry docker.io is not reachable`). */
-function namingImage(e: unknown, name: string): unknown {
-  if (!(e instanceof RegistryError) || e.message.includes(name)) return e;
-  return new RegistryError(e.code as ConstructorParameters<typeof RegistryError>[0], `${name}: ${e.message}`, e.status, e.diagnostics, { cause: e });
 }

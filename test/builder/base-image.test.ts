@@ -81,3 +81,33 @@ describeIntegration('FROM a base image archive, as docker build does it', ['dock
     docker(['rmi', '-f', 'keel-test/child:keel', 'keel-test/child:docker', 'keel-test/parent:1'], { check: false });
   });
 });
+
+describe('FROM a named context that is an OCI layout (image-sources.ts)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'keel-oci-layout-base-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  test('the tagged image is the stage\'s base: its layers first, its config\'s ENV kept; a tag it lacks is an error', async () => {
+    const ctx = join(dir, 'ctx');
+    await mkdir(ctx);
+    await writeFile(join(ctx, 'a'), 'a\n');
+    await writeFile(join(ctx, 'b'), 'b\n');
+    const layout = join(dir, 'layout');
+    const base = await build({
+      context: ctx, dockerfile: { text: 'FROM scratch\nCOPY a /a\nENV FROM_BASE=yes\n' }, cacheDir: join(dir, 'cache'),
+      tags: ['example.com/base:1'], output: { type: 'oci-dir', path: layout },
+    });
+    const on = await build({
+      context: ctx, dockerfile: { text: 'FROM base\nCOPY b /b\n' }, cacheDir: join(dir, 'cache'),
+      namedContexts: { base: { ociLayout: layout, tag: '1' } },
+    });
+    expect(on.layers.map((l) => l.digest)).toEqual([...base.layers.map((l) => l.digest), on.layers[1]?.digest]);
+    expect(on.image.config.config?.Env).toContain('FROM_BASE=yes');
+    await expect(build({
+      context: ctx, dockerfile: { text: 'FROM base\nCOPY b /b\n' }, cacheDir: join(dir, 'cache'),
+      namedContexts: { base: { ociLayout: layout, tag: '2' } },
+    })).rejects.toMatchObject({ code: 'E_BUILD_INPUT', message: expect.stringMatching(/no image tagged "2" in its index\.json/) });
+  });
+});
