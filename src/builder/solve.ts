@@ -174,13 +174,13 @@ async function buildStage(run: BuildRun, target: Target, stage: StagePlan, waitF
   // ONBUILD triggers of a base image run first, then are not inherited (BuildKit, convert.go)
   const triggers = state.cfg.onBuild;
   if (triggers.length > 0) state = { ...state, cfg: { ...cloneConfig(state.cfg), onBuild: [] } };
-  for (const [i, expression] of triggers.entries()) {
-    const trigger = parse(`FROM scratch\n${expression}`, { filename: `${image} ONBUILD` }).instructions.slice(1);
-    for (const ins of trigger) {
-      state = await instructionStep(steps, state, ins, `${label(1)} ONBUILD ${i + 1}/${triggers.length}: ${redactUrlCredentials(ins.original.trim())}`, stage.from);
-    }
-  }
   try {
+    for (const [i, expression] of triggers.entries()) {
+      const trigger = parse(`FROM scratch\n${expression}`, { filename: `${image} ONBUILD` }).instructions.slice(1);
+      for (const ins of trigger) {
+        state = await instructionStep(steps, state, ins, `${label(1)} ONBUILD ${i + 1}/${triggers.length}: ${redactUrlCredentials(ins.original.trim())}`, stage.from);
+      }
+    }
     for (const [i, ins] of stage.instructions.entries()) {
       state = await instructionStep(steps, state, ins, `${label(i + 2)} ${redactUrlCredentials(ins.original.trim())}`, ins);
     }
