@@ -143,17 +143,21 @@ export interface EntriesFolder {
   discard(): Promise<void>;
 }
 
+/** An entry a folder is written from here: no device, whiteout or extended attribute (those layers' folders are extracted from their blobs). */
+type PlainEntry = Exclude<LayerEntry, { type: 'whiteout' | 'device' }>;
+const isPlain = (e: LayerEntry): e is PlainEntry => e.type !== 'whiteout' && e.type !== 'device' && e.xattrs === undefined;
+
 export function layerDirFromEntries(root: string, entries: readonly LayerEntry[], fs: StageFs): EntriesFolder {
   const tmp = extractingTo(join(root, 'from-entries'));
   const made = (async (): Promise<boolean> => {
-    if (entries.some((e) => e.type === 'device' || e.type === 'whiteout' || ('xattrs' in e && e.xattrs !== undefined))) return false;
+    const plain = entries.filter(isPlain);
+    if (plain.length !== entries.length) return false;
     await mkdir(tmp, { recursive: true, mode: 0o755 });
     const folders: Array<[string, EntryMeta]> = [];
     const files: Array<[string, EntryMeta, FileSource, number]> = [];
     const links: Array<[string, string]> = [];
     // folders and symlinks first, in order (a parent before its children), synchronously: each is one call
-    for (const e of entries) {
-      if (e.type === 'whiteout' || e.type === 'device') return false;
+    for (const e of plain) {
       const host = join(tmp, e.path);
       const meta = { mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime };
       if (e.type === 'directory') {
