@@ -64,19 +64,20 @@ async function publish(tmp: string, dir: string, opaqueRoot: boolean): Promise<v
  * The layer's folder, extracted from its blob first when no build has done it yet. `lowers`: the
  * folders of the layers below it, topmost first, or the promise of them (for the metadata of
  * parent folders the layer does not name, read once the extraction is done). `verified`: resolves
- * once the layer's diffID is checked; the extraction runs meanwhile (on a fresh runner the check and the extraction each inflate the layer, on two
- * cores at once), but nothing is named by the diffID before it resolves, and a rejection leaves
- * no folder.
+ * once the layer's diffID is checked; the extraction runs meanwhile (on a fresh runner the check
+ * and the extraction each inflate the layer, on two cores at once), but nothing is named by the
+ * diffID before it resolves, and a rejection leaves no folder.
  */
 export async function ensureLayerDir(
   root: string, store: BlobReader, layer: Layer, lowers: readonly string[] | Promise<readonly string[]>, xattrPrefix: OverlayXattr,
   verified: Promise<void>, limits?: UnpackLimits, signal?: AbortSignal,
 ): Promise<LayerDir> {
-  const dir = layerDirPath(root, layer);
-  if (await exists(dir)) {
+  const made = await madeLayerDir(root, layer);
+  if (made !== undefined) {
     await verified;
-    return { path: dir, opaqueRoot: await exists(opaqueRootMark(dir)) };
+    return made;
   }
+  const dir = layerDirPath(root, layer);
   const tmp = extractingTo(dir);
   try {
     const compression: Compression = layerCompression(layer.mediaType);
@@ -309,7 +310,6 @@ class EarlyWriteback {
 export interface ExtractOptions {
   /** Prefix of overlayfs' own attributes (an opaque folder's mark). @default 'trusted.overlay.' */
   readonly xattrPrefix?: OverlayXattr;
-  /** The lower layers' folders, topmost first. */
   /**
    * The lower layers' folders, topmost first; a promise while they are still being extracted (a
    * stack is extracted side by side, each layer's folders the layer does not name given the lower
